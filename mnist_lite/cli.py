@@ -1,0 +1,225 @@
+"""``python -m mnist_lite``: train, summary, evaluate, seeds, bench, report, draw, reproduce.
+
+Every problem the user can fix ends in one line on stderr, ``error: ...``, and a non-zero
+exit: 2 for a bad argument (argparse's convention), 130 for an interrupted run, 1 otherwise.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import signal
+import sys
+from pathlib import Path
+
+from mnist_lite.errors import MnistLiteError
+from mnist_lite.steps import STEPS
+
+
+def positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def positive_float(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be positive, got {text}")
+    return value
+
+
+def seed_range(text: str) -> list[int]:
+    """``1-5`` or ``1,3,7``."""
+    try:
+        if "-" in text:
+            first, last = (int(part) for part in text.split("-"))
+            seeds = list(range(first, last + 1))
+        else:
+            seeds = [int(part) for part in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a range like 1-5 or a list like 1,3,7, got {text!r}") from None
+    if not seeds:
+        raise argparse.ArgumentTypeError(f"{text!r} names no seed")
+    return seeds
+
+
+STEP = dict(type=int, choices=sorted(STEPS), metavar="N", help=f"step {min(STEPS)}-{max(STEPS)}")
+
+
+def add_run_options(parser: argparse.ArgumentParser) -> None:
+    """What every training command accepts."""
+    parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"])
+    parser.add_argument("--loader", default="fast", choices=["fast", "torchvision"], help="input pipeline")
+    parser.add_argument("--data-dir", help="folder with the MNIST IDX files (default: $MNIST_LITE_DATA, else data/)")
+    parser.add_argument("--quiet", action="store_true", help="no progress bars")
+
+
+def cmd_train(args) -> None:
+    from mnist_lite.engine import fit, load_checkpoint, recipe_from_checkpoint
+
+    if args.resume:
+        out = Path(args.resume)
+        recipe = recipe_from_checkpoint(load_checkpoint(out / "checkpoint.pt"))
+        if args.step is not None and args.step != recipe.step:
+            raise MnistLiteError(f"{out}: holds a run of step {recipe.step}, not step {args.step}")
+    else:
+        overrides = {k: getattr(args, k) for k in ("epochs", "lr", "batch_size") if getattr(args, k) is not None}
+        recipe = dataclasses.replace(STEPS[args.step], **overrides)
+        out = Path(args.out or f"runs/step{recipe.step}")
+    run = fit(
+        recipe,
+        seed=args.seed,
+        device=args.device,
+        loader=args.loader,
+        train_limit=args.train_limit,
+        test_limit=args.test_limit,
+        data_dir=args.data_dir,
+        out=out,
+        resume=bool(args.resume),
+        quiet=args.quiet,
+    )
+    h = run.history
+    print(
+        f"step {recipe.step}: {run.result['params']:,} parameters, best test accuracy {h.best_test_acc:.2f}%, "
+        f"last {len(h.last_test_accs)} epochs at least {h.last5_min_test_acc:.2f}%; wrote {out}/result.json and model.pt"
+    )
+
+
+def cmd_summary(args) -> None:
+    from torchsummary import summary
+
+    from mnist_lite.models import count_parameters
+
+    model = STEPS[args.step].model()
+    summary(model, (1, 28, 28), device="cpu")
+    print(f"step {args.step} ({type(model).__name__}): {count_parameters(model):,} parameters")
+
+
+def cmd_evaluate(args) -> None:
+    from mnist_lite.engine import evaluate_checkpoint
+
+    loss, accuracy, images, step = evaluate_checkpoint(args.checkpoint, args.step, args.device, args.data_dir)
+    print(f"step {step}: test loss {loss:.4f}, accuracy {accuracy:.2f}% on {images:,} test images")
+
+
+def cmd_seeds(args) -> None:
+    from mnist_lite.engine import sweep_seeds
+
+    out = Path(args.out or f"results/step{args.step}_seeds")
+    summary = sweep_seeds(STEPS[args.step], args.seeds, out, device=args.device, loader=args.loader,
+                          data_dir=args.data_dir, quiet=args.quiet)
+    for row in summary["seeds"]:
+        print(f"seed {row['seed']}: best {row['best_test_acc']:.2f}%, last-5 min {row['last5_min_test_acc']:.2f}%")
+    print(
+        f"final test accuracy {summary['final_test_acc_mean']:.3f} ± {summary['final_test_acc_std']:.3f}%, "
+        f"worst last-5 min {summary['worst_last5_min_test_acc']:.2f}%; wrote {out}/summary.json"
+    )
+
+
+def cmd_bench(args) -> None:
+    from mnist_lite.bench import bench
+
+    bench(STEPS[args.step], device=args.device, repeats=args.repeats, out=Path(args.out), data_dir=args.data_dir)
+
+
+def cmd_report(args) -> None:
+    from mnist_lite.report import update_readme
+
+    update_readme(Path(args.readme), Path(args.results))
+    print(f"updated {args.readme} from {args.results}/")
+
+
+def cmd_draw(args) -> None:
+    from mnist_lite.plots import draw_architecture
+
+    draw_architecture(STEPS[args.step].model(), args.out)
+    print(f"wrote {args.out}")
+
+
+def cmd_reproduce(args) -> None:
+    from mnist_lite.report import reproduce
+
+    reproduce(steps=args.steps)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m mnist_lite", description=__doc__.splitlines()[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    train = commands.add_parser("train", help="train one step and write result.json and model.pt")
+    train.add_argument("--step", **STEP)
+    train.add_argument("--epochs", type=positive_int, help="default: the step's recipe (at most 15)")
+    train.add_argument("--seed", type=int, default=1)
+    train.add_argument("--lr", type=positive_float, help="learning rate (peak of one-cycle); default: the recipe's")
+    train.add_argument("--batch-size", type=positive_int, help="default: the recipe's")
+    train.add_argument("--train-limit", type=positive_int, help="train on the first N images only")
+    train.add_argument("--test-limit", type=positive_int, help="test on the first N images only")
+    train.add_argument("--out", help="folder for result.json, model.pt and checkpoint.pt (default: runs/stepN)")
+    train.add_argument("--resume", metavar="DIR", help="continue the run checkpointed in DIR")
+    add_run_options(train)
+    train.set_defaults(func=cmd_train)
+
+    summary = commands.add_parser("summary", help="print a step's torchsummary table and parameter count")
+    summary.add_argument("--step", required=True, **STEP)
+    summary.set_defaults(func=cmd_summary)
+
+    evaluate = commands.add_parser("evaluate", help="test loss and accuracy of a saved model")
+    evaluate.add_argument("checkpoint", help="model.pt or checkpoint.pt")
+    evaluate.add_argument("--step", help="the model's step (default: from the checkpoint or the result.json beside it)",
+                          **{k: v for k, v in STEP.items() if k != "help"})
+    evaluate.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"])
+    evaluate.add_argument("--data-dir")
+    evaluate.set_defaults(func=cmd_evaluate)
+
+    seeds = commands.add_parser("seeds", help="train a step once per seed and summarise (resumable)")
+    seeds.add_argument("--step", type=int, choices=sorted(STEPS), metavar="N", default=5)
+    seeds.add_argument("--seeds", type=seed_range, default=seed_range("1-5"), help="e.g. 1-5 or 1,3,7")
+    seeds.add_argument("--out", help="default: results/stepN_seeds")
+    add_run_options(seeds)
+    seeds.set_defaults(func=cmd_seeds)
+
+    bench = commands.add_parser("bench", help="time epochs of the fast and the torchvision pipeline")
+    bench.add_argument("--step", type=int, choices=sorted(STEPS), metavar="N", default=5)
+    bench.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"])
+    bench.add_argument("--repeats", type=positive_int, default=3)
+    bench.add_argument("--out", default="results/bench.json")
+    bench.add_argument("--data-dir")
+    bench.set_defaults(func=cmd_bench)
+
+    report = commands.add_parser("report", help="regenerate the README's generated sections from results/")
+    report.add_argument("--readme", default="README.md")
+    report.add_argument("--results", default="results")
+    report.set_defaults(func=cmd_report)
+
+    draw = commands.add_parser("draw", help="render a step's model as a picture (default: step 5)")
+    draw.add_argument("--step", type=int, choices=sorted(STEPS), metavar="N", default=5)
+    draw.add_argument("--out", default="architecture.png")
+    draw.set_defaults(func=cmd_draw)
+
+    reproduce = commands.add_parser("reproduce", help="execute every notebook in place, then report and draw")
+    reproduce.add_argument("--steps", type=int, nargs="+", choices=sorted(STEPS), default=sorted(STEPS))
+    reproduce.set_defaults(func=cmd_reproduce)
+    return parser
+
+
+def _stop_on_sigterm(signum, frame):
+    raise KeyboardInterrupt
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command == "train" and args.step is None and not args.resume:
+        parser.error("train: give --step N, or --resume DIR")
+    signal.signal(signal.SIGTERM, _stop_on_sigterm)
+    try:
+        args.func(args)
+    except MnistLiteError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return error.exit_code
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr)
+        return 130
+    return 0

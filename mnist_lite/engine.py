@@ -1,0 +1,347 @@
+"""Training and evaluation: ``train_epoch``, ``evaluate`` and ``fit``, which runs a step's recipe.
+
+``fit`` writes, when given an ``out`` folder, after every epoch: ``checkpoint.pt`` (model,
+optimiser, scheduler, RNG state and history, to resume from) and ``result.json``; at the end
+``model.pt`` (the state_dict). All writes are atomic.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import platform
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from tqdm.auto import tqdm
+
+from mnist_lite.data import make_loaders
+from mnist_lite.errors import MnistLiteError
+from mnist_lite.models import count_parameters
+from mnist_lite.results import History, ensure_writable, history_of, load_result, save_torch, write_json
+from mnist_lite.steps import STEPS, Recipe
+
+CHECKPOINT_FORMAT = "mnist-lite-checkpoint-1"
+
+
+class Diverged(MnistLiteError):
+    """The loss became NaN or infinite."""
+
+
+class Interrupted(MnistLiteError):
+    """Ctrl-C or SIGTERM stopped the run; the completed epochs are kept."""
+
+    exit_code = 130
+
+
+def pick_device(name: str = "auto") -> torch.device:
+    """``auto`` takes CUDA, else Apple's MPS, else the CPU; a named device must exist."""
+    available = {
+        "cuda": torch.cuda.is_available(),
+        "mps": torch.backends.mps.is_available(),
+        "cpu": True,
+    }
+    if name == "auto":
+        return torch.device(next(kind for kind, ok in available.items() if ok))
+    if not available.get(name, False):
+        raise MnistLiteError(f"--device {name}: not available on this machine (try --device auto)")
+    return torch.device(name)
+
+
+def device_name(device: torch.device) -> str:
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return f"{line.split(':', 1)[1].strip()} ({torch.get_num_threads()} threads)"
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def train_epoch(model, loader, optimizer, scheduler=None, *, epoch=1, quiet=False) -> tuple[float, float]:
+    """One pass over ``loader``; returns mean loss and accuracy (%).
+
+    Losses and counts stay on the device: the only host synchronisation is at the end of the
+    epoch, where a non-finite batch loss is reported by its batch number.
+    """
+    model.train()
+    device = next(model.parameters()).device
+    batch_losses = torch.zeros(len(loader), device=device)
+    loss_sum = torch.zeros((), device=device)
+    correct = torch.zeros((), device=device, dtype=torch.long)
+    seen = 0
+    for batch, (x, y) in enumerate(tqdm(loader, desc=f"epoch {epoch}", leave=False, disable=quiet)):
+        x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+        logits = model(x)
+        loss = F.cross_entropy(logits, y)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        if scheduler is not None:
+            scheduler.step()
+        loss = loss.detach()
+        batch_losses[batch] = loss
+        loss_sum += loss * len(y)
+        correct += (logits.argmax(1) == y).sum()
+        seen += len(y)
+    finite = torch.isfinite(batch_losses)
+    if not finite.all():
+        bad = int((~finite).nonzero()[0])
+        raise Diverged(
+            f"epoch {epoch}, batch {bad + 1}/{len(loader)}: the loss is {batch_losses[bad].item()}; "
+            "the run diverged (lower --lr)"
+        )
+    return loss_sum.item() / seen, 100 * correct.item() / seen
+
+
+@torch.inference_mode()
+def evaluate(model, loader) -> tuple[float, float]:
+    """Mean loss and accuracy (%) of ``model`` over ``loader``."""
+    model.eval()
+    device = next(model.parameters()).device
+    loss_sum = torch.zeros((), device=device)
+    correct = torch.zeros((), device=device, dtype=torch.long)
+    seen = 0
+    for x, y in loader:
+        x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+        logits = model(x)
+        loss_sum += F.cross_entropy(logits, y, reduction="sum")
+        correct += (logits.argmax(1) == y).sum()
+        seen += len(y)
+    return loss_sum.item() / seen, 100 * correct.item() / seen
+
+
+def make_optimizer(recipe: Recipe, model: nn.Module, steps_per_epoch: int):
+    optimizer = torch.optim.SGD(
+        model.parameters(), lr=recipe.lr, momentum=recipe.momentum, weight_decay=recipe.weight_decay
+    )
+    scheduler = None
+    if recipe.schedule == "onecycle":
+        scheduler = torch.optim.lr_scheduler.OneCycleLR(
+            optimizer, max_lr=recipe.lr, epochs=recipe.epochs, steps_per_epoch=steps_per_epoch
+        )
+    return optimizer, scheduler
+
+
+@dataclass
+class Run:
+    """What ``fit`` returns: the trained model, its history and the ``result.json`` contents."""
+
+    model: nn.Module
+    history: History
+    result: dict
+
+
+def set_seed(seed: int) -> None:
+    torch.manual_seed(seed)
+
+
+def _load_checkpoint(out: Path, recipe: Recipe) -> dict:
+    path = out / "checkpoint.pt"
+    if not path.exists():
+        raise MnistLiteError(f"{path}: no checkpoint to resume from (train into this --out first)")
+    checkpoint = load_checkpoint(path)
+    if checkpoint["recipe"]["step"] != recipe.step:
+        raise MnistLiteError(f"{path}: a checkpoint of step {checkpoint['recipe']['step']}, not step {recipe.step}")
+    return checkpoint
+
+
+def load_checkpoint(path) -> dict:
+    """A training checkpoint written by ``fit``; a clear error for anything else."""
+    try:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=False)
+    except FileNotFoundError:
+        raise MnistLiteError(f"{path}: file not found") from None
+    except Exception as error:  # noqa: BLE001 - torch.load raises many kinds for a bad file
+        raise MnistLiteError(f"{path}: not a PyTorch checkpoint ({type(error).__name__})") from None
+    if not isinstance(checkpoint, dict) or checkpoint.get("format") != CHECKPOINT_FORMAT:
+        raise MnistLiteError(f"{path}: not an mnist-lite training checkpoint")
+    return checkpoint
+
+
+def recipe_from_checkpoint(checkpoint: dict) -> Recipe:
+    """The recipe a checkpointed run used, flag overrides included."""
+    saved = checkpoint["recipe"]
+    return dataclasses.replace(
+        STEPS[saved["step"]], epochs=saved["epochs"], lr=saved["lr"], batch_size=saved["batch_size"]
+    )
+
+
+def fit(
+    recipe: Recipe,
+    *,
+    seed: int = 1,
+    device: str | torch.device = "auto",
+    loader: str = "fast",
+    train_limit: int | None = None,
+    test_limit: int | None = None,
+    data_dir=None,
+    out=None,
+    resume: bool = False,
+    quiet: bool = False,
+    log=print,
+) -> Run:
+    """Train ``recipe`` from scratch, or from ``out/checkpoint.pt`` with ``resume``.
+
+    With a fixed ``seed`` a CPU run repeats exactly, and a resumed run ends with the same
+    history as one never interrupted.
+    """
+    device = device if isinstance(device, torch.device) else pick_device(device)
+    out = Path(out) if out is not None else None
+    if out is not None:
+        ensure_writable(out)
+    checkpoint = _load_checkpoint(out, recipe) if resume else None
+    if checkpoint:
+        seed, loader = checkpoint["seed"], checkpoint["loader"]
+        train_limit, test_limit = checkpoint["train_limit"], checkpoint["test_limit"]
+    set_seed(seed)
+    train_loader, test_loader = make_loaders(
+        loader, recipe.batch_size, device, recipe.augment, data_dir, train_limit, test_limit
+    )
+    model = recipe.model().to(device)
+    optimizer, scheduler = make_optimizer(recipe, model, len(train_loader))
+    history = History()
+    if checkpoint:
+        model.load_state_dict(checkpoint["model"])
+        optimizer.load_state_dict(checkpoint["optimizer"])
+        if scheduler is not None:
+            scheduler.load_state_dict(checkpoint["scheduler"])
+        history = History(checkpoint["history"])
+        torch.set_rng_state(checkpoint["rng"])
+        if device.type == "cuda" and checkpoint.get("cuda_rng") is not None:
+            torch.cuda.set_rng_state(checkpoint["cuda_rng"], device)
+        log(f"resuming {out} after epoch {len(history)}")
+
+    result = {
+        "step": recipe.step,
+        "name": recipe.slug,
+        "title": recipe.title,
+        "model": recipe.model.__name__,
+        "params": count_parameters(model),
+        "seed": seed,
+        "device": device.type,
+        "device_name": device_name(device),
+        "loader": loader,
+        "epochs": recipe.epochs,
+        "train_limit": train_limit,
+        "test_limit": test_limit,
+        "recipe": recipe.as_dict(),
+        "torch_version": torch.__version__,
+        "interrupted": False,
+        "error": None,
+    }
+
+    def record(**status) -> None:
+        result.update(status, history=history.epochs, **history.summary())
+        if out is not None:
+            write_json(out / "result.json", result)
+
+    try:
+        for epoch in range(len(history) + 1, recipe.epochs + 1):
+            start = time.perf_counter()
+            train_loss, train_acc = train_epoch(model, train_loader, optimizer, scheduler, epoch=epoch, quiet=quiet)
+            lr = optimizer.param_groups[0]["lr"]
+            test_loss, test_acc = evaluate(model, test_loader)
+            row = dict(
+                epoch=epoch,
+                train_loss=round(train_loss, 5),
+                train_acc=round(train_acc, 3),
+                test_loss=round(test_loss, 5),
+                test_acc=round(test_acc, 3),
+                lr=lr,
+                seconds=round(time.perf_counter() - start, 2),
+            )
+            history.append(row)
+            log(
+                f"epoch {epoch:2d}/{recipe.epochs}  train loss {train_loss:.4f} acc {train_acc:6.2f}%  "
+                f"test loss {test_loss:.4f} acc {test_acc:6.2f}%  lr {lr:.4g}  {row['seconds']:.1f}s"
+            )
+            if out is not None:
+                save_torch(
+                    out / "checkpoint.pt",
+                    {
+                        "format": CHECKPOINT_FORMAT,
+                        "recipe": recipe.as_dict(),
+                        "seed": seed,
+                        "loader": loader,
+                        "train_limit": train_limit,
+                        "test_limit": test_limit,
+                        "model": model.state_dict(),
+                        "optimizer": optimizer.state_dict(),
+                        "scheduler": scheduler.state_dict() if scheduler is not None else None,
+                        "rng": torch.get_rng_state(),
+                        "cuda_rng": torch.cuda.get_rng_state(device) if device.type == "cuda" else None,
+                        "history": history.epochs,
+                    },
+                )
+            record()
+    except KeyboardInterrupt:
+        record(interrupted=True)
+        hint = f"; resume with --resume {out}" if out is not None else ""
+        raise Interrupted(f"interrupted after {len(history)} complete epoch(s){hint}") from None
+    except Diverged as error:
+        record(error=str(error))
+        raise
+    if out is not None:
+        save_torch(out / "model.pt", model.state_dict())
+    return Run(model, history, result)
+
+
+def evaluate_checkpoint(path, step=None, device="auto", data_dir=None) -> tuple[float, float, int, int]:
+    """Test loss, accuracy, number of test images and step of a saved ``model.pt`` or ``checkpoint.pt``.
+
+    The step comes from ``step``, else from the checkpoint, else from the ``result.json`` beside it.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise MnistLiteError(f"{path}: file not found")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:  # noqa: BLE001 - torch.load raises many kinds for a bad file
+        raise MnistLiteError(f"{path}: not a PyTorch checkpoint ({type(error).__name__})") from None
+    if isinstance(state, dict) and state.get("format") == CHECKPOINT_FORMAT:
+        saved_step = state["recipe"]["step"]
+        if step is not None and step != saved_step:
+            raise MnistLiteError(f"{path}: a checkpoint of step {saved_step}, not step {step}")
+        step, state = saved_step, state["model"]
+    if step is None:
+        beside = path.parent / "result.json"
+        if not beside.exists():
+            raise MnistLiteError(f"{path}: cannot tell which step's model this is; pass --step N")
+        step = load_result(beside)["step"]
+    model = STEPS[step].model()
+    try:
+        model.load_state_dict(state)
+    except (RuntimeError, TypeError, AttributeError) as error:
+        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise MnistLiteError(f"{path}: does not fit step {step}'s {type(model).__name__} ({first})") from None
+    device = pick_device(device) if not isinstance(device, torch.device) else device
+    _, test_loader = make_loaders("fast", 1000, device, folder=data_dir, train_limit=1)
+    loss, accuracy = evaluate(model.to(device), test_loader)
+    return loss, accuracy, len(test_loader.labels), step
+
+
+def sweep_seeds(recipe: Recipe, seeds, out, **options) -> dict:
+    """Train ``recipe`` once per seed into ``out/seedS``; a seed that finished is skipped, one
+    that was interrupted is resumed. Writes and returns ``out/summary.json``.
+    """
+    from mnist_lite.results import seed_summary
+
+    out = Path(out)
+    for seed in seeds:
+        folder = out / f"seed{seed}"
+        done = (folder / "result.json").exists() and len(history_of(load_result(folder))) == recipe.epochs
+        if done:
+            print(f"seed {seed}: already done, skipped")
+            continue
+        resume = (folder / "checkpoint.pt").exists()
+        print(f"seed {seed}: {'resuming' if resume else 'training'} into {folder}")
+        fit(recipe, seed=seed, out=folder, resume=resume, **options)
+    summary = seed_summary([load_result(out / f"seed{seed}") for seed in seeds])
+    write_json(out / "summary.json", summary)
+    return summary

@@ -1,0 +1,163 @@
+"""The README's generated sections, written from ``results/`` and nothing else, and ``reproduce``.
+
+Each section sits between ``<!-- generated:NAME -->`` and ``<!-- /generated:NAME -->``;
+``update_readme`` rewrites what is between them and leaves the hand-written rest alone.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from pathlib import Path
+
+from mnist_lite.errors import MnistLiteError
+from mnist_lite.results import load_result, write_atomic, write_json
+from mnist_lite.steps import PARAM_BUDGET, STEPS, TARGET_ACCURACY
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def _missing(what: str, command: str) -> str:
+    return f"_No {what} recorded yet: run `{command}`._"
+
+
+def steps_section(results: Path) -> str:
+    lines = [
+        f"| Step | Target | Parameters | Best train | Best test | Min of last 5 | Epochs ≥ {TARGET_ACCURACY}% | Notebook |",
+        "|---:|---|---:|---:|---:|---:|---|---|",
+    ]
+    for step, recipe in STEPS.items():
+        path = results / f"step{step}" / "result.json"
+        if not path.exists():
+            lines.append(f"| {step} | {recipe.target} | | | | | | not run yet |")
+            continue
+        r = load_result(path)
+        above = [str(row["epoch"]) for row in r["history"] if row["test_acc"] >= TARGET_ACCURACY]
+        budget = "" if step == 1 or r["params"] < PARAM_BUDGET else " ⚠"
+        lines.append(
+            f"| {step} | {recipe.target} | {r['params']:,}{budget} | {r['best_train_acc']:.2f}% | "
+            f"{r['best_test_acc']:.2f}% | {r['last5_min_test_acc']:.2f}% | {', '.join(above) or 'none'} | "
+            f"[{Path(recipe.notebook).name}]({recipe.notebook}) |"
+        )
+    first = next((load_result(results / f"step{s}") for s in STEPS if (results / f"step{s}" / "result.json").exists()), None)
+    if first:
+        lines += ["", f"Each row is one run with seed {first['seed']}, {first['epochs']} epochs, on {first['device_name']}."]
+    return "\n".join(lines)
+
+
+def robustness_section(results: Path) -> str:
+    path = results / "step5_seeds" / "summary.json"
+    if not path.exists():
+        return _missing("seed sweep", "python -m mnist_lite seeds --step 5 --seeds 1-5")
+    s = json.loads(path.read_text())
+    lines = [
+        f"Step {s['step']} ({s['model']}, {s['params']:,} parameters, {s['epochs']} epochs) trained once per seed "
+        f"on {s['device_name']}:",
+        "",
+        f"| Seed | Best test | Final test | Test accuracy, last 5 epochs | Min of last 5 | All last 5 ≥ {TARGET_ACCURACY}% |",
+        "|---:|---:|---:|---|---:|:---:|",
+    ]
+    for row in s["seeds"]:
+        held = "yes" if row["last5_min_test_acc"] >= TARGET_ACCURACY else "**no**"
+        last = ", ".join(f"{acc:.2f}" for acc in row["last5_test_acc"])
+        lines.append(
+            f"| {row['seed']} | {row['best_test_acc']:.2f}% | {row['final_test_acc']:.2f}% | {last} | "
+            f"{row['last5_min_test_acc']:.2f}% | {held} |"
+        )
+    lines += [
+        "",
+        f"Final test accuracy over {len(s['seeds'])} seeds: **{s['final_test_acc_mean']:.2f} ± "
+        f"{s['final_test_acc_std']:.2f}%** (mean ± sample std); worst minimum of the last five epochs: "
+        f"**{s['worst_last5_min_test_acc']:.2f}%**.",
+    ]
+    return "\n".join(lines)
+
+
+def performance_section(results: Path) -> str:
+    path = results / "bench.json"
+    if not path.exists():
+        return _missing("benchmark", "python -m mnist_lite bench")
+    runs = json.loads(path.read_text())
+    lines = [
+        "| Machine | Device | Pipeline | Seconds per epoch (median) | Images per second | Speed-up |",
+        "|---|---|---|---:|---:|---:|",
+    ]
+    for b in runs if isinstance(runs, list) else [runs]:
+        for name, row in b["pipelines"].items():
+            speedup = f"{b['speedup']:.2f}×" if name == "fast" else "1×"
+            lines.append(
+                f"| {b['device_name']} | {b['device']} | `{name}` | {row['median_seconds']:.2f} | "
+                f"{row['images_per_second']:,.0f} | {speedup} |"
+            )
+        lines.append("")
+        lines.append(
+            f"Step {b['step']} ({b['model']}), {b['train_images']:,} training images an epoch, batch size "
+            f"{b['batch_size']}; {b['repeats']} epochs of each pipeline, interleaved, after a warm-up; "
+            f"torch {b['torch_version']}, measured {b['date']}."
+        )
+    return "\n".join(lines).rstrip()
+
+
+def reproduce_section(results: Path) -> str:
+    path = results / "reproduce.json"
+    if not path.exists():
+        return _missing("full reproduction", "python -m mnist_lite reproduce")
+    r = json.loads(path.read_text())
+    per = ", ".join(f"step {n['step']} {n['seconds'] / 60:.1f} min" for n in r["notebooks"])
+    return (
+        f"The last `python -m mnist_lite reproduce` took **{r['total_seconds'] / 60:.0f} minutes** on "
+        f"{r['device_name']} ({per})."
+    )
+
+
+SECTIONS = {
+    "steps": steps_section,
+    "robustness": robustness_section,
+    "performance": performance_section,
+    "reproduce": reproduce_section,
+}
+
+
+def render(readme_text: str, results: Path) -> str:
+    """``readme_text`` with every generated section rewritten from ``results``."""
+    for name, make in SECTIONS.items():
+        pattern = re.compile(rf"(<!-- generated:{name} -->\n).*?(\n<!-- /generated:{name} -->)", re.S)
+        if not pattern.search(readme_text):
+            raise MnistLiteError(f"README has no <!-- generated:{name} --> ... <!-- /generated:{name} --> markers")
+        readme_text = pattern.sub(lambda m: m.group(1) + make(results) + m.group(2), readme_text)
+    return readme_text
+
+
+def update_readme(readme: Path = REPO / "README.md", results: Path = REPO / "results") -> None:
+    write_atomic(readme, render(readme.read_text(), results).encode())
+
+
+def reproduce(steps=tuple(STEPS)) -> None:
+    """Execute the step notebooks in place (full runs), then the README sections and the figure."""
+    import nbformat
+    from nbclient import NotebookClient
+
+    from mnist_lite.engine import device_name, pick_device
+    from mnist_lite.plots import draw_architecture
+
+    timings = []
+    for step in steps:
+        path = REPO / STEPS[step].notebook
+        print(f"executing {path.relative_to(REPO)} ...", flush=True)
+        notebook = nbformat.read(path, as_version=4)
+        start = time.perf_counter()
+        NotebookClient(notebook, timeout=None, kernel_name="python3", resources={"metadata": {"path": path.parent}}).execute()
+        timings.append({"step": step, "seconds": round(time.perf_counter() - start, 1)})
+        write_atomic(path, nbformat.writes(notebook).encode())
+    write_json(
+        REPO / "results" / "reproduce.json",
+        {
+            "device_name": device_name(pick_device()),
+            "notebooks": timings,
+            "total_seconds": round(sum(t["seconds"] for t in timings), 1),
+        },
+    )
+    update_readme()
+    draw_architecture(STEPS[5].model(), REPO / "architecture.png")
+    print("notebooks executed; README and architecture.png regenerated")
