@@ -28,13 +28,13 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def bench(recipe: Recipe, device="auto", repeats: int = 3, out: Path | None = None, data_dir=None) -> dict:
+def bench(recipe: Recipe, device="auto", repeats: int = 3, out: Path | None = None, data_dir=None, train_limit=None) -> dict:
     device = pick_device(device)
     set_seed(0)
     initial = recipe.model().state_dict()
     setups = {}
     for name in PIPELINES:
-        loader, _ = make_loaders(name, recipe.batch_size, device, recipe.augment, data_dir, test_limit=1)
+        loader, _ = make_loaders(name, recipe.batch_size, device, recipe.augment, data_dir, train_limit, test_limit=1)
         model = recipe.model().to(device)
         model.load_state_dict(initial)
         optimizer, scheduler = make_optimizer(recipe, model, len(loader))

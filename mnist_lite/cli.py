@@ -121,14 +121,15 @@ def cmd_seeds(args) -> None:
 def cmd_bench(args) -> None:
     from mnist_lite.bench import bench
 
-    bench(STEPS[args.step], device=args.device, repeats=args.repeats, out=Path(args.out), data_dir=args.data_dir)
+    bench(STEPS[args.step], device=args.device, repeats=args.repeats, out=Path(args.out), data_dir=args.data_dir,
+          train_limit=args.train_limit)
 
 
 def cmd_report(args) -> None:
-    from mnist_lite.report import update_readme
+    from mnist_lite.report import DOCUMENTS, update_docs
 
-    update_readme(Path(args.readme), Path(args.results))
-    print(f"updated {args.readme} from {args.results}/")
+    update_docs(results=Path(args.results))
+    print(f"updated {' and '.join(DOCUMENTS)} from {args.results}/")
 
 
 def cmd_draw(args) -> None:
@@ -186,10 +187,10 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--repeats", type=positive_int, default=3)
     bench.add_argument("--out", default="results/bench.json")
     bench.add_argument("--data-dir")
+    bench.add_argument("--train-limit", type=positive_int, help="time epochs of the first N images only")
     bench.set_defaults(func=cmd_bench)
 
-    report = commands.add_parser("report", help="regenerate the README's generated sections from results/")
-    report.add_argument("--readme", default="README.md")
+    report = commands.add_parser("report", help="regenerate the generated sections of README.md and docs/ from results/")
     report.add_argument("--results", default="results")
     report.set_defaults(func=cmd_report)
 

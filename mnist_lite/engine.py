@@ -120,11 +120,16 @@ def make_optimizer(recipe: Recipe, model: nn.Module, steps_per_epoch: int):
     optimizer = torch.optim.SGD(
         model.parameters(), lr=recipe.lr, momentum=recipe.momentum, weight_decay=recipe.weight_decay
     )
-    scheduler = None
+    # schedulers step once per batch, so every milestone is counted in batches
     if recipe.schedule == "onecycle":
         scheduler = torch.optim.lr_scheduler.OneCycleLR(
             optimizer, max_lr=recipe.lr, epochs=recipe.epochs, steps_per_epoch=steps_per_epoch
         )
+    elif recipe.schedule == "step":
+        milestones = [epoch * steps_per_epoch for epoch in recipe.milestones]
+        scheduler = torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones, gamma=0.1)
+    else:
+        scheduler = None
     return optimizer, scheduler
 
 

@@ -57,7 +57,7 @@ class LiteNet(nn.Module):
 
     batch_norm = False
     dropout = 0.0  # channel-wise (Dropout2d): as regularising as element-wise here, and far cheaper
-    channels = (8, 16, 8, 12, 16, 16)  # conv1, conv2, transition, conv3, conv4, conv5
+    channels = (8, 12, 8, 12, 14, 14, 16)  # conv1, conv2, transition, conv3, conv4, conv5, conv6
 
     def block(self, in_channels: int, out_channels: int, kernel_size: int = 3) -> nn.Sequential:
         """Convolution, [BatchNorm,] ReLU[, Dropout]."""
@@ -71,7 +71,7 @@ class LiteNet(nn.Module):
 
     def __init__(self):
         super().__init__()
-        c1, c2, transition, c3, c4, c5 = self.channels
+        c1, c2, transition, c3, c4, c5, c6 = self.channels
         self.features = nn.Sequential(
             OrderedDict(
                 conv1=self.block(1, c1),  # 28 -> 26
@@ -81,8 +81,9 @@ class LiteNet(nn.Module):
                 conv3=self.block(transition, c3),  # 12 -> 10
                 conv4=self.block(c3, c4),  # 10 -> 8
                 conv5=self.block(c4, c5),  # 8 -> 6
+                conv6=self.block(c5, c6),  # 6 -> 4
                 gap=nn.AdaptiveAvgPool2d(1),
-                classifier=nn.Conv2d(c5, 10, 1),
+                classifier=nn.Conv2d(c6, 10, 1),
                 flatten=nn.Flatten(),
             )
         )

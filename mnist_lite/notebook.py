@@ -74,11 +74,11 @@ def format_result(result: dict) -> str:
     )
 
 
-def _show_error(shell, etype, value, tb, tb_offset=None):
-    print(f"error: {value}")
+def _one_line(shell, etype, value, tb, tb_offset=None) -> list[str]:
+    return [f"error: {value}"]  # what IPython shows in place of the traceback
 
 
 try:  # inside IPython: one line for our errors, as on the command line
-    get_ipython().set_custom_exc((MnistLiteError,), _show_error)  # type: ignore[name-defined]  # noqa: F821
+    get_ipython().set_custom_exc((MnistLiteError,), _one_line)  # type: ignore[name-defined]  # noqa: F821
 except NameError:
     pass

@@ -1,7 +1,7 @@
-"""The README's generated sections, written from ``results/`` and nothing else, and ``reproduce``.
+"""The generated sections of README.md and docs/experiments.md, written from ``results/`` alone; ``reproduce``.
 
 Each section sits between ``<!-- generated:NAME -->`` and ``<!-- /generated:NAME -->``;
-``update_readme`` rewrites what is between them and leaves the hand-written rest alone.
+``update_docs`` rewrites what is between them and leaves the hand-written rest alone.
 """
 
 from __future__ import annotations
@@ -111,26 +111,54 @@ def reproduce_section(results: Path) -> str:
     )
 
 
-SECTIONS = {
-    "steps": steps_section,
-    "robustness": robustness_section,
-    "performance": performance_section,
-    "reproduce": reproduce_section,
+def experiments_section(results: Path) -> str:
+    runs = [json.loads(p.read_text()) for p in sorted((results / "experiments").glob("*.json"))]
+    if not runs:
+        return "_No experiments recorded yet._"
+    runs.sort(key=lambda r: r["params"])
+    lines = [
+        "| Variant | Architecture | Parameters | Dropout | Rotation | Schedule (peak lr) | Seed | Best train | "
+        "Best test | Last 5 epochs | Min of last 5 |",
+        "|---|---|---:|---|---:|---|---:|---:|---:|---|---:|",
+    ]
+    for r in runs:
+        v, recipe = r["variant"], r["recipe"]
+        last = ", ".join(f"{acc:.2f}" for acc in r["last5_test_acc"])
+        lines.append(
+            f"| {v['name']} | {v['architecture']} | {r['params']:,} | {v['dropout']} | ±{v['rotation_degrees']:g}° | "
+            f"{recipe['schedule']} ({recipe['lr']:g}), batch {recipe['batch_size']} | {r['seed']} | "
+            f"{r['best_train_acc']:.2f}% | {r['best_test_acc']:.2f}% | {last} | {r['last5_min_test_acc']:.2f}% |"
+        )
+    return "\n".join(lines)
+
+
+# file (relative to the repository) -> its generated sections
+DOCUMENTS = {
+    "README.md": {
+        "steps": steps_section,
+        "robustness": robustness_section,
+        "performance": performance_section,
+        "reproduce": reproduce_section,
+    },
+    "docs/experiments.md": {"experiments": experiments_section},
 }
 
 
-def render(readme_text: str, results: Path) -> str:
-    """``readme_text`` with every generated section rewritten from ``results``."""
-    for name, make in SECTIONS.items():
-        pattern = re.compile(rf"(<!-- generated:{name} -->\n).*?(\n<!-- /generated:{name} -->)", re.S)
-        if not pattern.search(readme_text):
-            raise MnistLiteError(f"README has no <!-- generated:{name} --> ... <!-- /generated:{name} --> markers")
-        readme_text = pattern.sub(lambda m: m.group(1) + make(results) + m.group(2), readme_text)
-    return readme_text
+def render(text: str, results: Path, sections: dict = DOCUMENTS["README.md"]) -> str:
+    """``text`` with each of ``sections`` rewritten from ``results``."""
+    for name, make in sections.items():
+        pattern = re.compile(rf"(<!-- generated:{name} -->\n)(?:.*?\n)?(<!-- /generated:{name} -->)", re.S)
+        if not pattern.search(text):
+            raise MnistLiteError(f"no <!-- generated:{name} --> ... <!-- /generated:{name} --> markers to fill")
+        text = pattern.sub(lambda m: m.group(1) + make(results) + "\n" + m.group(2), text)
+    return text
 
 
-def update_readme(readme: Path = REPO / "README.md", results: Path = REPO / "results") -> None:
-    write_atomic(readme, render(readme.read_text(), results).encode())
+def update_docs(repo: Path = REPO, results: Path = REPO / "results") -> None:
+    """Rewrite the generated sections of the README and docs/experiments.md."""
+    for name, sections in DOCUMENTS.items():
+        path = repo / name
+        write_atomic(path, render(path.read_text(), results, sections).encode())
 
 
 def reproduce(steps=tuple(STEPS)) -> None:
@@ -158,6 +186,6 @@ def reproduce(steps=tuple(STEPS)) -> None:
             "total_seconds": round(sum(t["seconds"] for t in timings), 1),
         },
     )
-    update_readme()
+    update_docs()
     draw_architecture(STEPS[5].model(), REPO / "architecture.png")
     print("notebooks executed; README and architecture.png regenerated")

@@ -28,7 +28,8 @@ class Recipe:
     lr: float = 0.01  # the constant rate, or the peak of the one-cycle schedule
     momentum: float = 0.9
     weight_decay: float = 0.0
-    schedule: str = "constant"  # "constant" or "onecycle"
+    schedule: str = "constant"  # "constant", "onecycle", or "step": lr x0.1 at each of the milestones
+    milestones: tuple[int, ...] = ()  # epochs after which the "step" schedule divides the rate by 10
     augment: Augment = field(default_factory=Augment)
 
     @property
@@ -47,6 +48,7 @@ class Recipe:
             "momentum": self.momentum,
             "weight_decay": self.weight_decay,
             "schedule": self.schedule,
+            "milestones": list(self.milestones),
             "rotation_degrees": self.augment.degrees,
             "translate": self.augment.translate,
         }
