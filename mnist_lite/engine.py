@@ -246,6 +246,7 @@ def fit(
         if out is not None:
             write_json(out / "result.json", result)
 
+    saved = len(history)  # epochs whose checkpoint is on disk: what a resume starts after
     try:
         for epoch in range(len(history) + 1, recipe.epochs + 1):
             start = time.perf_counter()
@@ -284,8 +285,11 @@ def fit(
                         "history": history.epochs,
                     },
                 )
+            saved = len(history)
             record()
     except KeyboardInterrupt:
+        if out is not None:
+            del history.epochs[saved:]  # an epoch without its checkpoint is not complete
         record(interrupted=True)
         hint = f"; resume with --resume {out}" if out is not None else ""
         raise Interrupted(f"interrupted after {len(history)} complete epoch(s){hint}") from None
@@ -340,7 +344,7 @@ def sweep_seeds(recipe: Recipe, seeds, out, **options) -> dict:
     out = Path(out)
     for seed in seeds:
         folder = out / f"seed{seed}"
-        done = (folder / "result.json").exists() and len(history_of(load_result(folder))) == recipe.epochs
+        done = (folder / "model.pt").exists() and len(history_of(load_result(folder))) == recipe.epochs
         if done:
             print(f"seed {seed}: already done, skipped")
             continue
