@@ -24,9 +24,9 @@ from torch import nn
 
 
 class BaselineNet(nn.Module):
-    """Step 1: three convolutions, two max-pools and a dense classifier.
+    """Step 1: two convolutions, each followed by a max-pool, and a two-layer dense head.
 
-    Receptive field 14x14 at the last convolution; 39,298 parameters.
+    Receptive field 10x10 at the last pool; 56,714 parameters, most of them in the dense head.
     """
 
     def __init__(self):
@@ -34,12 +34,12 @@ class BaselineNet(nn.Module):
         self.features = nn.Sequential(
             OrderedDict(
                 conv1=nn.Sequential(nn.Conv2d(1, 16, 3), nn.ReLU()),  # 28 -> 26
-                conv2=nn.Sequential(nn.Conv2d(16, 32, 3), nn.ReLU()),  # 26 -> 24
-                pool1=nn.MaxPool2d(2),  # 24 -> 12
-                conv3=nn.Sequential(nn.Conv2d(32, 64, 3), nn.ReLU()),  # 12 -> 10
-                pool2=nn.MaxPool2d(2),  # 10 -> 5
+                pool1=nn.MaxPool2d(2),  # 26 -> 13
+                conv2=nn.Sequential(nn.Conv2d(16, 32, 3), nn.ReLU()),  # 13 -> 11
+                pool2=nn.MaxPool2d(2),  # 11 -> 5
                 flatten=nn.Flatten(),
-                classifier=nn.Linear(64 * 5 * 5, 10),
+                dense=nn.Sequential(nn.Linear(32 * 5 * 5, 64), nn.ReLU()),
+                classifier=nn.Linear(64, 10),
             )
         )
 
@@ -50,18 +50,20 @@ class BaselineNet(nn.Module):
 class LiteNet(nn.Module):
     """The skeleton of steps 2 to 5; subclasses set ``batch_norm`` and ``dropout``.
 
-    Two 3x3 convolutions at full resolution, a max-pool and a 1x1 convolution that narrows
-    the channels again, three more 3x3 convolutions, then GAP and a 1x1 classifier. No
-    padding: every 3x3 convolution trims the border, where MNIST has nothing.
+    Two 3x3 convolutions at full resolution (padded, so they keep 28x28), a max-pool and a
+    1x1 convolution that narrows the channels again, four more 3x3 convolutions without
+    padding (each trims the border, where the maps have little left), then GAP over the last
+    6x6 maps and a 1x1 classifier.
     """
 
     batch_norm = False
     dropout = 0.0  # channel-wise (Dropout2d): as regularising as element-wise here, and far cheaper
-    channels = (8, 12, 8, 12, 14, 14, 16)  # conv1, conv2, transition, conv3, conv4, conv5, conv6
+    channels = (8, 16, 8, 12, 14, 14, 16)  # conv1, conv2, transition, conv3, conv4, conv5, conv6
+    padding = 1  # of conv1 and conv2: they see the whole 28x28 image, border strokes included
 
-    def block(self, in_channels: int, out_channels: int, kernel_size: int = 3) -> nn.Sequential:
+    def block(self, in_channels: int, out_channels: int, kernel_size: int = 3, padding: int = 0) -> nn.Sequential:
         """Convolution, [BatchNorm,] ReLU[, Dropout]."""
-        layers = [nn.Conv2d(in_channels, out_channels, kernel_size, bias=not self.batch_norm)]
+        layers = [nn.Conv2d(in_channels, out_channels, kernel_size, padding=padding, bias=not self.batch_norm)]
         if self.batch_norm:
             layers.append(nn.BatchNorm2d(out_channels))
         layers.append(nn.ReLU())
@@ -74,14 +76,14 @@ class LiteNet(nn.Module):
         c1, c2, transition, c3, c4, c5, c6 = self.channels
         self.features = nn.Sequential(
             OrderedDict(
-                conv1=self.block(1, c1),  # 28 -> 26
-                conv2=self.block(c1, c2),  # 26 -> 24
-                pool=nn.MaxPool2d(2),  # 24 -> 12
+                conv1=self.block(1, c1, padding=self.padding),  # 28 -> 28
+                conv2=self.block(c1, c2, padding=self.padding),  # 28 -> 28
+                pool=nn.MaxPool2d(2),  # 28 -> 14
                 transition=self.block(c2, transition, kernel_size=1),
-                conv3=self.block(transition, c3),  # 12 -> 10
-                conv4=self.block(c3, c4),  # 10 -> 8
-                conv5=self.block(c4, c5),  # 8 -> 6
-                conv6=self.block(c5, c6),  # 6 -> 4
+                conv3=self.block(transition, c3),  # 14 -> 12
+                conv4=self.block(c3, c4),  # 12 -> 10
+                conv5=self.block(c4, c5),  # 10 -> 8
+                conv6=self.block(c5, c6),  # 8 -> 6
                 gap=nn.AdaptiveAvgPool2d(1),
                 classifier=nn.Conv2d(c6, 10, 1),
                 flatten=nn.Flatten(),
@@ -95,26 +97,26 @@ class LiteNet(nn.Module):
 class SkeletonNet(LiteNet):
     """Step 2: the skeleton with GAP, no normalisation.
 
-    Receptive field 18x18 at the last convolution, 6x6 feature maps into GAP; 6,440 parameters.
+    Receptive field 22x22 at the last convolution, 6x6 feature maps into GAP; 7,766 parameters.
     """
 
 
 class BatchNormNet(LiteNet):
     """Steps 3 and 4: the skeleton with BatchNorm after every convolution.
 
-    Receptive field 18x18 at the last convolution; 6,508 parameters.
+    Receptive field 22x22 at the last convolution; 7,854 parameters.
     """
 
     batch_norm = True
 
 
 class DropoutNet(BatchNormNet):
-    """Step 5: BatchNorm and dropout after every convolution.
+    """Step 5: BatchNorm and light channel-wise dropout after every convolution.
 
-    Receptive field 18x18 at the last convolution; 6,508 parameters.
+    Receptive field 22x22 at the last convolution; 7,854 parameters.
     """
 
-    dropout = 0.05
+    dropout = 0.02
 
 
 def count_parameters(model: nn.Module) -> int:

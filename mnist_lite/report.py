@@ -132,6 +132,23 @@ def experiments_section(results: Path) -> str:
     return "\n".join(lines)
 
 
+def trials_section(results: Path) -> str:
+    path = results / "perf_trials.json"
+    if not path.exists():
+        return "_No trials recorded yet: run `python tools/perf_trials.py`._"
+    t = json.loads(path.read_text())
+    lines = [
+        f"Measured on {t['device_name']}, {t['model']} at batch size {t['batch_size']}: {t['batches_timed']} "
+        f"batches per trial after a warm-up, {t['repeats']} interleaved repeats, median scaled to a 60,000-image epoch.",
+        "",
+        "| Trial | What changes | Seconds per epoch | Relative to default |",
+        "|---|---|---:|---:|",
+    ]
+    for name, row in t["trials"].items():
+        lines.append(f"| `{name}` | {row['what']} | {row['median_seconds_per_epoch']:.2f} | {row['vs_default']:.2f}× |")
+    return "\n".join(lines)
+
+
 # file (relative to the repository) -> its generated sections
 DOCUMENTS = {
     "README.md": {
@@ -141,6 +158,7 @@ DOCUMENTS = {
         "reproduce": reproduce_section,
     },
     "docs/experiments.md": {"experiments": experiments_section},
+    "docs/performance.md": {"trials": trials_section, "performance": performance_section},
 }
 
 

@@ -1,0 +1,130 @@
+"""Time candidate speed-ups of a step-5 training step; record them in results/perf_trials.json.
+
+    python tools/perf_trials.py [--batches 100] [--repeats 3]
+
+Each trial trains step 5's model on the fast pipeline (augmentation included) for ``--batches``
+batches after a warm-up, ``--repeats`` times with the trials interleaved, and reports the median
+as seconds per 60,000-image epoch. docs/performance.md explains the trials and the decisions.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import statistics
+import time
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from mnist_lite.data import TensorLoader, load_mnist
+from mnist_lite.engine import device_name
+from mnist_lite.results import write_json
+from mnist_lite.steps import STEPS
+
+REPO = Path(__file__).resolve().parent.parent
+RECIPE = STEPS[5]
+
+
+def elementwise_dropout(model: nn.Module) -> nn.Module:
+    for parent in model.modules():
+        for name, child in parent.named_children():
+            if isinstance(child, nn.Dropout2d):
+                setattr(parent, name, nn.Dropout(child.p))
+    return model
+
+
+TRIALS = {
+    # name: (what changes, how the model is prepared, autocast dtype or None, sync every batch, sgd foreach)
+    "default": ("the fast pipeline as shipped", lambda m: m, None, False, None),
+    "channels_last": ("model and batches in channels-last memory format",
+                      lambda m: m.to(memory_format=torch.channels_last), None, False, None),
+    "sgd_foreach": ("SGD's multi-tensor (foreach) update", lambda m: m, None, False, True),
+    "bfloat16": ("bfloat16 autocast", lambda m: m, torch.bfloat16, False, None),
+    "item_per_batch": ("loss.item() after every batch (a host sync per batch)", lambda m: m, None, True, None),
+    "elementwise_dropout": ("nn.Dropout instead of nn.Dropout2d, same rate", elementwise_dropout, None, False, None),
+    "no_augmentation": ("augmentation switched off (its cost)", lambda m: m, None, False, None),
+    "compiled": ("torch.compile(model), compile time excluded", torch.compile, None, False, None),
+}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--batches", type=int, default=100)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--trials", nargs="+", default=list(TRIALS), choices=list(TRIALS))
+    args = parser.parse_args()
+
+    device = torch.device("cpu")
+    images, labels = load_mnist("train")
+    batches_per_epoch = -(-len(labels) // RECIPE.batch_size)
+    setups = {}
+    for name in args.trials:
+        _, prepare, dtype, sync, foreach = TRIALS[name]
+        torch.manual_seed(0)
+        model = prepare(RECIPE.model())
+        optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, foreach=foreach)
+        augment = RECIPE.augment if name != "no_augmentation" else type(RECIPE.augment)()
+        loader = TensorLoader(images, labels, RECIPE.batch_size, device, shuffle=True, augment=augment)
+        setups[name] = (model, optimizer, loader, dtype, sync, name == "channels_last")
+
+    def run(name: str, batches: int) -> float:
+        model, optimizer, loader, dtype, sync, channels_last = setups[name]
+        model.train()
+        start = time.perf_counter()
+        for i, (x, y) in enumerate(loader):
+            if i == batches:
+                break
+            if channels_last:
+                x = x.contiguous(memory_format=torch.channels_last)
+            autocast = torch.autocast("cpu", dtype=dtype) if dtype else contextlib.nullcontext()
+            with autocast:
+                loss = F.cross_entropy(model(x), y)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            if sync:
+                loss.item()
+        return (time.perf_counter() - start) / batches * batches_per_epoch
+
+    warmup = {}
+    for name in args.trials:  # the first call of a compiled model compiles it
+        start = time.perf_counter()
+        run(name, 10)
+        warmup[name] = round(time.perf_counter() - start, 2)
+    seconds = {name: [] for name in args.trials}
+    for repeat in range(args.repeats):
+        for name in args.trials:
+            seconds[name].append(run(name, args.batches))
+            print(f"repeat {repeat + 1}: {name:<20} {seconds[name][-1]:6.2f} s/epoch", flush=True)
+    default = statistics.median(seconds["default"]) if "default" in seconds else None
+    trials = {
+        name: {
+            "what": TRIALS[name][0],
+            "seconds_per_epoch": [round(s, 2) for s in times],
+            "median_seconds_per_epoch": round(statistics.median(times), 2),
+            "vs_default": round(statistics.median(times) / default, 3) if default else None,
+            "warmup_seconds": warmup[name],
+        }
+        for name, times in seconds.items()
+    }
+    write_json(
+        REPO / "results" / "perf_trials.json",
+        {
+            "device_name": device_name(device),
+            "model": RECIPE.model.__name__,
+            "batch_size": RECIPE.batch_size,
+            "batches_timed": args.batches,
+            "repeats": args.repeats,
+            "torch_version": torch.__version__,
+            "trials": trials,
+        },
+    )
+    for name, row in trials.items():
+        print(f"{name:<20} {row['median_seconds_per_epoch']:6.2f} s/epoch  x{row['vs_default']}")
+
+
+if __name__ == "__main__":
+    main()
