@@ -1,0 +1,355 @@
+"""Real MNIST: the shipped files, their verification, the two pipelines and the augmentation."""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+from pathlib import Path
+
+import pytest
+import torch
+from torchvision.transforms import InterpolationMode
+from torchvision.transforms import functional as TF
+
+from mnist_lite import data
+from mnist_lite.data import MEAN, STD, Augment, DataError, affine, load_mnist, normalize
+
+TEST_IMAGES, TEST_LABELS = data.FILES["test"]
+TRAIN_IMAGES, TRAIN_LABELS = data.FILES["train"]
+
+
+def sha256(raw: bytes) -> str:
+    return hashlib.sha256(raw).hexdigest()
+
+
+# --- the shipped files --------------------------------------------------------------------
+
+
+def test_shipped_files_match_sha256sums(repo_root):
+    listed = {}
+    for line in (repo_root / "data" / "SHA256SUMS").read_text().splitlines():
+        if line.strip():
+            digest, name = line.split()
+            listed[name] = digest
+    names = [n for pair in data.FILES.values() for n in pair]
+    assert sorted(listed) == sorted(names + [f"{n}.gz" for n in names])
+    for name in names:
+        compressed = (repo_root / "data" / f"{name}.gz").read_bytes()
+        assert sha256(compressed) == listed[f"{name}.gz"], f"{name}.gz"
+        assert sha256(gzip.decompress(compressed)) == listed[name], name
+
+
+def test_train_split():
+    images, labels = load_mnist("train")
+    assert images.shape == (60000, 28, 28) and images.dtype == torch.uint8
+    assert labels.shape == (60000,) and labels.dtype == torch.int64
+    assert labels.min() == 0 and labels.max() == 9
+    assert torch.bincount(labels).min() > 5000  # every digit well represented
+
+
+def test_test_split_and_limit():
+    images, labels = load_mnist("test")
+    assert images.shape == (10000, 28, 28) and images.dtype == torch.uint8
+    assert labels.shape == (10000,) and labels.dtype == torch.int64
+    assert set(labels.tolist()) == set(range(10))
+    first, first_labels = load_mnist("test", limit=7)
+    assert first.shape == (7, 28, 28) and torch.equal(first, images[:7]) and torch.equal(first_labels, labels[:7])
+
+
+def test_normalisation_constants_and_normalize():
+    images, _ = load_mnist("train")
+    scaled = images.float() / 255
+    assert scaled.mean().item() == pytest.approx(MEAN, abs=1e-4)
+    assert scaled.std().item() == pytest.approx(STD, abs=1e-4)
+    x = normalize(images)
+    assert x.shape == (60000, 1, 28, 28) and x.dtype == torch.float32
+    assert abs(x.mean().item()) < 0.01 and abs(x.std().item() - 1) < 0.01
+    ends = normalize(torch.tensor([[[0, 255]]], dtype=torch.uint8)).flatten()
+    assert ends.tolist() == pytest.approx([-MEAN / STD, (1 - MEAN) / STD])
+
+
+# --- damaged data: one line naming the file -------------------------------------------------
+
+
+def gz(folder: Path, name: str) -> Path:
+    return folder / f"{name}.gz"
+
+
+def rewrite_payload(path: Path, change) -> None:
+    """Decompress ``path``, apply ``change`` to the bytes and write them back gzip'd."""
+    raw = bytes(change(bytearray(gzip.decompress(path.read_bytes()))))
+    path.write_bytes(gzip.compress(raw, compresslevel=1))
+
+
+def flip_pixel(raw: bytearray) -> bytearray:
+    raw[16 + 28 * 14 + 14] ^= 0xFF  # the centre pixel of the first image: same size, other bytes
+    return raw
+
+
+def set_magic(raw: bytearray) -> bytearray:
+    raw[:4] = (0x00000801).to_bytes(4, "big")  # the labels' magic on an images file
+    return raw
+
+
+BROKEN = {
+    # case: (file to damage, damage, expected message fragment)
+    "truncated gzip": (TEST_IMAGES, lambda p: p.write_bytes(p.read_bytes()[: p.stat().st_size // 2]),
+                       "truncated or not a gzip file"),
+    "not gzip": (TEST_LABELS, lambda p: p.write_bytes(b"this is not gzip data at all"),
+                 "truncated or not a gzip file"),
+    "truncated header": (TEST_LABELS, lambda p: rewrite_payload(p, lambda raw: raw[:6]),
+                         "truncated (6 bytes, shorter than its IDX header)"),
+    "truncated payload": (TEST_IMAGES, lambda p: rewrite_payload(p, lambda raw: raw[:-1000]),
+                          "truncated or padded (7839016 bytes, header says 7840016)"),
+    "padded payload": (TEST_LABELS, lambda p: rewrite_payload(p, lambda raw: raw + b"\0"),
+                       "truncated or padded (10009 bytes, header says 10008)"),
+    "corrupted byte": (TEST_IMAGES, lambda p: rewrite_payload(p, flip_pixel), "SHA-256 mismatch"),
+    "wrong magic": (TEST_IMAGES, lambda p: rewrite_payload(p, set_magic),
+                    "wrong IDX magic number 0x00000801, expected 0x00000803"),
+}
+
+
+def assert_one_line_naming(error: DataError, path: Path, fragment: str) -> None:
+    message = str(error)
+    assert "\n" not in message
+    assert message.startswith(f"{path}: "), message
+    assert fragment in message
+    assert "--data-dir" in message  # says what to do
+
+
+@pytest.mark.parametrize("case", sorted(BROKEN))
+def test_damaged_file_is_a_one_line_data_error(case, data_copy):
+    name, damage, fragment = BROKEN[case]
+    folder = data_copy([f"{TEST_IMAGES}.gz", f"{TEST_LABELS}.gz"])
+    damage(gz(folder, name))
+    with pytest.raises(DataError) as caught:
+        load_mnist("test", folder)
+    assert_one_line_naming(caught.value, gz(folder, name).resolve(), fragment)
+
+
+@pytest.mark.parametrize("missing", [TEST_LABELS, TRAIN_IMAGES])
+def test_missing_file(missing, data_copy):
+    folder = data_copy([p for p in (f"{n}.gz" for pair in data.FILES.values() for n in pair) if p != f"{missing}.gz"])
+    assert len(list(folder.iterdir())) == 3
+    split = "test" if missing in data.FILES["test"] else "train"
+    with pytest.raises(DataError) as caught:
+        load_mnist(split, folder)
+    assert_one_line_naming(caught.value, gz(folder, missing).resolve(), "file not found")
+
+
+def test_uncompressed_files_are_read_and_verified(data_copy):
+    folder = data_copy([f"{TEST_IMAGES}.gz", f"{TEST_LABELS}.gz"])
+    for name in (TEST_IMAGES, TEST_LABELS):
+        (folder / name).write_bytes(gzip.decompress(gz(folder, name).read_bytes()))
+        gz(folder, name).unlink()
+    images, labels = load_mnist("test", folder)
+    expected_images, expected_labels = load_mnist("test")
+    assert torch.equal(images, expected_images) and torch.equal(labels, expected_labels)
+
+    damaged = data_copy([f"{TEST_IMAGES}.gz", f"{TEST_LABELS}.gz"], folder="damaged")
+    raw = bytearray(gzip.decompress(gz(damaged, TEST_IMAGES).read_bytes()))
+    (damaged / TEST_IMAGES).write_bytes(bytes(flip_pixel(raw)))
+    gz(damaged, TEST_IMAGES).unlink()
+    with pytest.raises(DataError) as caught:
+        load_mnist("test", damaged)
+    assert_one_line_naming(caught.value, (damaged / TEST_IMAGES).resolve(), "SHA-256 mismatch")
+
+
+def cut_labels(raw: bytearray) -> bytearray:
+    """A self-consistent labels file with one label fewer: header count and length agree."""
+    count = int.from_bytes(raw[4:8], "big")
+    return raw[:4] + (count - 1).to_bytes(4, "big") + raw[8:-1]
+
+
+def test_count_mismatch_is_caught_by_the_checksum_first(data_copy):
+    """With the shipped SHA256SUMS, a labels file that is consistent in itself but has a different
+    count is a different file: the SHA-256 check, which comes first, reports it."""
+    folder = data_copy([f"{TEST_IMAGES}.gz", f"{TEST_LABELS}.gz"])
+    rewrite_payload(gz(folder, TEST_LABELS), cut_labels)
+    with pytest.raises(DataError) as caught:
+        load_mnist("test", folder)
+    assert_one_line_naming(caught.value, gz(folder, TEST_LABELS).resolve(), "SHA-256 mismatch")
+
+
+def test_count_mismatch_without_checksums(data_copy, monkeypatch):
+    """The images/labels count check itself, reached by taking the checksums out of the way."""
+    monkeypatch.setattr(data, "_expected_sha256", lambda: {})
+    folder = data_copy([f"{TEST_IMAGES}.gz", f"{TEST_LABELS}.gz"])
+    rewrite_payload(gz(folder, TEST_LABELS), cut_labels)
+    with pytest.raises(DataError) as caught:
+        load_mnist("test", folder)
+    assert_one_line_naming(
+        caught.value, folder.resolve() / TEST_IMAGES, f"10000 images but {TEST_LABELS} has 9999 labels"
+    )
+
+
+# --- where the data comes from ------------------------------------------------------------------
+
+
+def test_data_dir_resolution(monkeypatch, tmp_path):
+    assert data.data_dir() == data.REPO_DATA_DIR
+    monkeypatch.setenv("MNIST_LITE_DATA", str(tmp_path / "env"))
+    assert data.data_dir() == tmp_path / "env"
+    assert data.data_dir(tmp_path / "explicit") == tmp_path / "explicit"
+
+
+def test_environment_variable_and_explicit_folder(data_copy, monkeypatch):
+    broken = data_copy([f"{TEST_IMAGES}.gz", f"{TEST_LABELS}.gz"], folder="broken")
+    rewrite_payload(gz(broken, TEST_LABELS), lambda raw: raw[:-1])
+    good = data_copy([f"{TEST_IMAGES}.gz", f"{TEST_LABELS}.gz"], folder="good")
+    monkeypatch.setenv("MNIST_LITE_DATA", str(broken))
+    with pytest.raises(DataError) as caught:
+        load_mnist("test")
+    assert_one_line_naming(caught.value, gz(broken, TEST_LABELS).resolve(), "truncated or padded")
+    images, labels = load_mnist("test", good)  # an explicit folder wins over the variable
+    assert images.shape == (10000, 28, 28) and len(labels) == 10000
+    monkeypatch.setenv("MNIST_LITE_DATA", str(good))
+    assert torch.equal(load_mnist("test", limit=100)[1], labels[:100])
+
+
+# --- the two pipelines --------------------------------------------------------------------------
+
+
+def test_pipelines_give_the_same_batches():
+    images, labels = load_mnist("train", limit=640)
+    fast = data.TensorLoader(images, labels, 128, "cpu")
+    classic = data.torchvision_loader(images, labels, 128, "cpu", workers=0)
+    assert len(fast) == len(classic) == 5
+    batches = 0
+    for (x1, y1), (x2, y2) in zip(fast, classic):
+        assert x1.shape == x2.shape == (128, 1, 28, 28) and x1.dtype == x2.dtype == torch.float32
+        torch.testing.assert_close(x1, x2, atol=1e-6, rtol=0)
+        assert torch.equal(y1, y2)
+        batches += 1
+    assert batches == 5
+
+
+def test_make_loaders_test_sets_agree():
+    """The loaders ``fit`` uses, the classic one with its worker processes."""
+    fast_train, fast_test = data.make_loaders("fast", 128, "cpu", train_limit=256, test_limit=1500)
+    classic_train, classic_test = data.make_loaders("torchvision", 128, "cpu", train_limit=256, test_limit=1500)
+    assert len(fast_train) == len(classic_train) == 2
+    pairs = list(zip(fast_test, classic_test))
+    assert [len(y) for (_, y), _ in pairs] == [1000, 500]
+    for (x1, y1), (x2, y2) in pairs:
+        torch.testing.assert_close(x1, x2, atol=1e-6, rtol=0)
+        assert torch.equal(y1, y2)
+
+
+def test_fast_loader_shuffles_with_the_global_seed():
+    images, labels = load_mnist("train", limit=512)
+    loader = data.TensorLoader(images, labels, 512, "cpu", shuffle=True)
+    torch.manual_seed(3)
+    (_, first), = list(loader)
+    torch.manual_seed(3)
+    (_, again), = list(loader)
+    (_, other), = list(loader)
+    assert torch.equal(first, again) and not torch.equal(first, other)
+    assert torch.equal(first.sort().values, labels.sort().values)  # a permutation
+
+
+# --- augmentation -------------------------------------------------------------------------------
+
+# affine() against torchvision, measured: max |diff| < 1e-5, mean < 2e-7 in normalised units (the
+# same bilinear sampling, float rounding only); a wrong centre, direction or fill is > 0.1.
+MAX_DIFF, MEAN_DIFF = 1e-4, 1e-5
+
+
+@pytest.fixture(scope="module")
+def digits():
+    images, _ = load_mnist("test", limit=32)
+    return normalize(images), images.float().unsqueeze(1) / 255
+
+
+def torchvision_rotate(raw, angle):
+    return (TF.rotate(raw, angle, interpolation=InterpolationMode.BILINEAR) - MEAN) / STD
+
+
+@pytest.mark.parametrize("angle", [10.0, -15.0])
+def test_affine_rotation_matches_torchvision(digits, angle):
+    x, raw = digits
+    ours = affine(x, torch.full((len(x),), angle))
+    diff = (ours - torchvision_rotate(raw, angle)).abs()
+    assert diff.max() < MAX_DIFF and diff.mean() < MEAN_DIFF
+    assert (ours - x).abs().mean() > 0.1  # it did rotate
+    assert (ours - torchvision_rotate(raw, -angle)).abs().mean() > 0.1  # and the direction matters
+
+
+def test_affine_rotates_each_image_by_its_own_angle(digits):
+    x, raw = digits
+    angles = torch.linspace(-30, 30, len(x))
+    ours = affine(x, angles)
+    for i in (0, 7, len(x) - 1):
+        ref = torchvision_rotate(raw[i : i + 1], angles[i].item())
+        assert (ours[i : i + 1] - ref).abs().max() < MAX_DIFF
+
+
+def test_affine_zero_is_identity_and_fills_black(digits):
+    x, _ = digits
+    torch.testing.assert_close(affine(x, torch.zeros(len(x))), x, atol=1e-5, rtol=0)
+    rotated = affine(torch.full((1, 1, 28, 28), 2.0), torch.tensor([45.0]))
+    assert rotated[0, 0, 0, 0].item() == pytest.approx(data.BACKGROUND, abs=1e-5)  # a corner rotated in
+    assert rotated[0, 0, 14, 14].item() == pytest.approx(2.0, abs=1e-5)
+
+
+@pytest.mark.parametrize("angle, shift", [(0.0, (2, -3)), (10.0, (2, -3)), (-6.0, (-1, 4))])
+def test_affine_with_shift_matches_torchvision_random_affine(digits, angle, shift):
+    """The per-image transform of ``RandomAffine`` (which rounds shifts to whole pixels and turns
+    clockwise, where ``rotate`` turns counter-clockwise): the classic pipeline augments alike."""
+    x, raw = digits
+    tx, ty = shift
+    ours = affine(x, torch.full((len(x),), -angle), torch.tensor([[tx / 28, ty / 28]] * len(x)))
+    ref = TF.affine(raw, angle=angle, translate=[tx, ty], scale=1.0, shear=[0.0, 0.0],
+                    interpolation=InterpolationMode.BILINEAR)
+    assert ((ref - MEAN) / STD - ours).abs().max() < MAX_DIFF
+
+
+def test_augment_draws_angles_and_shifts_within_bounds(monkeypatch, digits):
+    seen = []
+    original = data.affine
+
+    def spy(images, degrees, shift=None):
+        seen.append((degrees.clone(), None if shift is None else shift.clone()))
+        return original(images, degrees, shift)
+
+    monkeypatch.setattr(data, "affine", spy)
+    x = digits[0].repeat(8, 1, 1, 1)  # 256 images
+    torch.manual_seed(0)
+    out = Augment(degrees=7)(x)
+    (degrees, shift), = seen
+    assert out.shape == x.shape and shift is None
+    assert degrees.shape == (256,)
+    assert degrees.abs().max() <= 7
+    assert degrees.min() < -5 and degrees.max() > 5  # spread over the range, not one angle
+    assert len(degrees.unique()) > 250
+
+    Augment(degrees=5, translate=0.1)(x)
+    degrees, shift = seen[1]
+    assert degrees.abs().max() <= 5 and shift.shape == (256, 2) and shift.abs().max() <= 0.1
+    assert shift.min() < -0.07 and shift.max() > 0.07
+
+
+def test_augment_off_is_falsy_and_the_loader_skips_it(monkeypatch):
+    assert not Augment() and not Augment(degrees=0) and Augment(degrees=7) and Augment(translate=0.1)
+    monkeypatch.setattr(data, "affine", lambda *a, **k: pytest.fail("augmented without augmentation"))
+    images, labels = load_mnist("test", limit=10)
+    (x, _), = list(data.TensorLoader(images, labels, 10, "cpu"))
+    assert torch.equal(x, normalize(images))
+
+
+def test_empty_folder_tries_the_download_and_fails_in_one_line(tmp_path, monkeypatch):
+    import torchvision
+
+    calls = []
+
+    def offline(root, download):
+        calls.append((root, download))
+        raise RuntimeError("Error downloading train-images-idx3-ubyte.gz:\nTried https://..., got [Errno -3] offline")
+
+    monkeypatch.setattr(torchvision.datasets, "MNIST", offline)
+    with pytest.raises(DataError) as caught:
+        load_mnist("test", tmp_path)
+    assert calls == [(tmp_path.resolve(), True)]
+    message = str(caught.value)
+    assert "\n" not in message and message.startswith(f"{tmp_path.resolve()}: no MNIST files here")
+    assert "download failed (Tried https://..., got [Errno -3] offline)" in message

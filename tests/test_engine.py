@@ -1,0 +1,231 @@
+"""Training: it learns, it repeats, it resumes, it stops cleanly, and its files are written safely."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+
+import pytest
+import torch
+
+from mnist_lite import engine
+from mnist_lite.engine import Diverged, Interrupted, fit
+from mnist_lite.errors import MnistLiteError
+from mnist_lite.results import write_atomic
+from mnist_lite.steps import STEPS
+
+SMALL = dict(train_limit=1000, test_limit=500, device="cpu", quiet=True)
+TWO_EPOCHS_OF_5 = dataclasses.replace(STEPS[5], epochs=2)  # one-cycle, dropout and rotations: all the state
+
+
+def quiet(_line):
+    pass
+
+
+def without_seconds(history) -> list[dict]:
+    rows = history.epochs if hasattr(history, "epochs") else history
+    return [{k: v for k, v in row.items() if k != "seconds"} for row in rows]
+
+
+def read_json(path):
+    return json.loads(path.read_text())
+
+
+def test_one_epoch_of_step3_learns():
+    # 5,000 images are only 40 steps of step 3's constant lr 0.01: about 50-75% test accuracy,
+    # seed-dependent. 30,000 (235 steps) reach 95-96% on seeds 1-3, a safe margin over 90%.
+    run = fit(dataclasses.replace(STEPS[3], epochs=1), seed=1, train_limit=30000, test_limit=1000,
+              device="cpu", quiet=True, log=quiet)
+    (row,) = run.history.epochs
+    assert row["test_acc"] > 90
+    assert row["epoch"] == 1 and row["lr"] == STEPS[3].lr and row["train_loss"] < 1
+    assert run.result["params"] == sum(p.numel() for p in run.model.parameters())
+
+
+def test_a_fixed_seed_repeats_exactly():
+    first = fit(TWO_EPOCHS_OF_5, seed=7, log=quiet, **SMALL)
+    again = fit(TWO_EPOCHS_OF_5, seed=7, log=quiet, **SMALL)
+    other = fit(TWO_EPOCHS_OF_5, seed=8, log=quiet, **SMALL)
+    assert len(first.history) == 2
+    assert without_seconds(first.history) == without_seconds(again.history)
+    for a, b in zip(first.model.state_dict().values(), again.model.state_dict().values()):
+        assert torch.equal(a, b)
+    assert without_seconds(first.history) != without_seconds(other.history)
+
+
+def test_fit_writes_its_files(tmp_path):
+    lines = []
+    run = fit(TWO_EPOCHS_OF_5, seed=3, out=tmp_path, log=lines.append, **SMALL)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["checkpoint.pt", "model.pt", "result.json"]
+    result = read_json(tmp_path / "result.json")
+    assert result == json.loads(json.dumps(run.result))
+    assert result["interrupted"] is False and result["error"] is None
+    assert result["train_limit"] == 1000 and result["test_limit"] == 500 and result["seed"] == 3
+    assert result["best_test_acc"] == max(r["test_acc"] for r in result["history"])
+    assert result["last5_min_test_acc"] == min(r["test_acc"] for r in result["history"])
+    assert [line.split()[:2] for line in lines] == [["epoch", "1/2"], ["epoch", "2/2"]]
+    state = torch.load(tmp_path / "model.pt", weights_only=True)
+    model = STEPS[5].model()
+    model.load_state_dict(state)
+    for name, tensor in run.model.state_dict().items():
+        assert torch.equal(state[name], tensor)
+    checkpoint = engine.load_checkpoint(tmp_path / "checkpoint.pt")
+    assert checkpoint["format"] == engine.CHECKPOINT_FORMAT and checkpoint["history"] == result["history"]
+
+
+def interrupt_in_second_epoch(monkeypatch):
+    """Ctrl-C while epoch 2 trains: epoch 1 is complete and checkpointed."""
+    real = engine.train_epoch
+
+    def train_epoch(*args, epoch, **kwargs):
+        if epoch == 2:
+            raise KeyboardInterrupt
+        return real(*args, epoch=epoch, **kwargs)
+
+    monkeypatch.setattr(engine, "train_epoch", train_epoch)
+    return quiet
+
+
+def interrupt_at_second_log_line(monkeypatch):
+    """Ctrl-C while epoch 2's line is printed, which comes before its checkpoint is saved."""
+
+    def log(line):
+        if line.startswith("epoch  2/"):
+            raise KeyboardInterrupt
+
+    return log
+
+
+@pytest.mark.parametrize("interrupt", [interrupt_in_second_epoch, interrupt_at_second_log_line])
+def test_resume_ends_like_an_uninterrupted_run(tmp_path, monkeypatch, interrupt):
+    straight = fit(TWO_EPOCHS_OF_5, seed=5, out=tmp_path / "a", log=quiet, **SMALL)
+
+    out = tmp_path / "b"
+    with monkeypatch.context() as patch:
+        log = interrupt(patch)
+        with pytest.raises(Interrupted) as caught:
+            fit(TWO_EPOCHS_OF_5, seed=5, out=out, log=log, **SMALL)
+    assert caught.value.exit_code == 130
+    assert "\n" not in str(caught.value) and f"--resume {out}" in str(caught.value)
+    stopped = read_json(out / "result.json")
+    assert stopped["interrupted"] is True and stopped["error"] is None
+    assert len(stopped["history"]) >= 1
+    assert without_seconds(stopped["history"][:1]) == without_seconds(straight.history)[:1]
+    assert len(engine.load_checkpoint(out / "checkpoint.pt")["history"]) == 1
+    assert not (out / "model.pt").exists()
+
+    # seed and limits come from the checkpoint, whatever is passed now
+    resumed = fit(TWO_EPOCHS_OF_5, seed=99, out=out, resume=True, device="cpu", quiet=True, log=quiet)
+    assert without_seconds(resumed.history) == without_seconds(straight.history)
+    final = read_json(out / "result.json")
+    assert final["interrupted"] is False and final["seed"] == 5 and final["train_limit"] == 1000
+    assert without_seconds(final["history"]) == without_seconds(read_json(tmp_path / "a" / "result.json")["history"])
+    a, b = torch.load(tmp_path / "a" / "model.pt"), torch.load(out / "model.pt")
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+@pytest.mark.parametrize("interrupt", [interrupt_in_second_epoch, interrupt_at_second_log_line])
+def test_interrupted_result_matches_its_checkpoint(tmp_path, monkeypatch, interrupt):
+    """After Ctrl-C, result.json claims only the epochs the checkpoint holds."""
+    with pytest.raises(Interrupted) as caught:
+        fit(TWO_EPOCHS_OF_5, out=tmp_path, log=interrupt(monkeypatch), **SMALL)
+    assert str(caught.value).startswith("interrupted after 1 complete epoch(s)")
+    assert read_json(tmp_path / "result.json")["history"] == engine.load_checkpoint(tmp_path / "checkpoint.pt")["history"]
+
+
+def test_resume_needs_a_checkpoint_of_the_same_step(tmp_path):
+    with pytest.raises(MnistLiteError, match="no checkpoint to resume from"):
+        fit(TWO_EPOCHS_OF_5, out=tmp_path, resume=True, log=quiet, **SMALL)
+    fit(dataclasses.replace(STEPS[2], epochs=1), out=tmp_path, log=quiet, train_limit=256, test_limit=256,
+        device="cpu", quiet=True)
+    with pytest.raises(MnistLiteError, match="a checkpoint of step 2, not step 5"):
+        fit(TWO_EPOCHS_OF_5, out=tmp_path, resume=True, log=quiet, **SMALL)
+
+
+def test_divergence_in_the_first_epoch(tmp_path):
+    recipe = dataclasses.replace(STEPS[2], lr=1e6, epochs=2)
+    with pytest.raises(Diverged) as caught:
+        fit(recipe, out=tmp_path, log=quiet, train_limit=512, test_limit=256, device="cpu", quiet=True)
+    message = str(caught.value)
+    assert "\n" not in message and message.startswith("epoch 1, batch ") and "/4: the loss is" in message
+    assert caught.value.exit_code == 1
+    result = read_json(tmp_path / "result.json")
+    assert result["error"] == message and result["history"] == [] and result["interrupted"] is False
+    assert not (tmp_path / "model.pt").exists() and not (tmp_path / "checkpoint.pt").exists()
+
+
+def test_divergence_keeps_the_epochs_before_it(tmp_path, monkeypatch):
+    """A real blow-up in epoch 2: the learning rate is raised to 1e6 once epoch 1 is done."""
+    optimizers = []
+    real = engine.make_optimizer
+
+    def make_optimizer(*args, **kwargs):
+        optimizer, scheduler = real(*args, **kwargs)
+        optimizers.append(optimizer)
+        return optimizer, scheduler
+
+    def log(line):
+        for group in optimizers[0].param_groups:
+            group["lr"] = 1e6
+
+    monkeypatch.setattr(engine, "make_optimizer", make_optimizer)
+    with pytest.raises(Diverged) as caught:
+        fit(dataclasses.replace(STEPS[2], epochs=3), out=tmp_path, log=log, train_limit=512, test_limit=256,
+            device="cpu", quiet=True)
+    assert str(caught.value).startswith("epoch 2, batch ")
+    result = read_json(tmp_path / "result.json")
+    assert result["error"] == str(caught.value)
+    assert [row["epoch"] for row in result["history"]] == [1] and result["best_test_acc"] > 0
+    assert engine.load_checkpoint(tmp_path / "checkpoint.pt")["history"] == result["history"]
+
+
+def test_evaluate_checkpoint_of_a_fit(tmp_path):
+    run = fit(TWO_EPOCHS_OF_5, seed=2, out=tmp_path, log=quiet, **SMALL)
+    _, _, images, step = engine.evaluate_checkpoint(tmp_path / "model.pt", device="cpu")
+    assert images == 10000 and step == 5
+    _, test_loader = engine.make_loaders("fast", 1000, torch.device("cpu"), test_limit=500, train_limit=1)
+    assert engine.evaluate(run.model, test_loader)[1] == run.history.epochs[-1]["test_acc"]
+    from_checkpoint = engine.evaluate_checkpoint(tmp_path / "checkpoint.pt", step=5, device="cpu")
+    assert from_checkpoint == engine.evaluate_checkpoint(tmp_path / "model.pt", device="cpu")
+
+
+# --- files -------------------------------------------------------------------------------------
+
+
+def test_write_atomic_replaces_and_leaves_nothing_behind(tmp_path):
+    path = tmp_path / "deep" / "result.json"
+    write_atomic(path, b"old")
+    assert path.read_bytes() == b"old"
+    write_atomic(path, b"new content")
+    assert path.read_bytes() == b"new content"
+    assert os.listdir(path.parent) == ["result.json"]
+
+
+def test_write_atomic_failure_keeps_the_old_file(tmp_path):
+    path = tmp_path / "result.json"
+    write_atomic(path, b"old")
+    with pytest.raises(TypeError):
+        write_atomic(path, "not bytes")  # fails half-way, after the temporary file exists
+    assert path.read_bytes() == b"old" and os.listdir(tmp_path) == ["result.json"]
+
+
+def test_write_atomic_unwritable_folder(tmp_path):
+    (tmp_path / "file").write_text("a regular file")
+    with pytest.raises(MnistLiteError, match="cannot write here"):
+        write_atomic(tmp_path / "file" / "sub" / "result.json", b"x")
+
+
+# --- devices -------------------------------------------------------------------------------------
+
+
+def test_pick_device_cpu():
+    assert engine.pick_device("cpu") == torch.device("cpu")
+    assert engine.pick_device("auto").type in ("cuda", "mps", "cpu")
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="CUDA is available here")
+def test_pick_device_cuda_without_cuda():
+    with pytest.raises(MnistLiteError, match="--device cuda: not available"):
+        engine.pick_device("cuda")
+    assert engine.pick_device("auto") != torch.device("cuda")

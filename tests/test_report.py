@@ -1,0 +1,80 @@
+"""The README's generated sections and the recorded results behind them."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from mnist_lite import report
+from mnist_lite.errors import MnistLiteError
+from mnist_lite.models import count_parameters
+from mnist_lite.results import history_of, load_result, seed_summary
+from mnist_lite.steps import STEPS, TARGET_ACCURACY
+
+REPO = Path(__file__).resolve().parent.parent
+RESULTS = REPO / "results"
+
+
+@pytest.mark.parametrize("name", sorted(report.DOCUMENTS))
+def test_generated_sections_are_what_report_writes(name):
+    text = (REPO / name).read_text()
+    assert report.render(text, RESULTS, report.DOCUMENTS[name]) == text, f"{name} is stale: run python -m mnist_lite report"
+
+
+def test_render_fills_every_section_and_keeps_the_rest(tmp_path):
+    (tmp_path / "step5_seeds").mkdir()
+    text = "intro\n" + "".join(f"<!-- generated:{n} -->\nold\n<!-- /generated:{n} -->\n" for n in report.DOCUMENTS["README.md"])
+    rendered = report.render(text, tmp_path)
+    assert rendered.startswith("intro\n") and "\nold\n" not in rendered
+    assert "run `python -m mnist_lite seeds --step 5 --seeds 1-5`" in rendered
+    assert "| 5 | " in rendered and "not run yet" in rendered
+
+
+def test_render_refuses_a_readme_without_markers():
+    with pytest.raises(MnistLiteError, match="generated:steps"):
+        report.render("no markers here", RESULTS)
+
+
+def test_steps_table_rows_come_from_result_files():
+    table = report.steps_section(RESULTS)
+    for step in STEPS:
+        r = load_result(RESULTS / f"step{step}")
+        assert f"| {step} | {STEPS[step].target} | {r['params']:,}" in table
+        assert f"{r['last5_min_test_acc']:.2f}%" in table
+
+
+@pytest.mark.parametrize("step", sorted(STEPS))
+def test_recorded_runs_match_the_committed_recipes(step):
+    """results/stepN came from the recipe and model in this commit, and its summary from its history."""
+    r = load_result(RESULTS / f"step{step}")
+    recipe = STEPS[step]
+    assert r["recipe"] == recipe.as_dict()
+    assert r["params"] == count_parameters(recipe.model())
+    assert r["model"] == recipe.model.__name__
+    history = history_of(r)
+    assert r["best_test_acc"] == history.best_test_acc
+    assert r["last5_min_test_acc"] == history.last5_min_test_acc
+    assert (RESULTS / f"step{step}" / "model.pt").is_file()
+
+
+def test_budgets_of_the_recorded_runs():
+    for step in (2, 3, 4, 5):
+        assert load_result(RESULTS / f"step{step}")["params"] < 10_000
+    assert load_result(RESULTS / "step5")["params"] < 8_000
+
+
+def test_seed_summary_matches_the_seed_runs():
+    summary = json.loads((RESULTS / "step5_seeds" / "summary.json").read_text())
+    runs = [load_result(RESULTS / "step5_seeds" / f"seed{row['seed']}") for row in summary["seeds"]]
+    assert seed_summary(runs) == summary
+    for run in runs:
+        assert run["recipe"] == STEPS[5].as_dict() and run["train_limit"] is None
+        assert len(run["history"]) == STEPS[5].epochs
+
+
+def test_step5_holds_the_target_on_every_recorded_seed():
+    summary = json.loads((RESULTS / "step5_seeds" / "summary.json").read_text())
+    assert [row["seed"] for row in summary["seeds"]] == [1, 2, 3, 4, 5]
+    assert summary["worst_last5_min_test_acc"] >= TARGET_ACCURACY
