@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
-from mnist_lite.data import make_loaders
+from mnist_lite.data import TensorLoader, load_mnist, make_loaders
 from mnist_lite.errors import MnistLiteError
 from mnist_lite.models import count_parameters
 from mnist_lite.results import History, ensure_writable, history_of, load_result, save_torch, write_json
@@ -327,10 +327,12 @@ def evaluate_checkpoint(path, step=None, device="auto", data_dir=None) -> tuple[
     try:
         model.load_state_dict(state)
     except (RuntimeError, TypeError, AttributeError) as error:
-        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise MnistLiteError(f"{path}: does not fit step {step}'s {type(model).__name__} ({first})") from None
+        # load_state_dict's message is a header line, then one line per mismatch: show the first mismatch
+        lines = [line.strip() for line in str(error).strip().splitlines()] or [type(error).__name__]
+        detail = lines[1] if len(lines) > 1 else lines[0]
+        raise MnistLiteError(f"{path}: does not fit step {step}'s {type(model).__name__} ({detail})") from None
     device = pick_device(device) if not isinstance(device, torch.device) else device
-    _, test_loader = make_loaders("fast", 1000, device, folder=data_dir, train_limit=1)
+    test_loader = TensorLoader(*load_mnist("test", data_dir), batch_size=1000, device=device)
     loss, accuracy = evaluate(model.to(device), test_loader)
     return loss, accuracy, len(test_loader.labels), step
 

@@ -111,13 +111,19 @@ def reproduce_section(results: Path) -> str:
     )
 
 
+def _schedule(recipe: dict) -> str:
+    if recipe["schedule"] == "step":
+        return f"step ({recipe['lr']:g}, ÷10 after epochs {', '.join(map(str, recipe['milestones']))})"
+    return f"{recipe['schedule']} ({recipe['lr']:g})"
+
+
 def experiments_section(results: Path) -> str:
     runs = [json.loads(p.read_text()) for p in sorted((results / "experiments").glob("*.json"))]
     if not runs:
         return "_No experiments recorded yet._"
     runs.sort(key=lambda r: r["params"])
     lines = [
-        "| Variant | Architecture | Parameters | Dropout | Rotation | Schedule (peak lr) | Seed | Best train | "
+        "| Variant | Architecture | Parameters | Dropout | Rotation | Schedule (learning rate) | Seed | Best train | "
         "Best test | Last 5 epochs | Min of last 5 |",
         "|---|---|---:|---|---:|---|---:|---:|---:|---|---:|",
     ]
@@ -126,7 +132,7 @@ def experiments_section(results: Path) -> str:
         last = ", ".join(f"{acc:.2f}" for acc in r["last5_test_acc"])
         lines.append(
             f"| {v['name']} | {v['architecture']} | {r['params']:,} | {v['dropout']} | ±{v['rotation_degrees']:g}° | "
-            f"{recipe['schedule']} ({recipe['lr']:g}), batch {recipe['batch_size']} | {r['seed']} | "
+            f"{_schedule(recipe)}, batch {recipe['batch_size']} | {r['seed']} | "
             f"{r['best_train_acc']:.2f}% | {r['best_test_acc']:.2f}% | {last} | {r['last5_min_test_acc']:.2f}% |"
         )
     return "\n".join(lines)

@@ -37,7 +37,8 @@ def elementwise_dropout(model: nn.Module) -> nn.Module:
 
 
 TRIALS = {
-    # name: (what changes, how the model is prepared, autocast dtype or None, sync every batch, sgd foreach)
+    # name: (what changes, how the model is prepared, autocast dtype or None, sync every batch, sgd foreach);
+    # "no_mkldnn" is handled in run(): it switches oneDNN off around the step
     "default": ("the fast pipeline as shipped", lambda m: m, None, False, None),
     "channels_last": ("model and batches in channels-last memory format",
                       lambda m: m.to(memory_format=torch.channels_last), None, False, None),
@@ -46,6 +47,7 @@ TRIALS = {
     "item_per_batch": ("loss.item() after every batch (a host sync per batch)", lambda m: m, None, True, None),
     "elementwise_dropout": ("nn.Dropout instead of nn.Dropout2d, same rate", elementwise_dropout, None, False, None),
     "no_augmentation": ("augmentation switched off (its cost)", lambda m: m, None, False, None),
+    "no_mkldnn": ("oneDNN off: PyTorch's own im2col + GEMM convolutions", lambda m: m, None, False, None),
     "compiled": ("torch.compile(model), compile time excluded", torch.compile, None, False, None),
 }
 
@@ -73,21 +75,22 @@ def main() -> None:
     def run(name: str, batches: int) -> float:
         model, optimizer, loader, dtype, sync, channels_last = setups[name]
         model.train()
-        start = time.perf_counter()
-        for i, (x, y) in enumerate(loader):
-            if i == batches:
-                break
-            if channels_last:
-                x = x.contiguous(memory_format=torch.channels_last)
-            autocast = torch.autocast("cpu", dtype=dtype) if dtype else contextlib.nullcontext()
-            with autocast:
-                loss = F.cross_entropy(model(x), y)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            if sync:
-                loss.item()
-        return (time.perf_counter() - start) / batches * batches_per_epoch
+        with torch.backends.mkldnn.flags(enabled=name != "no_mkldnn"):
+            start = time.perf_counter()
+            for i, (x, y) in enumerate(loader):
+                if i == batches:
+                    break
+                if channels_last:
+                    x = x.contiguous(memory_format=torch.channels_last)
+                autocast = torch.autocast("cpu", dtype=dtype) if dtype else contextlib.nullcontext()
+                with autocast:
+                    loss = F.cross_entropy(model(x), y)
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+                if sync:
+                    loss.item()
+            return (time.perf_counter() - start) / batches * batches_per_epoch
 
     warmup = {}
     for name in args.trials:  # the first call of a compiled model compiles it
