@@ -16,7 +16,7 @@ from pathlib import Path
 import torch
 
 from mnist_lite.data import make_loaders
-from mnist_lite.engine import device_name, make_optimizer, pick_device, set_seed, train_epoch
+from mnist_lite.engine import device_name, make_optimizer, pick_device, train_epoch
 from mnist_lite.results import write_json
 from mnist_lite.steps import Recipe
 
@@ -30,7 +30,7 @@ def _sync(device: torch.device) -> None:
 
 def bench(recipe: Recipe, device="auto", repeats: int = 3, out: Path | None = None, data_dir=None, train_limit=None) -> dict:
     device = pick_device(device)
-    set_seed(0)
+    torch.manual_seed(0)
     initial = recipe.model().state_dict()
     setups = {}
     for name in PIPELINES:

@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 from mnist_lite.errors import MnistLiteError
+from mnist_lite.results import REPO, RESULTS
 from mnist_lite.steps import STEPS
 
 
@@ -68,9 +69,11 @@ def cmd_train(args) -> None:
         overrides = {k: getattr(args, k) for k in ("epochs", "lr", "batch_size") if getattr(args, k) is not None}
         recipe = dataclasses.replace(STEPS[args.step], **overrides)
         out = Path(args.out or f"runs/step{recipe.step}")
+        if (out / "checkpoint.pt").exists():
+            raise MnistLiteError(f"{out}: holds a run already; --resume {out}, or choose another --out")
     run = fit(
         recipe,
-        seed=args.seed,
+        seed=1 if args.seed is None else args.seed,
         device=args.device,
         loader=args.loader,
         train_limit=args.train_limit,
@@ -107,7 +110,7 @@ def cmd_evaluate(args) -> None:
 def cmd_seeds(args) -> None:
     from mnist_lite.engine import sweep_seeds
 
-    out = Path(args.out or f"results/step{args.step}_seeds")
+    out = Path(args.out) if args.out else RESULTS / f"step{args.step}_seeds"
     summary = sweep_seeds(STEPS[args.step], args.seeds, out, device=args.device, loader=args.loader,
                           data_dir=args.data_dir, quiet=args.quiet)
     for row in summary["seeds"]:
@@ -121,15 +124,16 @@ def cmd_seeds(args) -> None:
 def cmd_bench(args) -> None:
     from mnist_lite.bench import bench
 
-    bench(STEPS[args.step], device=args.device, repeats=args.repeats, out=Path(args.out), data_dir=args.data_dir,
+    bench(STEPS[args.step], device=args.device, repeats=args.repeats, out=Path(args.out or RESULTS / "bench.json"),
+          data_dir=args.data_dir,
           train_limit=args.train_limit)
 
 
 def cmd_report(args) -> None:
     from mnist_lite.report import DOCUMENTS, update_docs
 
-    update_docs(results=Path(args.results))
-    print(f"updated {' and '.join(DOCUMENTS)} from {args.results}/")
+    update_docs(results=Path(args.results) if args.results else RESULTS)
+    print(f"updated {', '.join(DOCUMENTS)} from {args.results or RESULTS}/")
 
 
 def cmd_draw(args) -> None:
@@ -152,7 +156,7 @@ def build_parser() -> argparse.ArgumentParser:
     train = commands.add_parser("train", help="train one step and write result.json and model.pt")
     train.add_argument("--step", **STEP)
     train.add_argument("--epochs", type=positive_int, help="default: the step's recipe (at most 15)")
-    train.add_argument("--seed", type=int, default=1)
+    train.add_argument("--seed", type=int, help="default: 1")
     train.add_argument("--lr", type=positive_float, help="learning rate (peak of one-cycle); default: the recipe's")
     train.add_argument("--batch-size", type=positive_int, help="default: the recipe's")
     train.add_argument("--train-limit", type=positive_int, help="train on the first N images only")
@@ -185,18 +189,18 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--step", type=int, choices=sorted(STEPS), metavar="N", default=5)
     bench.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"])
     bench.add_argument("--repeats", type=positive_int, default=3)
-    bench.add_argument("--out", default="results/bench.json")
+    bench.add_argument("--out", help="default: results/bench.json")
     bench.add_argument("--data-dir")
     bench.add_argument("--train-limit", type=positive_int, help="time epochs of the first N images only")
     bench.set_defaults(func=cmd_bench)
 
     report = commands.add_parser("report", help="regenerate the generated sections of README.md and docs/ from results/")
-    report.add_argument("--results", default="results")
+    report.add_argument("--results", help="default: the repository's results/")
     report.set_defaults(func=cmd_report)
 
     draw = commands.add_parser("draw", help="render a step's model as a picture (default: step 5)")
     draw.add_argument("--step", type=int, choices=sorted(STEPS), metavar="N", default=5)
-    draw.add_argument("--out", default="architecture.png")
+    draw.add_argument("--out", default=str(REPO / "architecture.png"))
     draw.set_defaults(func=cmd_draw)
 
     reproduce = commands.add_parser("reproduce", help="execute every notebook in place, then report and draw")
@@ -214,7 +218,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command == "train" and args.step is None and not args.resume:
         parser.error("train: give --step N, or --resume DIR")
-    signal.signal(signal.SIGTERM, _stop_on_sigterm)
+    if args.command == "train" and args.resume:
+        fixed = ("epochs", "lr", "batch_size", "seed", "train_limit", "test_limit", "out")
+        given = [f"--{name.replace('_', '-')}" for name in fixed if getattr(args, name) is not None]
+        if given:
+            parser.error(f"{', '.join(given)}: not with --resume, the checkpoint fixes them")
+    previous = signal.signal(signal.SIGTERM, _stop_on_sigterm)
     try:
         args.func(args)
     except MnistLiteError as error:
@@ -223,4 +232,6 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)
         return 130
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     return 0

@@ -30,9 +30,10 @@ import torch
 import torch.nn.functional as F
 
 from mnist_lite.errors import MnistLiteError
+from mnist_lite.results import REPO
 
 MEAN, STD = 0.1307, 0.3081
-REPO_DATA_DIR = Path(__file__).resolve().parent.parent / "data"
+REPO_DATA_DIR = REPO / "data"
 CHECKSUMS = REPO_DATA_DIR / "SHA256SUMS"
 FILES = {
     # split -> (images file, labels file); the names are the canonical IDX names.
@@ -41,6 +42,7 @@ FILES = {
 }
 IDX_MAGIC = {3: 0x00000803, 1: 0x00000801}  # number of dimensions -> magic (uint8 data)
 FIX = "restore it (git checkout data/) or point --data-dir / MNIST_LITE_DATA at a good copy"
+EVAL_BATCH_SIZE = 1000  # evaluation holds no gradients: large batches are cheap
 
 
 class DataError(MnistLiteError):
@@ -54,6 +56,8 @@ def data_dir(path: str | os.PathLike | None = None) -> Path:
 
 @functools.cache
 def _expected_sha256() -> dict[str, str]:
+    if not CHECKSUMS.exists():
+        raise DataError(f"{CHECKSUMS}: missing; install the project from its repository (pip install -e .)")
     lines = CHECKSUMS.read_text().split("\n")
     return {name: digest for digest, name in (line.split() for line in lines if line.strip())}
 
@@ -69,6 +73,8 @@ def _read_bytes(folder: Path, name: str) -> tuple[Path, bytes]:
         return path, gzip.decompress(raw) if path.suffix == ".gz" else raw
     except (EOFError, gzip.BadGzipFile, zlib.error) as error:
         raise DataError(f"{path}: truncated or not a gzip file ({error}); {FIX}") from None
+    except OSError as error:
+        raise DataError(f"{path}: cannot read it ({error.strerror}); {FIX}") from None
 
 
 def read_idx(folder: Path, name: str, ndim: int) -> torch.Tensor:
@@ -105,6 +111,8 @@ def _download(folder: Path) -> Path:
 @functools.cache
 def _load_split(folder: Path, split: str) -> tuple[torch.Tensor, torch.Tensor]:
     images_name, labels_name = FILES[split]
+    if not folder.is_dir():
+        raise DataError(f"{folder}: no such folder; {FIX}")
     if not any((folder / f"{n}{ext}").exists() for names in FILES.values() for n in names for ext in ("", ".gz")):
         folder = _download(folder)
     images = read_idx(folder, images_name, ndim=3)
@@ -242,5 +250,5 @@ def make_loaders(kind, batch_size, device, augment=Augment(), folder=None, train
     """Train and test loaders of the chosen pipeline; the test set is never shuffled or augmented."""
     make = LOADERS[kind]
     train = make(*load_mnist("train", folder, train_limit), batch_size, device, shuffle=True, augment=augment)
-    test = make(*load_mnist("test", folder, test_limit), 1000, device)
+    test = make(*load_mnist("test", folder, test_limit), EVAL_BATCH_SIZE, device)
     return train, test

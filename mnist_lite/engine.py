@@ -18,10 +18,10 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
-from mnist_lite.data import TensorLoader, load_mnist, make_loaders
+from mnist_lite.data import EVAL_BATCH_SIZE, TensorLoader, load_mnist, make_loaders
 from mnist_lite.errors import MnistLiteError
 from mnist_lite.models import count_parameters
-from mnist_lite.results import History, ensure_writable, history_of, load_result, save_torch, write_json
+from mnist_lite.results import History, ensure_writable, load_result, save_torch, seed_summary, write_json
 from mnist_lite.steps import STEPS, Recipe
 
 CHECKPOINT_FORMAT = "mnist-lite-checkpoint-1"
@@ -128,8 +128,10 @@ def make_optimizer(recipe: Recipe, model: nn.Module, steps_per_epoch: int):
     elif recipe.schedule == "step":
         milestones = [epoch * steps_per_epoch for epoch in recipe.milestones]
         scheduler = torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones, gamma=0.1)
-    else:
+    elif recipe.schedule == "constant":
         scheduler = None
+    else:
+        raise MnistLiteError(f"unknown schedule {recipe.schedule!r}: constant, onecycle or step")
     return optimizer, scheduler
 
 
@@ -142,10 +144,6 @@ class Run:
     result: dict
 
 
-def set_seed(seed: int) -> None:
-    torch.manual_seed(seed)
-
-
 def _load_checkpoint(out: Path, recipe: Recipe) -> dict:
     path = out / "checkpoint.pt"
     if not path.exists():
@@ -153,6 +151,8 @@ def _load_checkpoint(out: Path, recipe: Recipe) -> dict:
     checkpoint = load_checkpoint(path)
     if checkpoint["recipe"]["step"] != recipe.step:
         raise MnistLiteError(f"{path}: a checkpoint of step {checkpoint['recipe']['step']}, not step {recipe.step}")
+    if checkpoint["recipe"] != recipe.as_dict():
+        raise MnistLiteError(f"{path}: trained with another step-{recipe.step} recipe than this one; start afresh")
     return checkpoint
 
 
@@ -201,10 +201,12 @@ def fit(
     if out is not None:
         ensure_writable(out)
     checkpoint = _load_checkpoint(out, recipe) if resume else None
+    if out is not None and not resume:
+        (out / "model.pt").unlink(missing_ok=True)  # an older run's weights, not this run's
     if checkpoint:
         seed, loader = checkpoint["seed"], checkpoint["loader"]
         train_limit, test_limit = checkpoint["train_limit"], checkpoint["test_limit"]
-    set_seed(seed)
+    torch.manual_seed(seed)
     train_loader, test_loader = make_loaders(
         loader, recipe.batch_size, device, recipe.augment, data_dir, train_limit, test_limit
     )
@@ -250,8 +252,8 @@ def fit(
     try:
         for epoch in range(len(history) + 1, recipe.epochs + 1):
             start = time.perf_counter()
+            lr = optimizer.param_groups[0]["lr"]  # the rate of the epoch's first batch
             train_loss, train_acc = train_epoch(model, train_loader, optimizer, scheduler, epoch=epoch, quiet=quiet)
-            lr = optimizer.param_groups[0]["lr"]
             test_loss, test_acc = evaluate(model, test_loader)
             row = dict(
                 epoch=epoch,
@@ -296,8 +298,9 @@ def fit(
     except Diverged as error:
         record(error=str(error))
         raise
+    record()
     if out is not None:
-        save_torch(out / "model.pt", model.state_dict())
+        save_torch(out / "model.pt", {name: tensor.cpu() for name, tensor in model.state_dict().items()})
     return Run(model, history, result)
 
 
@@ -332,7 +335,7 @@ def evaluate_checkpoint(path, step=None, device="auto", data_dir=None) -> tuple[
         detail = lines[1] if len(lines) > 1 else lines[0]
         raise MnistLiteError(f"{path}: does not fit step {step}'s {type(model).__name__} ({detail})") from None
     device = pick_device(device) if not isinstance(device, torch.device) else device
-    test_loader = TensorLoader(*load_mnist("test", data_dir), batch_size=1000, device=device)
+    test_loader = TensorLoader(*load_mnist("test", data_dir), batch_size=EVAL_BATCH_SIZE, device=device)
     loss, accuracy = evaluate(model.to(device), test_loader)
     return loss, accuracy, len(test_loader.labels), step
 
@@ -341,18 +344,19 @@ def sweep_seeds(recipe: Recipe, seeds, out, **options) -> dict:
     """Train ``recipe`` once per seed into ``out/seedS``; a seed that finished is skipped, one
     that was interrupted is resumed. Writes and returns ``out/summary.json``.
     """
-    from mnist_lite.results import seed_summary
-
     out = Path(out)
     for seed in seeds:
         folder = out / f"seed{seed}"
-        done = (folder / "model.pt").exists() and len(history_of(load_result(folder))) == recipe.epochs
+        done = (folder / "model.pt").exists() and load_result(folder)["recipe"] == recipe.as_dict()
         if done:
             print(f"seed {seed}: already done, skipped")
             continue
         resume = (folder / "checkpoint.pt").exists()
         print(f"seed {seed}: {'resuming' if resume else 'training'} into {folder}")
-        fit(recipe, seed=seed, out=folder, resume=resume, **options)
+        try:
+            fit(recipe, seed=seed, out=folder, resume=resume, **options)
+        except Interrupted as error:
+            raise Interrupted(f"seed {seed}: {str(error).split(';')[0]}; run the same seeds command again to go on") from None
     summary = seed_summary([load_result(out / f"seed{seed}") for seed in seeds])
     write_json(out / "summary.json", summary)
     return summary

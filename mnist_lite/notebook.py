@@ -12,9 +12,9 @@ from pathlib import Path
 
 from mnist_lite.engine import Run, fit
 from mnist_lite.errors import MnistLiteError
+from mnist_lite.results import RESULTS, History
 from mnist_lite.steps import STEPS, TARGET_ACCURACY
 
-REPO = Path(__file__).resolve().parent.parent
 SMOKE = {"EPOCHS": 1, "TRAIN_LIMIT": 2000, "TEST_LIMIT": 1000}  # MNIST_LITE_SMOKE=1: about a minute for all five
 
 
@@ -32,10 +32,10 @@ def env(name: str, default=None):
         return SMOKE.get(name, default) if smoke() else default
     if isinstance(default, str):
         return text
-    try:
-        return int(text)
-    except ValueError:
-        raise MnistLiteError(f"MNIST_LITE_{name}={text!r}: expected a whole number") from None
+    lowest = 0 if name == "SEED" else 1
+    if not text.strip().isdigit() or int(text) < lowest:
+        raise MnistLiteError(f"MNIST_LITE_{name}={text!r}: expected a whole number of at least {lowest}")
+    return int(text)
 
 
 def train(step: int, epochs=None, seed=1, device="auto", train_limit=None, test_limit=None) -> Run:
@@ -47,16 +47,16 @@ def train(step: int, epochs=None, seed=1, device="auto", train_limit=None, test_
     recorded = epochs in (None, recipe.epochs) and seed == 1 and train_limit is None and test_limit is None
     if epochs is not None:
         recipe = dataclasses.replace(recipe, epochs=epochs)
-    out = REPO / "results" / f"step{step}" if recorded else Path(tempfile.mkdtemp(prefix=f"mnist-lite-step{step}-"))
+    out = RESULTS / f"step{step}" if recorded else Path(tempfile.mkdtemp(prefix=f"mnist-lite-step{step}-"))
     print(f"writing to {out}")
     return fit(recipe, seed=seed, device=device, train_limit=train_limit, test_limit=test_limit, out=out)
 
 
 def format_result(result: dict) -> str:
     """The Result block: every number computed from the run's own history."""
-    history = result["history"]
-    best = max(history, key=lambda row: row["test_acc"])
-    above = [str(row["epoch"]) for row in history if row["test_acc"] >= TARGET_ACCURACY]
+    history = History(result["history"])
+    best = max(history.epochs, key=lambda row: row["test_acc"])
+    above = [str(epoch) for epoch in history.epochs_at_or_above(TARGET_ACCURACY)]
     last = ", ".join(f"{acc:.2f}" for acc in result["last5_test_acc"])
     limits = "" if result["train_limit"] is None else f" (train limit {result['train_limit']}, test limit {result['test_limit']})"
     return "\n".join(

@@ -13,6 +13,7 @@ import torch
 from mnist_lite.data import MEAN, STD
 from mnist_lite.models import count_parameters, layer_table
 from mnist_lite.results import History
+from mnist_lite.steps import TARGET_ACCURACY
 
 
 def plot_history(history: History, title: str = ""):
@@ -22,7 +23,7 @@ def plot_history(history: History, title: str = ""):
     for split, style in (("train", "o-"), ("test", "s-")):
         loss_ax.plot(epochs, [row[f"{split}_loss"] for row in history.epochs], style, label=split)
         acc_ax.plot(epochs, [row[f"{split}_acc"] for row in history.epochs], style, label=split)
-    acc_ax.axhline(99.4, color="grey", linestyle="--", linewidth=1, label="99.4%")
+    acc_ax.axhline(TARGET_ACCURACY, color="grey", linestyle="--", linewidth=1, label=f"{TARGET_ACCURACY}%")
     loss_ax.set(xlabel="epoch", ylabel="loss", yscale="log", title="loss")
     acc_ax.set(xlabel="epoch", ylabel="accuracy (%)", title="accuracy", ylim=(max(90, acc_ax.get_ylim()[0]), 100))
     for ax in (loss_ax, acc_ax):

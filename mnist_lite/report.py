@@ -1,4 +1,4 @@
-"""The generated sections of README.md and docs/experiments.md, written from ``results/`` alone; ``reproduce``.
+"""The generated sections of README.md and docs/, written from ``results/`` alone; ``reproduce``.
 
 Each section sits between ``<!-- generated:NAME -->`` and ``<!-- /generated:NAME -->``;
 ``update_docs`` rewrites what is between them and leaves the hand-written rest alone.
@@ -12,10 +12,9 @@ import time
 from pathlib import Path
 
 from mnist_lite.errors import MnistLiteError
-from mnist_lite.results import load_result, write_atomic, write_json
+from mnist_lite.results import REPO, RESULTS, History, load_result, write_atomic, write_json
 from mnist_lite.steps import PARAM_BUDGET, STEPS, TARGET_ACCURACY
 
-REPO = Path(__file__).resolve().parent.parent
 
 
 def _missing(what: str, command: str) -> str:
@@ -33,7 +32,9 @@ def steps_section(results: Path) -> str:
             lines.append(f"| {step} | {recipe.target} | | | | | | not run yet |")
             continue
         r = load_result(path)
-        above = [str(row["epoch"]) for row in r["history"] if row["test_acc"] >= TARGET_ACCURACY]
+        if r["error"] or r["interrupted"] or r["train_limit"] or len(r["history"]) != r["epochs"]:
+            raise MnistLiteError(f"{path}: not a complete full run; train step {step} again before the report")
+        above = [str(epoch) for epoch in History(r["history"]).epochs_at_or_above(TARGET_ACCURACY)]
         budget = "" if step == 1 or r["params"] < PARAM_BUDGET else " ⚠"
         lines.append(
             f"| {step} | {recipe.target} | {r['params']:,}{budget} | {r['best_train_acc']:.2f}% | "
@@ -83,7 +84,7 @@ def performance_section(results: Path) -> str:
         "| Machine | Device | Pipeline | Seconds per epoch (median) | Images per second | Speed-up |",
         "|---|---|---|---:|---:|---:|",
     ]
-    for b in runs if isinstance(runs, list) else [runs]:
+    for b in runs:
         for name, row in b["pipelines"].items():
             speedup = f"{b['speedup']:.2f}×" if name == "fast" else "1×"
             lines.append(
@@ -178,8 +179,8 @@ def render(text: str, results: Path, sections: dict = DOCUMENTS["README.md"]) ->
     return text
 
 
-def update_docs(repo: Path = REPO, results: Path = REPO / "results") -> None:
-    """Rewrite the generated sections of the README and docs/experiments.md."""
+def update_docs(repo: Path = REPO, results: Path = RESULTS) -> None:
+    """Rewrite the generated sections of every file in ``DOCUMENTS``."""
     for name, sections in DOCUMENTS.items():
         path = repo / name
         write_atomic(path, render(path.read_text(), results, sections).encode())
@@ -203,7 +204,7 @@ def reproduce(steps=tuple(STEPS)) -> None:
         timings.append({"step": step, "seconds": round(time.perf_counter() - start, 1)})
         write_atomic(path, nbformat.writes(notebook).encode())
     write_json(
-        REPO / "results" / "reproduce.json",
+        RESULTS / "reproduce.json",
         {
             "device_name": device_name(pick_device()),
             "notebooks": timings,

@@ -14,6 +14,8 @@ import torch
 from mnist_lite.errors import MnistLiteError
 
 LAST_EPOCHS = 5  # "consistently in the last epochs" means these
+REPO = Path(__file__).resolve().parent.parent
+RESULTS = REPO / "results"  # the recorded runs that the README and notebooks show
 
 
 def write_atomic(path: str | os.PathLike, data: bytes) -> None:
@@ -34,8 +36,10 @@ def write_atomic(path: str | os.PathLike, data: bytes) -> None:
             os.fsync(f.fileno())
         os.chmod(tmp, 0o644)  # mkstemp makes it private; results are for everyone to read
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as error:
         os.unlink(tmp)
+        if isinstance(error, OSError):
+            raise MnistLiteError(f"{path}: could not write it ({error.strerror}); the old file is unchanged") from None
         raise
 
 

@@ -113,6 +113,7 @@ def test_evaluate_prints_accuracy(run_cli, step5_run):
     (["train", "--step", "5", "--lr", "-1"], "--lr: must be positive"),
     (["train", "--quiet"], "give --step N, or --resume DIR"),
     (["summary", "--step", "0"], "invalid choice: 0"),
+    (["train", "--resume", "runs/x", "--epochs", "3", "--seed", "2"], "--epochs, --seed: not with --resume"),
 ])
 def test_bad_arguments_exit_2(run_cli, args, fragment):
     assert_clean_error(run_cli(*args), 2, fragment)
@@ -170,6 +171,11 @@ def test_resume_without_checkpoint(run_cli, tmp_path):
 def test_resume_with_another_step(run_cli, step1_run):
     assert_clean_error(run_cli("train", "--resume", step1_run, "--step", 2, "--quiet"), 1,
                        "holds a run of step 1, not step 2")
+
+
+def test_train_will_not_overwrite_a_resumable_run(run_cli, step1_run):
+    assert_clean_error(run_cli("train", "--step", 1, "--out", step1_run, "--quiet"), 1,
+                       f"{step1_run}: holds a run already; --resume {step1_run}")
 
 
 def test_divergence(run_cli, tmp_path):

@@ -124,3 +124,21 @@ def test_notebook_error_is_one_line(tmp_path):
     message = str(caught.value)
     assert "error: " in message and "train-labels-idx1-ubyte.gz: truncated or not a gzip file" in message
     assert "Traceback" not in message and "File " not in message
+
+
+def test_env_reads_overrides_and_rejects_nonsense(monkeypatch):
+    from mnist_lite.errors import MnistLiteError
+    from mnist_lite.notebook import env
+
+    monkeypatch.delenv("MNIST_LITE_SMOKE", raising=False)
+    monkeypatch.delenv("MNIST_LITE_EPOCHS", raising=False)
+    assert env("EPOCHS") is None and env("DEVICE", "auto") == "auto"
+    monkeypatch.setenv("MNIST_LITE_SMOKE", "1")
+    assert (env("EPOCHS"), env("TRAIN_LIMIT"), env("SEED", 1)) == (1, 2000, 1)
+    monkeypatch.setenv("MNIST_LITE_EPOCHS", "3")
+    monkeypatch.setenv("MNIST_LITE_DEVICE", "cpu")
+    assert (env("EPOCHS"), env("DEVICE", "auto")) == (3, "cpu")
+    for bad in ("0", "-2", "three"):
+        monkeypatch.setenv("MNIST_LITE_EPOCHS", bad)
+        with pytest.raises(MnistLiteError, match="MNIST_LITE_EPOCHS"):
+            env("EPOCHS")

@@ -11,7 +11,7 @@ from mnist_lite import report
 from mnist_lite.errors import MnistLiteError
 from mnist_lite.models import count_parameters
 from mnist_lite.results import history_of, load_result, seed_summary
-from mnist_lite.steps import STEPS, TARGET_ACCURACY
+from mnist_lite.steps import PARAM_BUDGET, STEP5_BUDGET, STEPS, TARGET_ACCURACY
 
 REPO = Path(__file__).resolve().parent.parent
 RESULTS = REPO / "results"
@@ -59,10 +59,19 @@ def test_recorded_runs_match_the_committed_recipes(step):
     assert (RESULTS / f"step{step}" / "model.pt").is_file()
 
 
+def test_report_refuses_an_incomplete_run(tmp_path):
+    (tmp_path / "step1").mkdir()
+    partial = dict(load_result(RESULTS / "step1"), interrupted=True)
+    partial["history"] = partial["history"][:3]
+    (tmp_path / "step1" / "result.json").write_text(json.dumps(partial))
+    with pytest.raises(MnistLiteError, match="step1/result.json: not a complete full run"):
+        report.steps_section(tmp_path)
+
+
 def test_budgets_of_the_recorded_runs():
     for step in (2, 3, 4, 5):
-        assert load_result(RESULTS / f"step{step}")["params"] < 10_000
-    assert load_result(RESULTS / "step5")["params"] < 8_000
+        assert load_result(RESULTS / f"step{step}")["params"] < PARAM_BUDGET
+    assert load_result(RESULTS / "step5")["params"] < STEP5_BUDGET
 
 
 def test_seed_summary_matches_the_seed_runs():

@@ -12,17 +12,14 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import sys
-from pathlib import Path
 
 from mnist_lite import models
 from mnist_lite.data import Augment
 from mnist_lite.engine import fit
-from mnist_lite.results import write_json
+from mnist_lite.results import REPO, RESULTS, write_json
 from mnist_lite.steps import STEPS
 
-REPO = Path(__file__).resolve().parent.parent
 
 
 def integers(text: str) -> tuple[int, ...]:
@@ -64,7 +61,7 @@ def main() -> None:
         "rotation_degrees": args.degrees,
         "command": " ".join(sys.argv[1:]),
     }
-    write_json(REPO / "results" / "experiments" / f"{args.name}_s{args.seed}.json", result)
+    write_json(RESULTS / "experiments" / f"{args.name}_s{args.seed}.json", result)
     print(f"{args.name} seed {args.seed}: last five {run.history.last_test_accs}, min {run.history.last5_min_test_acc}")
 
 

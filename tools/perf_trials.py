@@ -13,7 +13,6 @@ import argparse
 import contextlib
 import statistics
 import time
-from pathlib import Path
 
 import torch
 import torch.nn.functional as F
@@ -21,10 +20,9 @@ from torch import nn
 
 from mnist_lite.data import TensorLoader, load_mnist
 from mnist_lite.engine import device_name
-from mnist_lite.results import write_json
+from mnist_lite.results import RESULTS, write_json
 from mnist_lite.steps import STEPS
 
-REPO = Path(__file__).resolve().parent.parent
 RECIPE = STEPS[5]
 
 
@@ -114,7 +112,7 @@ def main() -> None:
         for name, times in seconds.items()
     }
     write_json(
-        REPO / "results" / "perf_trials.json",
+        RESULTS / "perf_trials.json",
         {
             "device_name": device_name(device),
             "model": RECIPE.model.__name__,
