@@ -126,10 +126,21 @@ def count_parameters(model: nn.Module) -> int:
 @dataclass(frozen=True)
 class Layer:
     name: str
-    kind: str
+    kind: str  # the block's first module, e.g. Conv2d
+    description: str  # every module of the block, e.g. "conv 3x3 pad 1, BN, ReLU"
     out_shape: tuple[int, ...]  # (channels, height, width) or (features,)
     receptive_field: int
     params: int
+
+
+def describe(module: nn.Module) -> str:
+    if isinstance(module, nn.Conv2d):
+        k, pad = module.kernel_size[0], module.padding[0]
+        return f"conv {k}x{k}" + (f" pad {pad}" if pad else "")
+    if isinstance(module, (nn.Dropout, nn.Dropout2d)):
+        return f"{type(module).__name__} {module.p:g}"
+    names = {nn.BatchNorm2d: "BN", nn.MaxPool2d: "max-pool 2x2", nn.AdaptiveAvgPool2d: "GAP", nn.Linear: "dense"}
+    return names.get(type(module), type(module).__name__)
 
 
 def layer_table(model: nn.Module) -> list[Layer]:
@@ -150,7 +161,16 @@ def layer_table(model: nn.Module) -> list[Layer]:
                     k = layer.kernel_size if isinstance(layer.kernel_size, int) else layer.kernel_size[0]
                     s = layer.stride if isinstance(layer.stride, int) else layer.stride[0]
                     rf, jump = rf + (k - 1) * jump, jump * s
-            kind = type(module[0] if isinstance(module, nn.Sequential) else module).__name__
-            rows.append(Layer(name, kind, tuple(x.shape[1:]), rf, count_parameters(module)))
+            parts = list(module) if isinstance(module, nn.Sequential) else [module]
+            rows.append(
+                Layer(
+                    name,
+                    type(parts[0]).__name__,
+                    ", ".join(describe(part) for part in parts),
+                    tuple(x.shape[1:]),
+                    rf,
+                    count_parameters(module),
+                )
+            )
     model.train(was_training)
     return rows

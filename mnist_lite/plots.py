@@ -55,21 +55,21 @@ def draw_architecture(model: torch.nn.Module, path=None):
     """One box per block of ``model.features`` with its output shape, receptive field and
     parameters, and the total; written to ``path`` when given."""
     rows = layer_table(model)
-    fig, ax = plt.subplots(figsize=(12, 0.55 * len(rows) + 1.6))
-    ax.set_xlim(0, 12)
+    fig, ax = plt.subplots(figsize=(13, 0.55 * len(rows) + 1.6))
+    ax.set_xlim(0, 13)
     ax.set_ylim(-len(rows) - 0.8, 1.2)
     ax.axis("off")
     ax.text(0.1, 0.6, f"{type(model).__name__}: input 1x28x28", fontsize=12, weight="bold")
-    headers = ["block", "layer", "output (C x H x W)", "receptive field", "parameters"]
-    columns = [0.25, 2.2, 4.3, 7.3, 9.6]
+    headers = ["block", "layers", "output (C x H x W)", "receptive field", "parameters"]
+    columns = [0.25, 1.8, 6.6, 9.0, 11.3]
     for x, header in zip(columns, headers):
         ax.text(x, -0.05, header, fontsize=10, weight="bold", va="center")
     colours = {"Conv2d": "#cfe2f3", "MaxPool2d": "#fce5cd", "AdaptiveAvgPool2d": "#d9ead3"}
     for i, row in enumerate(rows, start=1):
         y = -i
-        ax.add_patch(plt.Rectangle((0.1, y - 0.38), 11.6, 0.76, color=colours.get(row.kind, "#eeeeee")))
+        ax.add_patch(plt.Rectangle((0.1, y - 0.38), 12.7, 0.76, color=colours.get(row.kind, "#eeeeee")))
         shape = " x ".join(str(n) for n in row.out_shape)
-        cells = [row.name, row.kind, shape, f"{row.receptive_field} x {row.receptive_field}", f"{row.params:,}"]
+        cells = [row.name, row.description, shape, f"{row.receptive_field} x {row.receptive_field}", f"{row.params:,}"]
         for x, text in zip(columns, cells):
             ax.text(x, y, text, fontsize=10, va="center", family="monospace")
     ax.text(0.1, -len(rows) - 0.75, f"total: {count_parameters(model):,} parameters", fontsize=11, weight="bold")

@@ -106,9 +106,10 @@ def reproduce_section(results: Path) -> str:
         return _missing("full reproduction", "python -m mnist_lite reproduce")
     r = json.loads(path.read_text())
     per = ", ".join(f"step {n['step']} {n['seconds'] / 60:.1f} min" for n in r["notebooks"])
+    machines = ", ".join(sorted({n["device_name"] for n in r["notebooks"]}))
     return (
-        f"The last `python -m mnist_lite reproduce` took **{r['total_seconds'] / 60:.0f} minutes** on "
-        f"{r['device_name']} ({per})."
+        f"Executing the five notebooks with full runs took **{r['total_seconds'] / 60:.0f} minutes** "
+        f"in all on {machines} ({per})."
     )
 
 
@@ -194,23 +195,19 @@ def reproduce(steps=tuple(STEPS)) -> None:
     from mnist_lite.engine import device_name, pick_device
     from mnist_lite.plots import draw_architecture
 
-    timings = []
+    record = RESULTS / "reproduce.json"
+    timings = {t["step"]: t for t in json.loads(record.read_text())["notebooks"]} if record.exists() else {}
     for step in steps:
         path = REPO / STEPS[step].notebook
         print(f"executing {path.relative_to(REPO)} ...", flush=True)
         notebook = nbformat.read(path, as_version=4)
         start = time.perf_counter()
         NotebookClient(notebook, timeout=None, kernel_name="python3", resources={"metadata": {"path": path.parent}}).execute()
-        timings.append({"step": step, "seconds": round(time.perf_counter() - start, 1)})
         write_atomic(path, nbformat.writes(notebook).encode())
-    write_json(
-        RESULTS / "reproduce.json",
-        {
-            "device_name": device_name(pick_device()),
-            "notebooks": timings,
-            "total_seconds": round(sum(t["seconds"] for t in timings), 1),
-        },
-    )
+        # a step executed again replaces its own timing only
+        timings[step] = {"step": step, "seconds": round(time.perf_counter() - start, 1), "device_name": device_name(pick_device())}
+        notebooks = [timings[s] for s in sorted(timings)]
+        write_json(record, {"notebooks": notebooks, "total_seconds": round(sum(t["seconds"] for t in notebooks), 1)})
     update_docs()
     draw_architecture(STEPS[5].model(), REPO / "architecture.png")
     print("notebooks executed; README and architecture.png regenerated")
