@@ -108,7 +108,7 @@ def reproduce_section(results: Path) -> str:
     per = ", ".join(f"step {n['step']} {n['seconds'] / 60:.1f} min" for n in r["notebooks"])
     machines = ", ".join(sorted({n["device_name"] for n in r["notebooks"]}))
     return (
-        f"Executing the five notebooks with full runs took **{r['total_seconds'] / 60:.0f} minutes** "
+        f"Executing the step notebooks with full runs took **{r['total_seconds'] / 60:.0f} minutes** "
         f"in all on {machines} ({per})."
     )
 
@@ -196,7 +196,6 @@ def reproduce(steps=tuple(STEPS)) -> None:
     from mnist_lite.plots import draw_architecture
 
     record = RESULTS / "reproduce.json"
-    timings = {t["step"]: t for t in json.loads(record.read_text())["notebooks"]} if record.exists() else {}
     for step in steps:
         path = REPO / STEPS[step].notebook
         print(f"executing {path.relative_to(REPO)} ...", flush=True)
@@ -204,8 +203,10 @@ def reproduce(steps=tuple(STEPS)) -> None:
         start = time.perf_counter()
         NotebookClient(notebook, timeout=None, kernel_name="python3", resources={"metadata": {"path": path.parent}}).execute()
         write_atomic(path, nbformat.writes(notebook).encode())
-        # a step executed again replaces its own timing only
-        timings[step] = {"step": step, "seconds": round(time.perf_counter() - start, 1), "device_name": device_name(pick_device())}
+        seconds = round(time.perf_counter() - start, 1)
+        # read just before writing: a step executed again replaces its own timing only
+        timings = {t["step"]: t for t in json.loads(record.read_text())["notebooks"]} if record.exists() else {}
+        timings[step] = {"step": step, "seconds": seconds, "device_name": device_name(pick_device())}
         notebooks = [timings[s] for s in sorted(timings)]
         write_json(record, {"notebooks": notebooks, "total_seconds": round(sum(t["seconds"] for t in notebooks), 1)})
     update_docs()
