@@ -6,6 +6,7 @@ instead of a traceback from deep inside the package.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import tempfile
 from pathlib import Path
@@ -41,8 +42,6 @@ def env(name: str, default=None):
 def train(step: int, epochs=None, seed=1, device="auto", train_limit=None, test_limit=None) -> Run:
     """Run ``step``'s recipe. Only the full, default run records into ``results/stepN``; a smoke
     or otherwise modified run writes to a temporary folder, so it can never overwrite them."""
-    import dataclasses
-
     recipe = STEPS[step]
     recorded = epochs in (None, recipe.epochs) and seed == 1 and train_limit is None and test_limit is None
     if epochs is not None:
