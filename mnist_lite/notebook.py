@@ -74,7 +74,14 @@ def format_result(result: dict) -> str:
 
 
 def _one_line(shell, etype, value, tb, tb_offset=None) -> list[str]:
-    return [f"error: {value}"]  # what IPython shows in place of the traceback
+    """Show ``error: <message>`` as the cell's error, in place of the traceback.
+
+    IPython's ``run_code`` ignores what a custom handler returns, so the handler shows it: through
+    ``_showtraceback``, which the kernel turns into the cell's error output and execute reply.
+    """
+    lines = [f"error: {value}"]
+    shell._showtraceback(etype, value, lines)
+    return lines
 
 
 try:  # inside IPython: one line for our errors, as on the command line
