@@ -32,7 +32,8 @@ def steps_section(results: Path) -> str:
             lines.append(f"| {step} | {recipe.target} | | | | | | not run yet |")
             continue
         r = load_result(path)
-        if r["error"] or r["interrupted"] or r["train_limit"] or len(r["history"]) != r["epochs"]:
+        limited = r["train_limit"] is not None or r["test_limit"] is not None
+        if r["error"] or r["interrupted"] or limited or len(r["history"]) != r["epochs"]:
             raise MnistLiteError(f"{path}: not a complete full run; train step {step} again before the report")
         above = [str(epoch) for epoch in History(r["history"]).epochs_at_or_above(TARGET_ACCURACY)]
         budget = "" if step == 1 or r["params"] < PARAM_BUDGET else " ⚠"

@@ -59,10 +59,16 @@ def test_recorded_runs_match_the_committed_recipes(step):
     assert (RESULTS / f"step{step}" / "model.pt").is_file()
 
 
-def test_report_refuses_an_incomplete_run(tmp_path):
+@pytest.mark.parametrize("change", [
+    dict(interrupted=True),
+    dict(error="epoch 2, batch 3/469: the loss is nan"),
+    dict(test_limit=1000),  # full training, but scored on part of the test set
+    dict(train_limit=5000),
+    dict(epochs=20),  # 15 of 20 epochs done
+])
+def test_report_refuses_an_incomplete_run(tmp_path, change):
     (tmp_path / "step1").mkdir()
-    partial = dict(load_result(RESULTS / "step1"), interrupted=True)
-    partial["history"] = partial["history"][:3]
+    partial = dict(load_result(RESULTS / "step1"), **change)
     (tmp_path / "step1" / "result.json").write_text(json.dumps(partial))
     with pytest.raises(MnistLiteError, match="step1/result.json: not a complete full run"):
         report.steps_section(tmp_path)
