@@ -2,8 +2,6 @@
 
 import json
 
-import pytest
-
 from mnist_lite.cli import main
 
 
@@ -18,8 +16,8 @@ def test_bench_times_both_pipelines_and_keeps_other_machines(tmp_path, capsys):
     for name in ("torchvision", "fast"):
         row = run["pipelines"][name]
         assert len(row["seconds"]) == 2 and all(s > 0 for s in row["seconds"])
-        assert row["images_per_second"] == pytest.approx(1024 / row["median_seconds"], rel=1e-3)
+        assert row["images_per_second"] == round(1024 / row["median_seconds"], 1)
     ratio = run["pipelines"]["torchvision"]["median_seconds"] / run["pipelines"]["fast"]["median_seconds"]
-    assert run["speedup"] == pytest.approx(ratio, abs=0.01)
+    assert run["speedup"] == round(ratio, 2)
     printed = capsys.readouterr().out
     assert "fast is" in printed and "torchvision" in printed
