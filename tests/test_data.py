@@ -171,16 +171,28 @@ def test_count_mismatch_is_caught_by_the_checksum_first(data_copy):
     assert_one_line_naming(caught.value, gz(folder, TEST_LABELS).resolve(), "SHA-256 mismatch")
 
 
-def test_count_mismatch_without_checksums(data_copy, monkeypatch):
-    """The images/labels count check itself, reached by taking the checksums out of the way."""
-    monkeypatch.setattr(data, "_expected_sha256", lambda: {})
+def test_count_mismatch_behind_matching_checksums(data_copy, monkeypatch):
+    """The images/labels count check itself, reached with checksums that match the cut file."""
     folder = data_copy([f"{TEST_IMAGES}.gz", f"{TEST_LABELS}.gz"])
     rewrite_payload(gz(folder, TEST_LABELS), cut_labels)
+    sums = {name: hashlib.sha256(gzip.decompress(gz(folder, name).read_bytes())).hexdigest()
+            for name in (TEST_IMAGES, TEST_LABELS)}
+    monkeypatch.setattr(data, "_expected_sha256", lambda: sums)
     with pytest.raises(DataError) as caught:
         load_mnist("test", folder)
     assert_one_line_naming(
         caught.value, folder.resolve() / TEST_IMAGES, f"10000 images but {TEST_LABELS} has 9999 labels"
     )
+
+
+def test_a_file_without_a_checksum_is_refused(data_copy, monkeypatch):
+    """A SHA256SUMS that lacks a file's line must not let that file through unverified."""
+    sums = {k: v for k, v in data._expected_sha256().items() if k != TEST_LABELS}
+    monkeypatch.setattr(data, "_expected_sha256", lambda: sums)
+    folder = data_copy([f"{TEST_IMAGES}.gz", f"{TEST_LABELS}.gz"])
+    with pytest.raises(DataError) as caught:
+        load_mnist("test", folder)
+    assert_one_line_naming(caught.value, data.CHECKSUMS, f"no SHA-256 for {TEST_LABELS}")
 
 
 # --- where the data comes from ------------------------------------------------------------------
