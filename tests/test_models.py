@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections import OrderedDict
 
@@ -131,3 +132,10 @@ def test_recipe(step):
         assert recipe.milestones and list(recipe.milestones) == sorted(set(recipe.milestones))
         assert all(0 < m < recipe.epochs for m in recipe.milestones)
     assert recipe.as_dict()["model"] == recipe.model.__name__ and recipe.as_dict()["step"] == step
+
+
+def test_a_targets_numbers_come_from_its_recipe():
+    changed = dataclasses.replace(STEPS[4], lr=0.05, milestones=(5, 10))
+    assert "a rate of 0.05 " in changed.target and "after epochs 5 and 10." in changed.target
+    assert "a rate of 0.1 " in STEPS[4].target and "after epochs 8 and 12." in STEPS[4].target
+    assert f"±{STEPS[5].augment.degrees:g}°" in STEPS[5].target and "{" not in STEPS[5].target
