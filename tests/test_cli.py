@@ -189,12 +189,19 @@ def test_divergence(run_cli, tmp_path):
 # --- signals -----------------------------------------------------------------------------------
 
 
+def _like_a_foreground_run():
+    # A shell that starts a command in the background (`pytest ... &`) makes it, and so this child,
+    # ignore SIGINT; a run a user started in a terminal takes Ctrl-C, which these tests imitate.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def start_training(out, epochs, train_limit):
     env = {k: v for k, v in os.environ.items() if k != "MNIST_LITE_DATA"}
     return subprocess.Popen(
         [sys.executable, "-m", "mnist_lite", "train", "--step", "5", "--epochs", str(epochs),
          "--train-limit", str(train_limit), "--test-limit", "1000", "--out", str(out), "--quiet"],
         cwd=out.parent, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        preexec_fn=_like_a_foreground_run,
     )
 
 
