@@ -12,6 +12,7 @@ import signal
 import sys
 from pathlib import Path
 
+from mnist_lite.engine import DTYPES
 from mnist_lite.errors import MnistLiteError
 from mnist_lite.results import REPO, RESULTS
 from mnist_lite.steps import STEPS
@@ -53,6 +54,8 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
     """What every training command accepts."""
     parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"])
     parser.add_argument("--loader", default="fast", choices=["fast", "torchvision"], help="input pipeline")
+    parser.add_argument("--dtype", default="float32", choices=list(DTYPES),
+                        help="precision of the forward pass in training (bfloat16: autocast, faster, see README)")
     parser.add_argument("--data-dir", help="folder with the MNIST IDX files (default: $MNIST_LITE_DATA, else data/)")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
 
@@ -76,6 +79,7 @@ def cmd_train(args) -> None:
         seed=1 if args.seed is None else args.seed,
         device=args.device,
         loader=args.loader,
+        dtype=args.dtype,
         train_limit=args.train_limit,
         test_limit=args.test_limit,
         data_dir=args.data_dir,
@@ -112,7 +116,7 @@ def cmd_seeds(args) -> None:
 
     out = Path(args.out) if args.out else RESULTS / f"step{args.step}_seeds"
     summary = sweep_seeds(STEPS[args.step], args.seeds, out, device=args.device, loader=args.loader,
-                          data_dir=args.data_dir, quiet=args.quiet)
+                          dtype=args.dtype, data_dir=args.data_dir, quiet=args.quiet)
     for row in summary["seeds"]:
         print(f"seed {row['seed']}: best {row['best_test_acc']:.2f}%, last-5 min {row['last5_min_test_acc']:.2f}%")
     print(

@@ -7,6 +7,7 @@ optimiser, scheduler, RNG state and history, to resume from) and ``result.json``
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import platform
 import time
@@ -51,20 +52,37 @@ def pick_device(name: str = "auto") -> torch.device:
     return torch.device(name)
 
 
+DTYPES = {"bfloat16": torch.bfloat16, "float32": torch.float32}
+
+
+def autocast(device: torch.device, dtype: torch.dtype):
+    """Autocast to ``dtype`` on ``device``, or nothing at all for float32."""
+    return contextlib.nullcontext() if dtype == torch.float32 else torch.autocast(device.type, dtype=dtype)
+
+
 def device_name(device: torch.device) -> str:
+    """The GPU's name; for a CPU its model, the vector instructions PyTorch uses on it (one
+    "AMD EPYC" may have AVX2 only, another AVX-512) and the number of threads."""
     if device.type == "cuda":
         return torch.cuda.get_device_name(device)
+    if device.type == "mps":
+        return f"Apple GPU (MPS, {platform.machine()})"
+    model = platform.processor() or platform.machine()
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
             if line.startswith("model name"):
-                return f"{line.split(':', 1)[1].strip()} ({torch.get_num_threads()} threads)"
+                model = line.split(":", 1)[1].strip()
+                break
     except OSError:
         pass
-    return platform.processor() or platform.machine()
+    threads = torch.get_num_threads()
+    return f"{model} ({torch.backends.cpu.get_cpu_capability()}, {threads} thread{'s' if threads > 1 else ''})"
 
 
-def train_epoch(model, loader, optimizer, scheduler=None, *, epoch=1, quiet=False) -> tuple[float, float]:
-    """One pass over ``loader``; returns mean loss and accuracy (%).
+def train_epoch(
+    model, loader, optimizer, scheduler=None, *, dtype=torch.float32, epoch=1, quiet=False
+) -> tuple[float, float]:
+    """One pass over ``loader``, the forward pass in ``dtype``; returns mean loss and accuracy (%).
 
     Losses and counts stay on the device: the only host synchronisation is at the end of the
     epoch, where a non-finite batch loss is reported by its batch number.
@@ -77,8 +95,9 @@ def train_epoch(model, loader, optimizer, scheduler=None, *, epoch=1, quiet=Fals
     seen = 0
     for batch, (x, y) in enumerate(tqdm(loader, desc=f"epoch {epoch}", leave=False, disable=quiet)):
         x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
-        logits = model(x)
-        loss = F.cross_entropy(logits, y)
+        with autocast(device, dtype):
+            logits = model(x)
+            loss = F.cross_entropy(logits, y)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
@@ -183,6 +202,7 @@ def fit(
     seed: int = 1,
     device: str | torch.device = "auto",
     loader: str = "fast",
+    dtype: str = "float32",
     train_limit: int | None = None,
     test_limit: int | None = None,
     data_dir=None,
@@ -194,7 +214,8 @@ def fit(
     """Train ``recipe`` from scratch, or from ``out/checkpoint.pt`` with ``resume``.
 
     With a fixed ``seed`` a CPU run repeats exactly, and a resumed run ends with the same
-    history as one never interrupted.
+    history as one never interrupted. ``dtype`` (a key of ``DTYPES``) is the precision of the
+    forward pass in training, bfloat16 by autocast; weights, updates and evaluation stay float32.
     """
     device = device if isinstance(device, torch.device) else pick_device(device)
     out = Path(out) if out is not None else None
@@ -205,6 +226,7 @@ def fit(
         (out / "model.pt").unlink(missing_ok=True)  # an older run's weights, not this run's
     if checkpoint:
         seed, loader = checkpoint["seed"], checkpoint["loader"]
+        dtype = checkpoint.get("dtype", "float32")  # what runs before the option trained in
         train_limit, test_limit = checkpoint["train_limit"], checkpoint["test_limit"]
     torch.manual_seed(seed)
     train_loader, test_loader = make_loaders(
@@ -234,6 +256,7 @@ def fit(
         "device": device.type,
         "device_name": device_name(device),
         "loader": loader,
+        "dtype": dtype,
         "epochs": recipe.epochs,
         "train_limit": train_limit,
         "test_limit": test_limit,
@@ -253,7 +276,9 @@ def fit(
         for epoch in range(len(history) + 1, recipe.epochs + 1):
             start = time.perf_counter()
             lr = optimizer.param_groups[0]["lr"]  # the rate of the epoch's first batch
-            train_loss, train_acc = train_epoch(model, train_loader, optimizer, scheduler, epoch=epoch, quiet=quiet)
+            train_loss, train_acc = train_epoch(
+                model, train_loader, optimizer, scheduler, dtype=DTYPES[dtype], epoch=epoch, quiet=quiet
+            )
             test_loss, test_acc = evaluate(model, test_loader)
             row = dict(
                 epoch=epoch,
@@ -277,6 +302,7 @@ def fit(
                         "recipe": recipe.as_dict(),
                         "seed": seed,
                         "loader": loader,
+                        "dtype": dtype,
                         "train_limit": train_limit,
                         "test_limit": test_limit,
                         "model": model.state_dict(),
@@ -340,21 +366,24 @@ def evaluate_checkpoint(path, step=None, device="auto", data_dir=None) -> tuple[
     return loss, accuracy, len(test_loader.labels), step
 
 
-def sweep_seeds(recipe: Recipe, seeds, out, **options) -> dict:
-    """Train ``recipe`` once per seed into ``out/seedS``; a seed that finished is skipped, one
-    that was interrupted is resumed. Writes and returns ``out/summary.json``.
+def sweep_seeds(recipe: Recipe, seeds, out, *, dtype="float32", **options) -> dict:
+    """Train ``recipe`` once per seed into ``out/seedS``; a seed that finished with this recipe
+    and precision is skipped, one that was interrupted is resumed. Writes and returns
+    ``out/summary.json``.
     """
     out = Path(out)
     for seed in seeds:
         folder = out / f"seed{seed}"
-        done = (folder / "model.pt").exists() and load_result(folder)["recipe"] == recipe.as_dict()
-        if done:
+        if (folder / "model.pt").exists():
+            previous = load_result(folder)
+            if previous["recipe"] != recipe.as_dict() or previous.get("dtype", "float32") != dtype:
+                raise MnistLiteError(f"{folder}: holds a run of another recipe or precision; choose another --out")
             print(f"seed {seed}: already done, skipped")
             continue
         resume = (folder / "checkpoint.pt").exists()
         print(f"seed {seed}: {'resuming' if resume else 'training'} into {folder}")
         try:
-            fit(recipe, seed=seed, out=folder, resume=resume, **options)
+            fit(recipe, seed=seed, out=folder, resume=resume, dtype=dtype, **options)
         except Interrupted as error:
             raise Interrupted(f"seed {seed}: {str(error).split(';')[0]}; run the same seeds command again to go on") from None
     summary = seed_summary([load_result(out / f"seed{seed}") for seed in seeds])

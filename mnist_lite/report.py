@@ -16,7 +16,6 @@ from mnist_lite.results import REPO, RESULTS, History, load_result, write_atomic
 from mnist_lite.steps import PARAM_BUDGET, STEPS, TARGET_ACCURACY
 
 
-
 def _missing(what: str, command: str) -> str:
     return f"_No {what} recorded yet: run `{command}`._"
 
@@ -48,14 +47,15 @@ def steps_section(results: Path) -> str:
     return "\n".join(lines)
 
 
-def robustness_section(results: Path) -> str:
-    path = results / "step5_seeds" / "summary.json"
+def robustness_section(results: Path, folder: str = "step5_seeds", options: str = "") -> str:
+    """The seed sweep in ``results/folder``, made by ``seeds --step 5 --seeds 1-5 OPTIONS``."""
+    path = results / folder / "summary.json"
     if not path.exists():
-        return _missing("seed sweep", "python -m mnist_lite seeds --step 5 --seeds 1-5")
+        return _missing("seed sweep", f"python -m mnist_lite seeds --step 5 --seeds 1-5{options}")
     s = json.loads(path.read_text())
     lines = [
-        f"Step {s['step']} ({s['model']}, {s['params']:,} parameters, {s['epochs']} epochs) trained once per seed "
-        f"on {s['device_name']}:",
+        f"Step {s['step']} ({s['model']}, {s['params']:,} parameters, {s['epochs']} epochs, {s['dtype']} forward "
+        f"pass) trained once per seed on {s['device_name']}:",
         "",
         f"| Seed | Best test | Final test | Test accuracy, last 5 epochs | Min of last 5 | All last 5 ≥ {TARGET_ACCURACY}% |",
         "|---:|---:|---:|---|---:|:---:|",

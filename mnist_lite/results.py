@@ -127,10 +127,6 @@ def load_result(path) -> dict:
         raise MnistLiteError(f"{path}: not a valid result file ({error})") from None
 
 
-def history_of(result: dict) -> History:
-    return History(result["history"])
-
-
 def seed_summary(results: list[dict]) -> dict:
     """Per seed its best and last-five minimum test accuracy; over seeds the final accuracy's
     mean and (sample) standard deviation and the worst last-five minimum."""
@@ -143,6 +139,7 @@ def seed_summary(results: list[dict]) -> dict:
         "model": first["model"],
         "params": first["params"],
         "epochs": first["epochs"],
+        "dtype": first.get("dtype", "float32"),  # runs before the --dtype option trained in float32
         "device_name": first["device_name"],
         "seeds": [
             {

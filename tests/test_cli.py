@@ -69,6 +69,7 @@ def test_train_writes_result_and_model(step5_run):
     assert result["step"] == 5 and result["name"] == STEPS[5].slug and result["epochs"] == 1
     assert result["params"] == count_parameters(STEPS[5].model())
     assert result["seed"] == 1 and result["device"] == "cpu" and result["loader"] == "fast"
+    assert result["dtype"] == "float32"  # the default precision
     assert result["torch_version"] == torch.__version__
     assert result["train_limit"] == 5000 and result["test_limit"] == 1000 and result["interrupted"] is False
     (row,) = result["history"]
@@ -113,6 +114,7 @@ def test_evaluate_prints_accuracy(run_cli, step5_run):
     (["train", "--step", "5", "--lr", "-1"], "--lr: must be positive"),
     (["train", "--quiet"], "give --step N, or --resume DIR"),
     (["summary", "--step", "0"], "invalid choice: 0"),
+    (["train", "--step", "5", "--dtype", "float16"], "argument --dtype: invalid choice: 'float16'"),
     (["train", "--resume", "runs/x", "--epochs", "3", "--seed", "2"], "--epochs, --seed: not with --resume"),
 ])
 def test_bad_arguments_exit_2(run_cli, args, fragment):

@@ -260,3 +260,27 @@ def test_pick_device_cuda_without_cuda():
     with pytest.raises(MnistLiteError, match="--device cuda: not available"):
         engine.pick_device("cuda")
     assert engine.pick_device("auto") != torch.device("cuda")
+
+
+# --- precision -----------------------------------------------------------------------------------
+
+
+def test_bfloat16_changes_the_forward_pass_and_is_recorded(tmp_path):
+    runs = {dtype: fit(TWO_EPOCHS_OF_5, seed=4, dtype=dtype, out=tmp_path / dtype, log=quiet, **SMALL)
+            for dtype in ("float32", "bfloat16")}
+    for dtype, run in runs.items():
+        assert run.result["dtype"] == dtype == read_json(tmp_path / dtype / "result.json")["dtype"]
+        assert engine.load_checkpoint(tmp_path / dtype / "checkpoint.pt")["dtype"] == dtype
+        assert all(param.dtype == torch.float32 for param in run.model.parameters())  # autocast, not a cast
+    assert without_seconds(runs["float32"].history) != without_seconds(runs["bfloat16"].history)
+    # a resumed run keeps its checkpoint's precision, whatever is asked now
+    resumed = fit(TWO_EPOCHS_OF_5, out=tmp_path / "bfloat16", resume=True, dtype="float32", log=quiet, **SMALL)
+    assert resumed.result["dtype"] == "bfloat16"
+
+
+def test_seed_sweep_refuses_a_folder_of_another_precision(tmp_path):
+    recipe = dataclasses.replace(TWO_EPOCHS_OF_5, epochs=1)
+    options = dict(train_limit=256, test_limit=256, device="cpu", quiet=True)
+    engine.sweep_seeds(recipe, [1], tmp_path, dtype="float32", **options)
+    with pytest.raises(MnistLiteError, match="seed1: holds a run of another recipe or precision"):
+        engine.sweep_seeds(recipe, [1], tmp_path, dtype="bfloat16", **options)
