@@ -6,6 +6,7 @@ Each section sits between ``<!-- generated:NAME -->`` and ``<!-- /generated:NAME
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import time
@@ -141,6 +142,39 @@ def experiments_section(results: Path) -> str:
     return "\n".join(lines)
 
 
+def one_epoch_section(results: Path) -> str:
+    """Step 5 trained for one epoch on the first 5,000 training images, per batch size and rate."""
+    paths = sorted((results / "one_epoch_5000").glob("*/seed*/result.json"))
+    if not paths:
+        return "_No short runs recorded yet: run `python tools/one_epoch.py`._"
+    runs = [load_result(p) for p in paths]
+    for path, r in zip(paths, runs):
+        if r["error"] or r["interrupted"] or len(r["history"]) != 1:
+            raise MnistLiteError(f"{path}: not a complete one-epoch run; run python tools/one_epoch.py again")
+    variants: dict[tuple, list[dict]] = {}
+    for r in runs:
+        variants.setdefault((r["recipe"]["batch_size"], r["recipe"]["lr"]), []).append(r)
+    default = (STEPS[5].batch_size, STEPS[5].lr)
+    lines = [
+        "| Batch size | Learning rate | SGD steps | Test accuracy by seed | Best |",
+        "|---:|---:|---:|---|---:|",
+    ]
+    for (batch_size, lr), group in sorted(variants.items(), key=lambda item: (-item[0][0], -item[0][1])):
+        group.sort(key=lambda r: r["seed"])
+        accs = ", ".join(f"{r['final_test_acc']:.1f}% (seed {r['seed']})" for r in group)
+        steps = -(-group[0]["train_limit"] // batch_size)
+        label = " (the recipe)" if (batch_size, lr) == default else ""
+        lines.append(f"| {batch_size}{label} | {lr:g} | {steps} | {accs} | {max(r['final_test_acc'] for r in group):.1f}% |")
+    first = runs[0]
+    lines += ["", f"Test accuracy on the first {first['test_limit']:,} test images; torch {first['torch_version']}."]
+    sweep = sorted((load_result(p) for p in (results / "step5_seeds").glob("seed*/result.json")), key=lambda r: r["seed"])
+    sweep = [r for r in sweep if r["train_limit"] is None and r["test_limit"] is None and r["history"]]
+    if sweep:
+        epoch1 = ", ".join(f"{r['history'][0]['test_acc']:.2f}% (seed {r['seed']})" for r in sweep)
+        lines.append(f"One epoch on all 60,000 training images, tested on all 10,000: {epoch1}.")
+    return "\n".join(lines)
+
+
 def trials_section(results: Path) -> str:
     path = results / "perf_trials.json"
     if not path.exists():
@@ -148,13 +182,31 @@ def trials_section(results: Path) -> str:
     t = json.loads(path.read_text())
     lines = [
         f"Measured on {t['device_name']}, {t['model']} at batch size {t['batch_size']}: {t['batches_timed']} "
-        f"batches per trial after a warm-up, {t['repeats']} interleaved repeats, median scaled to a 60,000-image epoch.",
+        f"batches per trial after a warm-up (its time, compilation included, is the last column), "
+        f"{t['repeats']} interleaved repeats, median scaled to a 60,000-image epoch.",
         "",
-        "| Trial | What changes | Seconds per epoch | Relative to default |",
-        "|---|---|---:|---:|",
+        "| Trial | What changes | Seconds per epoch | Relative to default | Warm-up (s) |",
+        "|---|---|---:|---:|---:|",
     ]
     for name, row in t["trials"].items():
-        lines.append(f"| `{name}` | {row['what']} | {row['median_seconds_per_epoch']:.2f} | {row['vs_default']:.2f}× |")
+        lines.append(
+            f"| `{name}` | {row['what']} | {row['median_seconds_per_epoch']:.2f} | {row['vs_default']:.2f}× | "
+            f"{row['warmup_seconds']:.1f} |"
+        )
+    profile = t.get("profile")
+    if profile:
+        total, conv = profile["total_seconds_per_epoch"], profile["convolution_seconds_per_epoch"]
+        lines += [
+            "",
+            f"Where the `default` trial's time goes (torch.profiler, self time per operator, scaled to an epoch; "
+            f"{total:.2f} s in all under the profiler, of which the convolutions' forward and backward passes "
+            f"take {conv:.2f} s, {100 * conv / total:.0f}%):",
+            "",
+            "| Operator | Seconds per epoch | Share |",
+            "|---|---:|---:|",
+        ]
+        for op in profile["top_ops"]:
+            lines.append(f"| `{op['op']}` | {op['seconds_per_epoch']:.2f} | {100 * op['seconds_per_epoch'] / total:.0f}% |")
     return "\n".join(lines)
 
 
@@ -166,8 +218,15 @@ DOCUMENTS = {
         "performance": performance_section,
         "reproduce": reproduce_section,
     },
-    "docs/experiments.md": {"experiments": experiments_section},
-    "docs/performance.md": {"trials": trials_section, "performance": performance_section},
+    "docs/experiments.md": {"experiments": experiments_section, "one-epoch": one_epoch_section},
+    "docs/performance.md": {
+        "trials": trials_section,
+        "bfloat16-seeds": functools.partial(
+            robustness_section, folder="step5_seeds_bfloat16",
+            options=" --dtype bfloat16 --out results/step5_seeds_bfloat16",
+        ),
+        "performance": performance_section,
+    },
 }
 
 

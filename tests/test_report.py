@@ -10,7 +10,7 @@ import pytest
 from mnist_lite import report
 from mnist_lite.errors import MnistLiteError
 from mnist_lite.models import count_parameters
-from mnist_lite.results import history_of, load_result, seed_summary
+from mnist_lite.results import History, load_result, seed_summary
 from mnist_lite.steps import PARAM_BUDGET, STEP5_BUDGET, STEPS, TARGET_ACCURACY
 
 REPO = Path(__file__).resolve().parent.parent
@@ -53,7 +53,7 @@ def test_recorded_runs_match_the_committed_recipes(step):
     assert r["recipe"] == recipe.as_dict()
     assert r["params"] == count_parameters(recipe.model())
     assert r["model"] == recipe.model.__name__
-    history = history_of(r)
+    history = History(r["history"])
     assert r["best_test_acc"] == history.best_test_acc
     assert r["last5_min_test_acc"] == history.last5_min_test_acc
     assert (RESULTS / f"step{step}" / "model.pt").is_file()
@@ -93,3 +93,29 @@ def test_step5_holds_the_target_on_every_recorded_seed():
     summary = json.loads((RESULTS / "step5_seeds" / "summary.json").read_text())
     assert [row["seed"] for row in summary["seeds"]] == [1, 2, 3, 4, 5]
     assert summary["worst_last5_min_test_acc"] >= TARGET_ACCURACY
+
+
+def test_one_epoch_runs_are_step5_with_only_the_named_changes():
+    runs = [load_result(p) for p in RESULTS.glob("one_epoch_5000/*/seed*/result.json")]
+    table = report.one_epoch_section(RESULTS)
+    assert any((r["recipe"]["batch_size"], r["recipe"]["lr"]) == (STEPS[5].batch_size, STEPS[5].lr) for r in runs)
+    for r in runs:
+        varied = dict(epochs=1, batch_size=r["recipe"]["batch_size"], lr=r["recipe"]["lr"])
+        assert r["recipe"] == dict(STEPS[5].as_dict(), **varied)
+        assert (r["train_limit"], r["test_limit"], len(r["history"])) == (5000, 1000, 1)
+        assert f"{r['final_test_acc']:.1f}% (seed {r['seed']})" in table
+
+
+def test_trials_section_shows_the_convolutions_share(tmp_path):
+    profile = {
+        "total_seconds_per_epoch": 8.0,
+        "convolution_seconds_per_epoch": 6.0,
+        "top_ops": [{"op": "aten::convolution_backward", "seconds_per_epoch": 4.0}],
+    }
+    trials = {"default": {"what": "as shipped", "median_seconds_per_epoch": 8.0, "vs_default": 1.0, "warmup_seconds": 0.5}}
+    (tmp_path / "perf_trials.json").write_text(json.dumps(dict(
+        device_name="cpu", model="DropoutNet", batch_size=128, batches_timed=10, repeats=1, trials=trials, profile=profile
+    )))
+    text = report.trials_section(tmp_path)
+    assert "8.00 s in all" in text and "take 6.00 s, 75%" in text
+    assert "| `aten::convolution_backward` | 4.00 | 50% |" in text

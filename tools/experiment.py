@@ -21,7 +21,6 @@ from mnist_lite.results import REPO, RESULTS, write_json
 from mnist_lite.steps import STEPS
 
 
-
 def integers(text: str) -> tuple[int, ...]:
     return tuple(int(part) for part in text.split(","))
 
@@ -39,6 +38,8 @@ def main() -> None:
     parser.add_argument("--milestones", type=integers, default=STEPS[5].milestones)
     parser.add_argument("--batch-size", type=int, default=STEPS[5].batch_size)
     args = parser.parse_args()
+    if len(args.channels) != len(models.DropoutNet.channels):
+        parser.error(f"--channels: expected {len(models.DropoutNet.channels)} numbers, got {len(args.channels)}")
 
     model = type(f"{args.name}", (models.DropoutNet,), {"channels": args.channels, "dropout": args.dropout, "padding": args.padding})
     recipe = dataclasses.replace(

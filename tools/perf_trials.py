@@ -11,15 +11,19 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import itertools
+import os
 import statistics
+import tempfile
 import time
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from mnist_lite.cli import positive_int
 from mnist_lite.data import TensorLoader, load_mnist
-from mnist_lite.engine import device_name
+from mnist_lite.engine import device_name, make_optimizer
 from mnist_lite.results import RESULTS, write_json
 from mnist_lite.steps import STEPS
 
@@ -47,37 +51,61 @@ TRIALS = {
     "no_augmentation": ("augmentation switched off (its cost)", lambda m: m, None, False, None),
     "no_mkldnn": ("oneDNN off: PyTorch's own im2col + GEMM convolutions", lambda m: m, None, False, None),
     "compiled": ("torch.compile(model), compile time excluded", torch.compile, None, False, None),
+    "compiled_bfloat16": ("torch.compile(model) and bfloat16 autocast", torch.compile, torch.bfloat16, False, None),
 }
+
+
+def profile_default(run, batches: int, batches_per_epoch: int, top: int = 10) -> dict:
+    """Where the default trial's time goes: torch.profiler's self time per operator, scaled to
+    seconds per epoch like the trials (the profiler's own overhead included)."""
+    from torch.profiler import profile
+
+    scale = batches_per_epoch / batches / 1e6  # microseconds over the batches -> s per epoch
+    with profile() as prof:
+        run("default", batches)
+    ops = sorted(prof.key_averages(), key=lambda op: op.self_cpu_time_total, reverse=True)
+    return {
+        "total_seconds_per_epoch": round(sum(op.self_cpu_time_total for op in ops) * scale, 2),
+        "convolution_seconds_per_epoch": round(
+            sum(op.self_cpu_time_total for op in ops if "convolution" in op.key) * scale, 2
+        ),
+        "top_ops": [{"op": op.key, "seconds_per_epoch": round(op.self_cpu_time_total * scale, 2)} for op in ops[:top]],
+    }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--batches", type=int, default=100)
-    parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--trials", nargs="+", default=list(TRIALS), choices=list(TRIALS))
+    parser.add_argument("--batches", type=positive_int, default=100, help="timed batches per trial and repeat")
+    parser.add_argument("--repeats", type=positive_int, default=3)
+    parser.add_argument("--trials", nargs="+", default=list(TRIALS), choices=list(TRIALS), help="default always runs")
     args = parser.parse_args()
+    args.trials = ["default"] + [name for name in args.trials if name != "default"]  # what the others compare to
+    # an empty compile cache, so that a compiled trial's warm-up is the first compilation a reader waits for
+    compile_cache = tempfile.TemporaryDirectory(prefix="perf-trials-inductor-")  # removed at exit
+    os.environ["TORCHINDUCTOR_CACHE_DIR"] = compile_cache.name
 
     device = torch.device("cpu")
     images, labels = load_mnist("train")
     batches_per_epoch = -(-len(labels) // RECIPE.batch_size)
+    args.batches = min(args.batches, batches_per_epoch)
     setups = {}
     for name in args.trials:
         _, prepare, dtype, sync, foreach = TRIALS[name]
         torch.manual_seed(0)
         model = prepare(RECIPE.model())
-        optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, foreach=foreach)
+        optimizer, scheduler = make_optimizer(RECIPE, model, batches_per_epoch)  # the recipe's, as shipped
+        for group in optimizer.param_groups:
+            group["foreach"] = foreach
         augment = RECIPE.augment if name != "no_augmentation" else type(RECIPE.augment)()
         loader = TensorLoader(images, labels, RECIPE.batch_size, device, shuffle=True, augment=augment)
-        setups[name] = (model, optimizer, loader, dtype, sync, name == "channels_last")
+        setups[name] = (model, optimizer, scheduler, loader, dtype, sync, name == "channels_last")
 
     def run(name: str, batches: int) -> float:
-        model, optimizer, loader, dtype, sync, channels_last = setups[name]
+        model, optimizer, scheduler, loader, dtype, sync, channels_last = setups[name]
         model.train()
         with torch.backends.mkldnn.flags(enabled=name != "no_mkldnn"):
             start = time.perf_counter()
-            for i, (x, y) in enumerate(loader):
-                if i == batches:
-                    break
+            for x, y in itertools.islice(loader, batches):
                 if channels_last:
                     x = x.contiguous(memory_format=torch.channels_last)
                 autocast = torch.autocast("cpu", dtype=dtype) if dtype else contextlib.nullcontext()
@@ -86,6 +114,7 @@ def main() -> None:
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 optimizer.step()
+                scheduler.step()
                 if sync:
                     loss.item()
             return (time.perf_counter() - start) / batches * batches_per_epoch
@@ -100,13 +129,14 @@ def main() -> None:
         for name in args.trials:
             seconds[name].append(run(name, args.batches))
             print(f"repeat {repeat + 1}: {name:<20} {seconds[name][-1]:6.2f} s/epoch", flush=True)
-    default = statistics.median(seconds["default"]) if "default" in seconds else None
+    profile = profile_default(run, args.batches, batches_per_epoch)
+    default = statistics.median(seconds["default"])
     trials = {
         name: {
             "what": TRIALS[name][0],
             "seconds_per_epoch": [round(s, 2) for s in times],
             "median_seconds_per_epoch": round(statistics.median(times), 2),
-            "vs_default": round(statistics.median(times) / default, 3) if default else None,
+            "vs_default": round(statistics.median(times) / default, 3),
             "warmup_seconds": warmup[name],
         }
         for name, times in seconds.items()
@@ -121,6 +151,7 @@ def main() -> None:
             "repeats": args.repeats,
             "torch_version": torch.__version__,
             "trials": trials,
+            "profile": profile,
         },
     )
     for name, row in trials.items():

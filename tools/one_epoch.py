@@ -1,0 +1,38 @@
+"""Train step 5 for one epoch on the first 5,000 training images, per batch size and learning
+rate, seeds 1-3; record each run in results/one_epoch_5000/ for docs/experiments.md.
+
+    python tools/one_epoch.py
+
+Each run is ``python -m mnist_lite train --step 5 --epochs 1 --train-limit 5000 --test-limit 1000
+--batch-size B --lr LR --seed S``, in process. Finished runs are skipped, so it can be re-run.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from mnist_lite.engine import fit
+from mnist_lite.results import RESULTS
+from mnist_lite.steps import STEPS
+
+RECIPE = STEPS[5]
+# (batch size, learning rate): the recipe's, other rates at its batch size, and smaller batches
+# that take more steps through the same 5,000 images
+VARIANTS = [(128, 0.2), (RECIPE.batch_size, RECIPE.lr), (128, 0.05), (128, 0.02), (64, 0.1), (64, 0.05),
+            (32, 0.05), (32, 0.025)]
+SEEDS = (1, 2, 3)
+
+
+def main() -> None:
+    for batch_size, lr in VARIANTS:
+        recipe = dataclasses.replace(RECIPE, epochs=1, batch_size=batch_size, lr=lr)
+        for seed in SEEDS:
+            out = RESULTS / "one_epoch_5000" / f"b{batch_size}_lr{lr:g}" / f"seed{seed}"
+            if (out / "model.pt").exists():
+                continue
+            run = fit(recipe, seed=seed, train_limit=5000, test_limit=1000, out=out, quiet=True, log=lambda line: None)
+            print(f"batch {batch_size:3d}, lr {lr:<5g} seed {seed}: {run.history.epochs[-1]['test_acc']:.1f}%", flush=True)
+
+
+if __name__ == "__main__":
+    main()
