@@ -54,8 +54,9 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
     """What every training command accepts."""
     parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"])
     parser.add_argument("--loader", default="fast", choices=["fast", "torchvision"], help="input pipeline")
-    parser.add_argument("--dtype", default="float32", choices=list(DTYPES),
-                        help="precision of the forward pass in training (bfloat16: autocast, faster, see README)")
+    parser.add_argument("--dtype", choices=list(DTYPES),
+                        help="precision of the forward pass in training (default float32; bfloat16: autocast, "
+                        "faster where the hardware has bfloat16 arithmetic, see README)")
     parser.add_argument("--data-dir", help="folder with the MNIST IDX files (default: $MNIST_LITE_DATA, else data/)")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
 
@@ -79,7 +80,7 @@ def cmd_train(args) -> None:
         seed=1 if args.seed is None else args.seed,
         device=args.device,
         loader=args.loader,
-        dtype=args.dtype,
+        dtype=args.dtype or "float32",
         train_limit=args.train_limit,
         test_limit=args.test_limit,
         data_dir=args.data_dir,
@@ -116,7 +117,7 @@ def cmd_seeds(args) -> None:
 
     out = Path(args.out) if args.out else RESULTS / f"step{args.step}_seeds"
     summary = sweep_seeds(STEPS[args.step], args.seeds, out, device=args.device, loader=args.loader,
-                          dtype=args.dtype, data_dir=args.data_dir, quiet=args.quiet)
+                          dtype=args.dtype or "float32", data_dir=args.data_dir, quiet=args.quiet)
     for row in summary["seeds"]:
         print(f"seed {row['seed']}: best {row['best_test_acc']:.2f}%, last-5 min {row['last5_min_test_acc']:.2f}%")
     print(
@@ -223,7 +224,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "train" and args.step is None and not args.resume:
         parser.error("train: give --step N, or --resume DIR")
     if args.command == "train" and args.resume:
-        fixed = ("epochs", "lr", "batch_size", "seed", "train_limit", "test_limit", "out")
+        fixed = ("epochs", "lr", "batch_size", "seed", "dtype", "train_limit", "test_limit", "out")
         given = [f"--{name.replace('_', '-')}" for name in fixed if getattr(args, name) is not None]
         if given:
             parser.error(f"{', '.join(given)}: not with --resume, the checkpoint fixes them")

@@ -90,10 +90,9 @@ def read_idx(folder: Path, name: str, ndim: int) -> torch.Tensor:
     expected = header + math.prod(shape)
     if len(raw) != expected:
         raise DataError(f"{path}: truncated or padded ({len(raw)} bytes, header says {expected}); {FIX}")
-    expected = _expected_sha256().get(name)
-    if expected is None:
-        raise DataError(f"{CHECKSUMS}: no SHA-256 for {name}, so it cannot be verified; {FIX}")
-    if hashlib.sha256(raw).hexdigest() != expected:
+    if name not in _expected_sha256():
+        raise DataError(f"{CHECKSUMS}: no SHA-256 for {name}, so it cannot be verified; restore it (git checkout data/)")
+    if hashlib.sha256(raw).hexdigest() != _expected_sha256()[name]:
         raise DataError(f"{path}: SHA-256 mismatch, the file is corrupted; {FIX}")
     return torch.frombuffer(bytearray(raw[header:]), dtype=torch.uint8).reshape(shape)
 

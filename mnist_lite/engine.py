@@ -55,6 +55,14 @@ def pick_device(name: str = "auto") -> torch.device:
 DTYPES = {"bfloat16": torch.bfloat16, "float32": torch.float32}
 
 
+def check_dtype(name: str, device: torch.device) -> None:
+    """Refuse, before anything is written, a precision that is unknown or that ``device`` lacks."""
+    if name not in DTYPES:
+        raise MnistLiteError(f"dtype {name!r}: expected one of {', '.join(DTYPES)}")
+    if name == "bfloat16" and device.type == "cuda" and not torch.cuda.is_bf16_supported():
+        raise MnistLiteError(f"--dtype bfloat16: {torch.cuda.get_device_name(device)} has no bfloat16; use float32")
+
+
 def autocast(device: torch.device, dtype: torch.dtype):
     """Autocast to ``dtype`` on ``device``, or nothing at all for float32."""
     return contextlib.nullcontext() if dtype == torch.float32 else torch.autocast(device.type, dtype=dtype)
@@ -218,6 +226,7 @@ def fit(
     forward pass in training, bfloat16 by autocast; weights, updates and evaluation stay float32.
     """
     device = device if isinstance(device, torch.device) else pick_device(device)
+    check_dtype(dtype, device)
     out = Path(out) if out is not None else None
     if out is not None:
         ensure_writable(out)
@@ -374,13 +383,14 @@ def sweep_seeds(recipe: Recipe, seeds, out, *, dtype="float32", **options) -> di
     out = Path(out)
     for seed in seeds:
         folder = out / f"seed{seed}"
-        if (folder / "model.pt").exists():
-            previous = load_result(folder)
+        resume, done = (folder / "checkpoint.pt").exists(), (folder / "model.pt").exists()
+        if resume or done:  # a run to go on with, or to count: only of this recipe and precision
+            previous = load_checkpoint(folder / "checkpoint.pt") if resume else load_result(folder)
             if previous["recipe"] != recipe.as_dict() or previous.get("dtype", "float32") != dtype:
                 raise MnistLiteError(f"{folder}: holds a run of another recipe or precision; choose another --out")
+        if done:
             print(f"seed {seed}: already done, skipped")
             continue
-        resume = (folder / "checkpoint.pt").exists()
         print(f"seed {seed}: {'resuming' if resume else 'training'} into {folder}")
         try:
             fit(recipe, seed=seed, out=folder, resume=resume, dtype=dtype, **options)

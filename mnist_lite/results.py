@@ -130,6 +130,8 @@ def load_result(path) -> dict:
 def seed_summary(results: list[dict]) -> dict:
     """Per seed its best and last-five minimum test accuracy; over seeds the final accuracy's
     mean and (sample) standard deviation and the worst last-five minimum."""
+    if len({(r.get("dtype", "float32"), json.dumps(r["recipe"], sort_keys=True)) for r in results}) > 1:
+        raise MnistLiteError("the seed runs differ in recipe or precision; one summary cannot cover them")
     finals = [r["final_test_acc"] for r in results]
     mean = sum(finals) / len(finals)
     std = (sum((a - mean) ** 2 for a in finals) / (len(finals) - 1)) ** 0.5 if len(finals) > 1 else 0.0

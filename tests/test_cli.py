@@ -116,6 +116,7 @@ def test_evaluate_prints_accuracy(run_cli, step5_run):
     (["summary", "--step", "0"], "invalid choice: 0"),
     (["train", "--step", "5", "--dtype", "float16"], "argument --dtype: invalid choice: 'float16'"),
     (["train", "--resume", "runs/x", "--epochs", "3", "--seed", "2"], "--epochs, --seed: not with --resume"),
+    (["train", "--resume", "runs/x", "--dtype", "bfloat16"], "--dtype: not with --resume"),
 ])
 def test_bad_arguments_exit_2(run_cli, args, fragment):
     assert_clean_error(run_cli(*args), 2, fragment)

@@ -273,14 +273,38 @@ def test_bfloat16_changes_the_forward_pass_and_is_recorded(tmp_path):
         assert engine.load_checkpoint(tmp_path / dtype / "checkpoint.pt")["dtype"] == dtype
         assert all(param.dtype == torch.float32 for param in run.model.parameters())  # autocast, not a cast
     assert without_seconds(runs["float32"].history) != without_seconds(runs["bfloat16"].history)
-    # a resumed run keeps its checkpoint's precision, whatever is asked now
-    resumed = fit(TWO_EPOCHS_OF_5, out=tmp_path / "bfloat16", resume=True, dtype="float32", log=quiet, **SMALL)
+
+
+def test_a_resumed_run_keeps_its_checkpoints_precision(tmp_path, monkeypatch):
+    straight = fit(TWO_EPOCHS_OF_5, seed=4, dtype="bfloat16", out=tmp_path / "a", log=quiet, **SMALL)
+    with monkeypatch.context() as patch, pytest.raises(Interrupted):
+        fit(TWO_EPOCHS_OF_5, seed=4, dtype="bfloat16", out=tmp_path / "b", log=interrupt_in_second_epoch(patch),
+            **SMALL)
+    resumed = fit(TWO_EPOCHS_OF_5, out=tmp_path / "b", resume=True, dtype="float32", log=quiet, **SMALL)
     assert resumed.result["dtype"] == "bfloat16"
+    assert without_seconds(resumed.history) == without_seconds(straight.history)
 
 
-def test_seed_sweep_refuses_a_folder_of_another_precision(tmp_path):
-    recipe = dataclasses.replace(TWO_EPOCHS_OF_5, epochs=1)
+def test_an_unknown_dtype_is_refused_before_anything_is_written(tmp_path):
+    first = fit(dataclasses.replace(TWO_EPOCHS_OF_5, epochs=1), out=tmp_path, log=quiet, **SMALL)
+    (tmp_path / "checkpoint.pt").unlink()  # a finished run: only result.json and model.pt
+    with pytest.raises(MnistLiteError, match="dtype 'bf16': expected one of bfloat16, float32"):
+        fit(TWO_EPOCHS_OF_5, dtype="bf16", out=tmp_path, log=quiet, **SMALL)
+    assert (tmp_path / "model.pt").exists() and read_json(tmp_path / "result.json") == first.result
+
+
+@pytest.mark.parametrize("stage", ["finished", "interrupted"])
+def test_seed_sweep_refuses_a_folder_of_another_precision(tmp_path, monkeypatch, stage):
+    recipe = dataclasses.replace(TWO_EPOCHS_OF_5, epochs=2)
     options = dict(train_limit=256, test_limit=256, device="cpu", quiet=True)
-    engine.sweep_seeds(recipe, [1], tmp_path, dtype="float32", **options)
+    if stage == "finished":
+        engine.sweep_seeds(recipe, [1], tmp_path, dtype="float32", **options)
+        (tmp_path / "seed1" / "checkpoint.pt").unlink()  # as in a clone: results/ keeps no checkpoints
+    else:
+        with monkeypatch.context() as patch, pytest.raises(Interrupted):
+            interrupt_in_second_epoch(patch)
+            engine.sweep_seeds(recipe, [1], tmp_path, dtype="float32", **options)
+    before = {path.name: path.read_bytes() for path in (tmp_path / "seed1").iterdir()}
     with pytest.raises(MnistLiteError, match="seed1: holds a run of another recipe or precision"):
         engine.sweep_seeds(recipe, [1], tmp_path, dtype="bfloat16", **options)
+    assert {path.name: path.read_bytes() for path in (tmp_path / "seed1").iterdir()} == before
