@@ -55,7 +55,7 @@ def robustness_section(results: Path, folder: str = "step5_seeds", options: str 
         return _missing("seed sweep", f"python -m mnist_lite seeds --step 5 --seeds 1-5{options}")
     s = json.loads(path.read_text())
     lines = [
-        f"Step {s['step']} ({s['model']}, {s['params']:,} parameters, {s['epochs']} epochs, {s['dtype']} forward "
+        f"Step {s['step']} ({s['model']}, {s['params']:,} parameters, {s['epochs']} epochs, {s.get('dtype', 'float32')} forward "
         f"pass) trained once per seed on {s['device_name']}:",
         "",
         f"| Seed | Best test | Final test | Test accuracy, last 5 epochs | Min of last 5 | All last 5 ≥ {TARGET_ACCURACY}% |",
@@ -143,14 +143,19 @@ def experiments_section(results: Path) -> str:
 
 
 def one_epoch_section(results: Path) -> str:
-    """Step 5 trained for one epoch on the first 5,000 training images, per batch size and rate."""
+    """Step 5 trained for one epoch on the first images of the training set, per batch size and rate."""
     paths = sorted((results / "one_epoch_5000").glob("*/seed*/result.json"))
     if not paths:
         return "_No short runs recorded yet: run `python tools/one_epoch.py`._"
     runs = [load_result(p) for p in paths]
     for path, r in zip(paths, runs):
-        if r["error"] or r["interrupted"] or len(r["history"]) != 1:
-            raise MnistLiteError(f"{path}: not a complete one-epoch run; run python tools/one_epoch.py again")
+        varied = {"epochs": 1, "batch_size": r["recipe"]["batch_size"], "lr": r["recipe"]["lr"]}
+        if r["error"] or r["interrupted"] or len(r["history"]) != 1 or r["recipe"] != dict(STEPS[5].as_dict(), **varied):
+            raise MnistLiteError(f"{path}: not a one-epoch run of step 5's recipe; run python tools/one_epoch.py again")
+    setting = {(r["train_limit"], r["test_limit"], r["torch_version"]) for r in runs}
+    if len(setting) > 1:
+        raise MnistLiteError(f"{results / 'one_epoch_5000'}: runs with different limits or torch versions {sorted(setting)}")
+    ((train_limit, test_limit, torch_version),) = setting
     variants: dict[tuple, list[dict]] = {}
     for r in runs:
         variants.setdefault((r["recipe"]["batch_size"], r["recipe"]["lr"]), []).append(r)
@@ -162,16 +167,19 @@ def one_epoch_section(results: Path) -> str:
     for (batch_size, lr), group in sorted(variants.items(), key=lambda item: (-item[0][0], -item[0][1])):
         group.sort(key=lambda r: r["seed"])
         accs = ", ".join(f"{r['final_test_acc']:.1f}% (seed {r['seed']})" for r in group)
-        steps = -(-group[0]["train_limit"] // batch_size)
         label = " (the recipe)" if (batch_size, lr) == default else ""
-        lines.append(f"| {batch_size}{label} | {lr:g} | {steps} | {accs} | {max(r['final_test_acc'] for r in group):.1f}% |")
-    first = runs[0]
-    lines += ["", f"Test accuracy on the first {first['test_limit']:,} test images; torch {first['torch_version']}."]
+        lines.append(
+            f"| {batch_size}{label} | {lr:g} | {-(-train_limit // batch_size)} | {accs} | "
+            f"{max(r['final_test_acc'] for r in group):.1f}% |"
+        )
+    lines += ["", f"One epoch on the first {train_limit:,} training images, tested on the first {test_limit:,}; "
+              f"torch {torch_version}."]
     sweep = sorted((load_result(p) for p in (results / "step5_seeds").glob("seed*/result.json")), key=lambda r: r["seed"])
     sweep = [r for r in sweep if r["train_limit"] is None and r["test_limit"] is None and r["history"]]
     if sweep:
         epoch1 = ", ".join(f"{r['history'][0]['test_acc']:.2f}% (seed {r['seed']})" for r in sweep)
-        lines.append(f"One epoch on all 60,000 training images, tested on all 10,000: {epoch1}.")
+        lines.append(f"One epoch on all 60,000 training images, tested on all 10,000 (torch {sweep[0]['torch_version']}): "
+                     f"{epoch1}.")
     return "\n".join(lines)
 
 
@@ -181,7 +189,8 @@ def trials_section(results: Path) -> str:
         return "_No trials recorded yet: run `python tools/perf_trials.py`._"
     t = json.loads(path.read_text())
     lines = [
-        f"Measured on {t['device_name']}, {t['model']} at batch size {t['batch_size']}: {t['batches_timed']} "
+        f"Measured on {t['device_name']} (CPU flags: {', '.join(t['cpu_flags'])}), {t['model']} at batch size "
+        f"{t['batch_size']}: {t['batches_timed']} "
         f"batches per trial after a warm-up (its time, compilation included, is the last column), "
         f"{t['repeats']} interleaved repeats, median scaled to a 60,000-image epoch.",
         "",

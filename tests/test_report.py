@@ -80,13 +80,20 @@ def test_budgets_of_the_recorded_runs():
     assert load_result(RESULTS / "step5")["params"] < STEP5_BUDGET
 
 
-def test_seed_summary_matches_the_seed_runs():
-    summary = json.loads((RESULTS / "step5_seeds" / "summary.json").read_text())
-    runs = [load_result(RESULTS / "step5_seeds" / f"seed{row['seed']}") for row in summary["seeds"]]
-    assert seed_summary(runs) == summary
+@pytest.mark.parametrize("folder, dtype", [("step5_seeds", "float32"), ("step5_seeds_bfloat16", "bfloat16")])
+def test_seed_summary_matches_the_seed_runs(folder, dtype):
+    summary = json.loads((RESULTS / folder / "summary.json").read_text())
+    runs = [load_result(RESULTS / folder / f"seed{row['seed']}") for row in summary["seeds"]]
+    assert seed_summary(runs) == summary and summary["dtype"] == dtype
     for run in runs:
         assert run["recipe"] == STEPS[5].as_dict() and run["train_limit"] is None
         assert len(run["history"]) == STEPS[5].epochs
+
+
+def test_seed_summary_refuses_runs_of_different_precision():
+    runs = [load_result(RESULTS / "step5_seeds" / "seed1"), load_result(RESULTS / "step5_seeds_bfloat16" / "seed2")]
+    with pytest.raises(MnistLiteError, match="differ in recipe or precision"):
+        seed_summary(runs)
 
 
 def test_step5_holds_the_target_on_every_recorded_seed():
@@ -114,7 +121,7 @@ def test_trials_section_shows_the_convolutions_share(tmp_path):
     }
     trials = {"default": {"what": "as shipped", "median_seconds_per_epoch": 8.0, "vs_default": 1.0, "warmup_seconds": 0.5}}
     (tmp_path / "perf_trials.json").write_text(json.dumps(dict(
-        device_name="cpu", model="DropoutNet", batch_size=128, batches_timed=10, repeats=1, trials=trials, profile=profile
+        device_name="cpu", cpu_flags=["avx2"], model="DropoutNet", batch_size=128, batches_timed=10, repeats=1, trials=trials, profile=profile
     )))
     text = report.trials_section(tmp_path)
     assert "8.00 s in all" in text and "take 6.00 s, 75%" in text

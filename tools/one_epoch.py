@@ -16,10 +16,10 @@ from mnist_lite.results import RESULTS
 from mnist_lite.steps import STEPS
 
 RECIPE = STEPS[5]
+B = RECIPE.batch_size
 # (batch size, learning rate): the recipe's, other rates at its batch size, and smaller batches
 # that take more steps through the same 5,000 images
-VARIANTS = [(128, 0.2), (RECIPE.batch_size, RECIPE.lr), (128, 0.05), (128, 0.02), (64, 0.1), (64, 0.05),
-            (32, 0.05), (32, 0.025)]
+VARIANTS = [(B, 0.2), (B, RECIPE.lr), (B, 0.05), (B, 0.02), (B // 2, 0.1), (B // 2, 0.05), (B // 4, 0.05), (B // 4, 0.025)]
 SEEDS = (1, 2, 3)
 
 

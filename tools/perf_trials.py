@@ -1,21 +1,24 @@
 """Time candidate speed-ups of a step-5 training step; record them in results/perf_trials.json.
 
-    python tools/perf_trials.py [--batches 100] [--repeats 3]
+    python tools/perf_trials.py [--batches 100] [--repeats 3] [--trials NAME ...]
 
-Each trial trains step 5's model on the fast pipeline (augmentation included) for ``--batches``
-batches after a warm-up, ``--repeats`` times with the trials interleaved, and reports the median
-as seconds per 60,000-image epoch. docs/performance.md explains the trials and the decisions.
+Each trial trains step 5's model with its recipe's optimiser and schedule on the fast pipeline
+(augmentation included) for ``--batches`` batches after a warm-up, ``--repeats`` times with the
+trials interleaved, and reports the median as seconds per 60,000-image epoch. The warm-up starts
+from an empty ``torch.compile`` cache, shared by the trials of one run. The file also records a
+torch.profiler breakdown of the ``default`` trial and the CPU's vector flags. It is rewritten
+whole, with the trials of this run only. docs/performance.md explains the trials and the decisions.
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
 import itertools
 import os
 import statistics
 import tempfile
 import time
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
@@ -23,7 +26,7 @@ from torch import nn
 
 from mnist_lite.cli import positive_int
 from mnist_lite.data import TensorLoader, load_mnist
-from mnist_lite.engine import device_name, make_optimizer
+from mnist_lite.engine import autocast, device_name, make_optimizer
 from mnist_lite.results import RESULTS, write_json
 from mnist_lite.steps import STEPS
 
@@ -39,18 +42,19 @@ def elementwise_dropout(model: nn.Module) -> nn.Module:
 
 
 TRIALS = {
-    # name: (what changes, how the model is prepared, autocast dtype or None, sync every batch, sgd foreach);
+    # name: (what changes, how the model is prepared, forward-pass dtype, sync every batch, sgd foreach);
     # "no_mkldnn" is handled in run(): it switches oneDNN off around the step
-    "default": ("the fast pipeline as shipped", lambda m: m, None, False, None),
+    "default": ("the fast pipeline as shipped", lambda m: m, torch.float32, False, None),
     "channels_last": ("model and batches in channels-last memory format",
-                      lambda m: m.to(memory_format=torch.channels_last), None, False, None),
-    "sgd_foreach": ("SGD's multi-tensor (foreach) update", lambda m: m, None, False, True),
+                      lambda m: m.to(memory_format=torch.channels_last), torch.float32, False, None),
+    "sgd_foreach": ("SGD's multi-tensor (foreach) update", lambda m: m, torch.float32, False, True),
     "bfloat16": ("bfloat16 autocast", lambda m: m, torch.bfloat16, False, None),
-    "item_per_batch": ("loss.item() after every batch (a host sync per batch)", lambda m: m, None, True, None),
-    "elementwise_dropout": ("nn.Dropout instead of nn.Dropout2d, same rate", elementwise_dropout, None, False, None),
-    "no_augmentation": ("augmentation switched off (its cost)", lambda m: m, None, False, None),
-    "no_mkldnn": ("oneDNN off: PyTorch's own im2col + GEMM convolutions", lambda m: m, None, False, None),
-    "compiled": ("torch.compile(model), compile time excluded", torch.compile, None, False, None),
+    "item_per_batch": ("loss.item() after every batch (a host sync per batch)", lambda m: m, torch.float32, True, None),
+    "elementwise_dropout": ("nn.Dropout instead of nn.Dropout2d, same rate", elementwise_dropout, torch.float32, False,
+                            None),
+    "no_augmentation": ("augmentation switched off (its cost)", lambda m: m, torch.float32, False, None),
+    "no_mkldnn": ("oneDNN off: PyTorch's own im2col + GEMM convolutions", lambda m: m, torch.float32, False, None),
+    "compiled": ("torch.compile(model), compile time excluded", torch.compile, torch.float32, False, None),
     "compiled_bfloat16": ("torch.compile(model) and bfloat16 autocast", torch.compile, torch.bfloat16, False, None),
 }
 
@@ -73,6 +77,14 @@ def profile_default(run, batches: int, batches_per_epoch: int, top: int = 10) ->
     }
 
 
+def cpu_flags(wanted=("avx2", "avx512f", "avx512_bf16", "amx_bf16")) -> list[str]:
+    """Which of the vector extensions that matter for float32 and bfloat16 this CPU has (Linux)."""
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("flags"):
+            return [flag for flag in wanted if flag in line.split()]
+    return []
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--batches", type=positive_int, default=100, help="timed batches per trial and repeat")
@@ -80,7 +92,7 @@ def main() -> None:
     parser.add_argument("--trials", nargs="+", default=list(TRIALS), choices=list(TRIALS), help="default always runs")
     args = parser.parse_args()
     args.trials = ["default"] + [name for name in args.trials if name != "default"]  # what the others compare to
-    # an empty compile cache, so that a compiled trial's warm-up is the first compilation a reader waits for
+    # an empty compile cache, so that the first compiled trial's warm-up is the compilation a reader waits for
     compile_cache = tempfile.TemporaryDirectory(prefix="perf-trials-inductor-")  # removed at exit
     os.environ["TORCHINDUCTOR_CACHE_DIR"] = compile_cache.name
 
@@ -108,8 +120,7 @@ def main() -> None:
             for x, y in itertools.islice(loader, batches):
                 if channels_last:
                     x = x.contiguous(memory_format=torch.channels_last)
-                autocast = torch.autocast("cpu", dtype=dtype) if dtype else contextlib.nullcontext()
-                with autocast:
+                with autocast(device, dtype):
                     loss = F.cross_entropy(model(x), y)
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
@@ -145,6 +156,7 @@ def main() -> None:
         RESULTS / "perf_trials.json",
         {
             "device_name": device_name(device),
+            "cpu_flags": cpu_flags(),
             "model": RECIPE.model.__name__,
             "batch_size": RECIPE.batch_size,
             "batches_timed": args.batches,
