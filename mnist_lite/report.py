@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import json
+import math
 import re
 import time
 from pathlib import Path
@@ -169,7 +170,7 @@ def one_epoch_section(results: Path) -> str:
         accs = ", ".join(f"{r['final_test_acc']:.1f}% (seed {r['seed']})" for r in group)
         label = " (the recipe)" if (batch_size, lr) == default else ""
         lines.append(
-            f"| {batch_size}{label} | {lr:g} | {-(-train_limit // batch_size)} | {accs} | "
+            f"| {batch_size}{label} | {lr:g} | {math.ceil(train_limit / batch_size)} | {accs} | "
             f"{max(r['final_test_acc'] for r in group):.1f}% |"
         )
     lines += ["", f"One epoch on the first {train_limit:,} training images, tested on the first {test_limit:,}; "
@@ -202,20 +203,19 @@ def trials_section(results: Path) -> str:
             f"| `{name}` | {row['what']} | {row['median_seconds_per_epoch']:.2f} | {row['vs_default']:.2f}× | "
             f"{row['warmup_seconds']:.1f} |"
         )
-    profile = t.get("profile")
-    if profile:
-        total, conv = profile["total_seconds_per_epoch"], profile["convolution_seconds_per_epoch"]
-        lines += [
-            "",
-            f"Where the `default` trial's time goes (torch.profiler, self time per operator, scaled to an epoch; "
-            f"{total:.2f} s in all under the profiler, of which the convolutions' forward and backward passes "
-            f"take {conv:.2f} s, {100 * conv / total:.0f}%):",
-            "",
-            "| Operator | Seconds per epoch | Share |",
-            "|---|---:|---:|",
-        ]
-        for op in profile["top_ops"]:
-            lines.append(f"| `{op['op']}` | {op['seconds_per_epoch']:.2f} | {100 * op['seconds_per_epoch'] / total:.0f}% |")
+    profile = t["profile"]
+    total, conv = profile["total_seconds_per_epoch"], profile["convolution_seconds_per_epoch"]
+    lines += [
+        "",
+        f"Where the `default` trial's time goes (torch.profiler, self time per operator, scaled to an epoch; "
+        f"{total:.2f} s in all under the profiler, of which the convolutions' forward and backward passes "
+        f"take {conv:.2f} s, {100 * conv / total:.0f}%):",
+        "",
+        "| Operator | Seconds per epoch | Share |",
+        "|---|---:|---:|",
+    ]
+    for op in profile["top_ops"]:
+        lines.append(f"| `{op['op']}` | {op['seconds_per_epoch']:.2f} | {100 * op['seconds_per_epoch'] / total:.0f}% |")
     return "\n".join(lines)
 
 
