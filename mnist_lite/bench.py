@@ -1,8 +1,17 @@
-"""``bench``: seconds per training epoch of the fast pipeline against the classic torchvision one.
+"""``bench``: seconds per training epoch of the default against the classic pipeline and the
+bfloat16 option, interleaved.
 
-Both train the same model (same initial weights, same recipe, augmentation included) with the
-same ``train_epoch``; only the input pipeline differs. Epochs alternate A B A B after a warm-up
-so that a machine slowing down or speeding up affects both alike.
+The setups, each a recipe, an input pipeline and a precision:
+
+* ``classic``: the step's model with the classic pipeline (``torchvision`` datasets, PIL
+  transforms, worker processes) in float32: what the fast pipeline is measured against;
+* ``default``: the step's recipe with every default: the fast pipeline, float32;
+* ``bfloat16``: the same with ``--dtype bfloat16`` (autocast), where the device has native
+  bfloat16 arithmetic; left out elsewhere.
+
+Each trains from the same initial weights with the same ``train_epoch``. Epochs alternate
+(classic, default, bfloat16, classic, ...) after one warm-up epoch of each, so that a machine
+slowing down or speeding up affects all alike.
 """
 
 from __future__ import annotations
@@ -11,16 +20,47 @@ import datetime
 import json
 import statistics
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
 from mnist_lite.data import make_loaders
-from mnist_lite.engine import device_name, make_optimizer, pick_device, train_epoch
+from mnist_lite.device import DTYPES, device_name, has_native_bfloat16, pick_device
+from mnist_lite.engine import make_optimizer, train_epoch
+from mnist_lite.errors import MnistLiteError
 from mnist_lite.results import write_json
 from mnist_lite.steps import Recipe
 
-PIPELINES = ("torchvision", "fast")  # baseline first
+
+@dataclass(frozen=True)
+class Setup:
+    name: str
+    recipe: Recipe
+    loader: str
+    dtype: str  # resolved: bfloat16 or float32
+
+
+def setups(recipe: Recipe, device: torch.device) -> list[Setup]:
+    both = [Setup("classic", recipe, "torchvision", "float32"), Setup("default", recipe, "fast", "float32")]
+    return both + ([Setup("bfloat16", recipe, "fast", "bfloat16")] if has_native_bfloat16(device) else [])
+
+
+def read_runs(out: Path) -> list[dict]:
+    """The runs already in ``out``, one per machine; checked before the benchmark, not after it."""
+    if out.is_dir():
+        raise MnistLiteError(f"{out}: a folder; --out takes a .json file")
+    if not out.exists():
+        return []
+    try:
+        runs = json.loads(out.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise MnistLiteError(
+            f"{out}: not a benchmark file ({type(error).__name__}); move it away or choose another --out"
+        ) from None
+    if not isinstance(runs, list) or not all(isinstance(run, dict) and "device_name" in run for run in runs):
+        raise MnistLiteError(f"{out}: not a list of benchmark runs; move it away or choose another --out")
+    return runs
 
 
 def _sync(device: torch.device) -> None:
@@ -28,65 +68,91 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def bench(recipe: Recipe, device="auto", repeats: int = 3, out: Path | None = None, data_dir=None, train_limit=None) -> dict:
+def bench(
+    recipe: Recipe, device="auto", repeats: int = 3, out: Path | None = None, data_dir=None, train_limit=None
+) -> dict:
     device = pick_device(device)
-    torch.manual_seed(0)
-    initial = recipe.model().state_dict()
-    setups = {}
-    for name in PIPELINES:
-        loader, _ = make_loaders(name, recipe.batch_size, device, recipe.augment, data_dir, train_limit, test_limit=1)
-        model = recipe.model().to(device)
-        model.load_state_dict(initial)
-        optimizer, scheduler = make_optimizer(recipe, model, len(loader))
-        setups[name] = (model, loader, optimizer, scheduler)
-    images = len(setups["fast"][1].labels)
+    previous_runs = read_runs(out) if out is not None else []
+    prepared = {}
+    for setup in setups(recipe, device):
+        torch.manual_seed(0)
+        model = setup.recipe.model().to(device)
+        loader, _ = make_loaders(
+            setup.loader,
+            setup.recipe.batch_size,
+            device,
+            setup.recipe.augment,
+            data_dir,
+            train_limit,
+            test_limit=1,
+        )
+        optimizer, scheduler = make_optimizer(setup.recipe, model, len(loader))
+        prepared[setup.name] = (setup, model, loader, optimizer, scheduler)
+    images = len(prepared["default"][2].labels)
 
     def epoch(name: str) -> float:
-        model, loader, optimizer, scheduler = setups[name]
+        setup, model, loader, optimizer, scheduler = prepared[name]
         _sync(device)
         start = time.perf_counter()
-        train_epoch(model, loader, optimizer, scheduler, quiet=True)
+        train_epoch(model, loader, optimizer, scheduler, dtype=DTYPES[setup.dtype], quiet=True)
         _sync(device)
         return time.perf_counter() - start
 
-    print(f"bench: step {recipe.step} on {device_name(device)}, warm-up epoch of each pipeline ...", flush=True)
-    for name in PIPELINES:
+    print(
+        f"bench: step {recipe.step} on {device_name(device)}, a warm-up epoch of each setup ...", flush=True
+    )
+    for name in prepared:
         epoch(name)
-    seconds = {name: [] for name in PIPELINES}
+    seconds = {name: [] for name in prepared}
     for repeat in range(1, repeats + 1):
-        for name in PIPELINES:
+        for name in prepared:
             seconds[name].append(epoch(name))
-            print(f"  repeat {repeat}: {name:<11} {seconds[name][-1]:6.2f} s", flush=True)
+            print(f"  repeat {repeat}: {name:<9} {seconds[name][-1]:6.2f} s", flush=True)
 
-    medians = {name: round(statistics.median(times), 3) for name, times in seconds.items()}
-    pipelines = {  # every figure from the recorded median, so the file agrees with itself
-        name: {
+    rows = {}
+    for name, (setup, model, *_) in prepared.items():
+        median = round(statistics.median(seconds[name]), 3)  # every figure from the recorded median
+        rows[name] = {
+            "model": setup.recipe.model.name,
+            "architecture": setup.recipe.as_dict()["architecture"],
+            "params": sum(p.numel() for p in model.parameters()),
+            "batch_size": setup.recipe.batch_size,
+            "loader": setup.loader,
+            "dtype": setup.dtype,
             "seconds": [round(s, 3) for s in seconds[name]],
             "median_seconds": median,
             "images_per_second": round(images / median, 1),
         }
-        for name, median in medians.items()
-    }
     result = {
         "step": recipe.step,
-        "model": recipe.model.__name__,
         "device": device.type,
         "device_name": device_name(device),
-        "batch_size": recipe.batch_size,
         "train_images": images,
         "repeats": repeats,
-        "pipelines": pipelines,
-        "speedup": round(pipelines["torchvision"]["median_seconds"] / pipelines["fast"]["median_seconds"], 2),
+        "setups": rows,
+        # how many times the default's time each setup takes: classic > 1 is the fast pipeline's gain
+        "vs_default": {
+            name: round(row["median_seconds"] / rows["default"]["median_seconds"], 3)
+            for name, row in rows.items()
+        },
         "torch_version": torch.__version__,
         "date": datetime.date.today().isoformat(),
     }
-    print(f"{'pipeline':<12} {'s/epoch':>8} {'images/s':>10}")
-    for name, row in pipelines.items():
-        print(f"{name:<12} {row['median_seconds']:8.2f} {row['images_per_second']:10,.0f}")
-    print(f"fast is {result['speedup']:.2f}x the torchvision pipeline on {result['device_name']}")
+    print(f"{'setup':<9} {'loader':<12} {'dtype':<9} {'s/epoch':>8} {'images/s':>10}")
+    for name, row in rows.items():
+        print(
+            f"{name:<9} {row['loader']:<12} {row['dtype']:<9} {row['median_seconds']:8.2f} "
+            f"{row['images_per_second']:10,.0f}"
+        )
+    print(
+        ", ".join(
+            f"{name} takes {ratio:.2f}x the default's time"
+            for name, ratio in result["vs_default"].items()
+            if name != "default"
+        )
+    )
     if out is not None:
         # one entry per machine: a GPU run is recorded beside the CPU one, not over it
-        runs = json.loads(out.read_text()) if out.exists() else []
-        runs = [r for r in runs if r["device_name"] != result["device_name"]] + [result]
+        runs = [run for run in previous_runs if run["device_name"] != result["device_name"]] + [result]
         write_json(out, runs)
     return result

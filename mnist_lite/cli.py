@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import math
 import signal
 import sys
 from pathlib import Path
 
-from mnist_lite.engine import DTYPES
+from mnist_lite.config import DEVICES, LOADERS, MAX_SEED, PRECISIONS
 from mnist_lite.errors import MnistLiteError
-from mnist_lite.results import REPO, RESULTS
+from mnist_lite.paths import in_checkout
 from mnist_lite.steps import STEPS
 
 
@@ -27,8 +28,18 @@ def positive_int(text: str) -> int:
 
 def positive_float(text: str) -> float:
     value = float(text)
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be positive, got {text}")
+    if not 0 < value < math.inf:
+        raise argparse.ArgumentTypeError(f"must be a positive number, got {text}")
+    return value
+
+
+def seed_number(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if not 0 <= value <= MAX_SEED:
+        raise argparse.ArgumentTypeError(f"must be from 0 to {MAX_SEED}, got {text}")
     return value
 
 
@@ -36,50 +47,73 @@ def seed_range(text: str) -> list[int]:
     """``1-5`` or ``1,3,7``."""
     try:
         if "-" in text:
-            first, last = (int(part) for part in text.split("-"))
-            seeds = list(range(first, last + 1))
+            first, last = (seed_number(part) for part in text.split("-"))
+            bounds = [first, last]
         else:
-            seeds = [int(part) for part in text.split(",")]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a range like 1-5 or a list like 1,3,7, got {text!r}") from None
+            bounds = None
+            seeds = [seed_number(part) for part in text.split(",")]
+    except (ValueError, argparse.ArgumentTypeError):
+        raise argparse.ArgumentTypeError(
+            f"expected a range like 1-5 or a list like 1,3,7, got {text!r}"
+        ) from None
+    if bounds:
+        count = bounds[1] - bounds[0] + 1
+        if count > MAX_SEEDS:
+            raise argparse.ArgumentTypeError(f"{text!r} names {count:,} seeds; at most {MAX_SEEDS} a sweep")
+        seeds = list(range(bounds[0], bounds[1] + 1))
     if not seeds:
         raise argparse.ArgumentTypeError(f"{text!r} names no seed")
     return seeds
 
 
 STEP = dict(type=int, choices=sorted(STEPS), metavar="N", help=f"step {min(STEPS)}-{max(STEPS)}")
+FIGURE_FORMATS = (".png", ".svg", ".pdf")
+MAX_SEEDS = 1000  # a sweep of more would run for days on a CPU
+DEVICE = dict(choices=DEVICES, help="auto (default): cuda, else mps, else cpu")
 
 
 def add_run_options(parser: argparse.ArgumentParser) -> None:
     """What every training command accepts."""
-    parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"])
-    parser.add_argument("--loader", default="fast", choices=["fast", "torchvision"], help="input pipeline")
-    parser.add_argument("--dtype", choices=list(DTYPES),
-                        help="precision of the forward pass in training (default float32; bfloat16: autocast, "
-                        "faster where the hardware has bfloat16 arithmetic, see README)")
-    parser.add_argument("--data-dir", help="folder with the MNIST IDX files (default: $MNIST_LITE_DATA, else data/)")
+    parser.add_argument("--device", **DEVICE)
+    parser.add_argument("--loader", choices=LOADERS, help="input pipeline (default: fast)")
+    parser.add_argument(
+        "--dtype",
+        choices=("auto", *PRECISIONS),
+        help="precision of the forward pass in training (default float32; bfloat16: autocast, "
+        "faster where the hardware has bfloat16 arithmetic; auto: bfloat16 there, else float32)",
+    )
+    parser.add_argument(
+        "--data-dir", help="folder with the MNIST IDX files (default: $MNIST_LITE_DATA, else data/)"
+    )
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
 
 
 def cmd_train(args) -> None:
-    from mnist_lite.engine import fit, load_checkpoint, recipe_from_checkpoint
+    from mnist_lite.checkpoints import load_checkpoint
+    from mnist_lite.device import is_available
+    from mnist_lite.engine import fit, recipe_from_checkpoint
 
     if args.resume:
         out = Path(args.resume)
-        recipe = recipe_from_checkpoint(load_checkpoint(out / "checkpoint.pt"))
+        checkpoint = load_checkpoint(out / "checkpoint.pt")
+        recipe, device = recipe_from_checkpoint(checkpoint, out / "checkpoint.pt"), checkpoint["device"]
         if args.step is not None and args.step != recipe.step:
             raise MnistLiteError(f"{out}: holds a run of step {recipe.step}, not step {args.step}")
+        if device not in DEVICES or not is_available(device):
+            raise MnistLiteError(
+                f"{out}: trained on {device!r}, which this machine lacks; a resumed run stays on its device"
+            )
     else:
-        overrides = {k: getattr(args, k) for k in ("epochs", "lr", "batch_size") if getattr(args, k) is not None}
+        overrides = {
+            k: getattr(args, k) for k in ("epochs", "lr", "batch_size") if getattr(args, k) is not None
+        }
         recipe = dataclasses.replace(STEPS[args.step], **overrides)
-        out = Path(args.out or f"runs/step{recipe.step}")
-        if (out / "checkpoint.pt").exists():
-            raise MnistLiteError(f"{out}: holds a run already; --resume {out}, or choose another --out")
+        out, device = Path(args.out or f"runs/step{recipe.step}"), args.device or "auto"
     run = fit(
         recipe,
         seed=1 if args.seed is None else args.seed,
-        device=args.device,
-        loader=args.loader,
+        device=device,
+        loader=args.loader or "fast",
         dtype=args.dtype or "float32",
         train_limit=args.train_limit,
         test_limit=args.test_limit,
@@ -90,8 +124,10 @@ def cmd_train(args) -> None:
     )
     h = run.history
     print(
-        f"step {recipe.step}: {run.result['params']:,} parameters, best test accuracy {h.best_test_acc:.2f}%, "
-        f"last {len(h.last_test_accs)} epochs at least {h.last5_min_test_acc:.2f}%; wrote {out}/result.json and model.pt"
+        f"step {recipe.step}: {run.result['params']:,} parameters, best test accuracy "
+        f"{h.best_test_acc:.2f}%, "
+        f"last {len(h.last_test_accs)} epochs at least {h.last5_min_test_acc:.2f}%; wrote "
+        f"{out}/result.json and model.pt"
     )
 
 
@@ -115,11 +151,22 @@ def cmd_evaluate(args) -> None:
 def cmd_seeds(args) -> None:
     from mnist_lite.engine import sweep_seeds
 
-    out = Path(args.out) if args.out else RESULTS / f"step{args.step}_seeds"
-    summary = sweep_seeds(STEPS[args.step], args.seeds, out, device=args.device, loader=args.loader,
-                          dtype=args.dtype or "float32", data_dir=args.data_dir, quiet=args.quiet)
+    out = Path(args.out) if args.out else in_checkout(f"results/step{args.step}_seeds")
+    summary = sweep_seeds(
+        STEPS[args.step],
+        args.seeds,
+        out,
+        device=args.device or "auto",
+        loader=args.loader or "fast",
+        dtype=args.dtype or "float32",
+        data_dir=args.data_dir,
+        quiet=args.quiet,
+    )
     for row in summary["seeds"]:
-        print(f"seed {row['seed']}: best {row['best_test_acc']:.2f}%, last-5 min {row['last5_min_test_acc']:.2f}%")
+        print(
+            f"seed {row['seed']}: best {row['best_test_acc']:.2f}%, last-5 min "
+            f"{row['last5_min_test_acc']:.2f}%"
+        )
     print(
         f"final test accuracy {summary['final_test_acc_mean']:.3f} ± {summary['final_test_acc_std']:.3f}%, "
         f"worst last-5 min {summary['worst_last5_min_test_acc']:.2f}%; wrote {out}/summary.json"
@@ -129,27 +176,38 @@ def cmd_seeds(args) -> None:
 def cmd_bench(args) -> None:
     from mnist_lite.bench import bench
 
-    bench(STEPS[args.step], device=args.device, repeats=args.repeats, out=Path(args.out or RESULTS / "bench.json"),
-          data_dir=args.data_dir,
-          train_limit=args.train_limit)
+    bench(
+        STEPS[args.step],
+        device=args.device,
+        repeats=args.repeats,
+        out=Path(args.out) if args.out else in_checkout("results/bench.json"),
+        data_dir=args.data_dir,
+        train_limit=args.train_limit,
+    )
 
 
 def cmd_report(args) -> None:
     from mnist_lite.report import DOCUMENTS, update_docs
 
-    update_docs(results=Path(args.results) if args.results else RESULTS)
-    print(f"updated {', '.join(DOCUMENTS)} from {args.results or RESULTS}/")
+    results = Path(args.results) if args.results else in_checkout("results", "--results")
+    update_docs(results=results)
+    print(f"updated {', '.join(DOCUMENTS)} from {results}/")
 
 
 def cmd_draw(args) -> None:
+    out = Path(args.out) if args.out else in_checkout("architecture.png")
+    if out.suffix.lower() not in FIGURE_FORMATS or out.is_dir():
+        raise MnistLiteError(f"--out {out}: expected a file ending in {', '.join(FIGURE_FORMATS)}")
+    if not out.parent.is_dir():
+        raise MnistLiteError(f"--out {out}: no such folder {out.parent}")
     from mnist_lite.plots import draw_architecture
 
-    draw_architecture(STEPS[args.step].model(), args.out)
-    print(f"wrote {args.out}")
+    draw_architecture(STEPS[args.step].model(), out)
+    print(f"wrote {out}")
 
 
 def cmd_reproduce(args) -> None:
-    from mnist_lite.report import reproduce
+    from mnist_lite.reproduce import reproduce
 
     reproduce(steps=args.steps)
 
@@ -161,12 +219,16 @@ def build_parser() -> argparse.ArgumentParser:
     train = commands.add_parser("train", help="train one step and write result.json and model.pt")
     train.add_argument("--step", **STEP)
     train.add_argument("--epochs", type=positive_int, help="default: the step's recipe (at most 15)")
-    train.add_argument("--seed", type=int, help="default: 1")
-    train.add_argument("--lr", type=positive_float, help="learning rate (peak of one-cycle); default: the recipe's")
+    train.add_argument("--seed", type=seed_number, help="default: 1")
+    train.add_argument(
+        "--lr", type=positive_float, help="learning rate (peak of one-cycle); default: the recipe's"
+    )
     train.add_argument("--batch-size", type=positive_int, help="default: the recipe's")
     train.add_argument("--train-limit", type=positive_int, help="train on the first N images only")
     train.add_argument("--test-limit", type=positive_int, help="test on the first N images only")
-    train.add_argument("--out", help="folder for result.json, model.pt and checkpoint.pt (default: runs/stepN)")
+    train.add_argument(
+        "--out", help="folder for result.json, model.pt and checkpoint.pt (default: runs/stepN)"
+    )
     train.add_argument("--resume", metavar="DIR", help="continue the run checkpointed in DIR")
     add_run_options(train)
     train.set_defaults(func=cmd_train)
@@ -177,9 +239,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     evaluate = commands.add_parser("evaluate", help="test loss and accuracy of a saved model")
     evaluate.add_argument("checkpoint", help="model.pt or checkpoint.pt")
-    evaluate.add_argument("--step", help="the model's step (default: from the checkpoint or the result.json beside it)",
-                          **{k: v for k, v in STEP.items() if k != "help"})
-    evaluate.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"])
+    evaluate.add_argument(
+        "--step",
+        help="the model's step (default: from the checkpoint or the result.json beside it)",
+        **{k: v for k, v in STEP.items() if k != "help"},
+    )
+    evaluate.add_argument("--device", default="auto", **DEVICE)
     evaluate.add_argument("--data-dir")
     evaluate.set_defaults(func=cmd_evaluate)
 
@@ -192,20 +257,22 @@ def build_parser() -> argparse.ArgumentParser:
 
     bench = commands.add_parser("bench", help="time epochs of the fast and the torchvision pipeline")
     bench.add_argument("--step", type=int, choices=sorted(STEPS), metavar="N", default=5)
-    bench.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"])
+    bench.add_argument("--device", default="auto", **DEVICE)
     bench.add_argument("--repeats", type=positive_int, default=3)
     bench.add_argument("--out", help="default: results/bench.json")
     bench.add_argument("--data-dir")
     bench.add_argument("--train-limit", type=positive_int, help="time epochs of the first N images only")
     bench.set_defaults(func=cmd_bench)
 
-    report = commands.add_parser("report", help="regenerate the generated sections of README.md and docs/ from results/")
+    report = commands.add_parser(
+        "report", help="regenerate the generated sections of README.md and docs/ from results/"
+    )
     report.add_argument("--results", help="default: the repository's results/")
     report.set_defaults(func=cmd_report)
 
     draw = commands.add_parser("draw", help="render a step's model as a picture (default: step 5)")
     draw.add_argument("--step", type=int, choices=sorted(STEPS), metavar="N", default=5)
-    draw.add_argument("--out", default=str(REPO / "architecture.png"))
+    draw.add_argument("--out", help="a .png, .svg or .pdf file (default: the checkout's architecture.png)")
     draw.set_defaults(func=cmd_draw)
 
     reproduce = commands.add_parser("reproduce", help="execute every notebook in place, then report and draw")
@@ -224,7 +291,18 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "train" and args.step is None and not args.resume:
         parser.error("train: give --step N, or --resume DIR")
     if args.command == "train" and args.resume:
-        fixed = ("epochs", "lr", "batch_size", "seed", "dtype", "train_limit", "test_limit", "out")
+        fixed = (
+            "epochs",
+            "lr",
+            "batch_size",
+            "seed",
+            "dtype",
+            "train_limit",
+            "test_limit",
+            "out",
+            "loader",
+            "device",
+        )
         given = [f"--{name.replace('_', '-')}" for name in fixed if getattr(args, name) is not None]
         if given:
             parser.error(f"{', '.join(given)}: not with --resume, the checkpoint fixes them")
@@ -237,6 +315,10 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)
         return 130
+    except OSError as error:  # the machine refused a read or write that no check above foresaw
+        where = f"{error.filename}: " if error.filename else ""
+        print(f"error: {where}{error.strerror or error}", file=sys.stderr)
+        return 1
     finally:
         signal.signal(signal.SIGTERM, previous)
     return 0

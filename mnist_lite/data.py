@@ -1,10 +1,15 @@
 """Real MNIST, offline and checksummed, behind two input pipelines.
 
-The four IDX files ship gzip'd in the repository's ``data/`` folder. Reading one checks,
-in this order, that it exists, that it is a readable gzip (or plain) file, that its IDX
-header has the right magic number, that its length matches the header, and finally that
-the SHA-256 of its bytes matches ``data/SHA256SUMS``. The first failure raises a
-:class:`DataError` whose one-line message names the file and says what to do.
+The four IDX files ship gzip'd in the repository's ``data/`` folder; ``--data-dir`` /
+``MNIST_LITE_DATA`` name another copy (see :mod:`mnist_lite.paths`). Nothing is ever downloaded.
+Reading one checks, in this order, that it exists, that it is a readable gzip (or plain) file,
+that its IDX header has the right magic number and declares no more than MNIST holds, that its
+length matches the header, and finally that the SHA-256 of its bytes matches the ``SHA256SUMS``
+shipped inside the package. The first failure raises a :class:`DataError` whose one-line message
+names the file and says what to do.
+
+A file is decompressed as a stream and read no further than its header's size plus one byte (to
+tell that it goes on), so a gzip bomb or a link to ``/dev/zero`` costs no more memory than MNIST.
 
 Pipelines, with identical normalisation:
 
@@ -22,26 +27,34 @@ import gzip
 import hashlib
 import math
 import os
+import re
+import stat
 import zlib
-from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 
+from mnist_lite import config, paths
+from mnist_lite.config import Augment
 from mnist_lite.errors import MnistLiteError
-from mnist_lite.results import REPO
+from mnist_lite.paths import CHECKSUMS
 
 MEAN, STD = 0.1307, 0.3081
-REPO_DATA_DIR = REPO / "data"
-CHECKSUMS = REPO_DATA_DIR / "SHA256SUMS"
 FILES = {
     # split -> (images file, labels file); the names are the canonical IDX names.
     "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
     "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
 }
+SHAPES = {  # what each file holds; a header may declare less (a damaged file), never more
+    "train-images-idx3-ubyte": (60000, 28, 28),
+    "train-labels-idx1-ubyte": (60000,),
+    "t10k-images-idx3-ubyte": (10000, 28, 28),
+    "t10k-labels-idx1-ubyte": (10000,),
+}
 IDX_MAGIC = {3: 0x00000803, 1: 0x00000801}  # number of dimensions -> magic (uint8 data)
 FIX = "restore it (git checkout data/) or point --data-dir / MNIST_LITE_DATA at a good copy"
+CHECKSUMS_FIX = "restore it (git checkout mnist_lite/SHA256SUMS) or reinstall mnist-lite"
 EVAL_BATCH_SIZE = 1000  # evaluation holds no gradients: large batches are cheap
 
 
@@ -50,74 +63,112 @@ class DataError(MnistLiteError):
 
 
 def data_dir(path: str | os.PathLike | None = None) -> Path:
-    """The folder to read: ``path`` if given, else ``$MNIST_LITE_DATA``, else the repo's ``data/``."""
-    return Path(path or os.environ.get("MNIST_LITE_DATA") or REPO_DATA_DIR)
+    """The folder to read: ``path`` if given, else :func:`mnist_lite.paths.default_data_dir`."""
+    folder = Path(path) if path else paths.default_data_dir()
+    if folder is None:
+        raise DataError(
+            "no MNIST folder: this mnist-lite is installed without its repository's data/; "
+            f"pass --data-dir DIR or set {paths.DATA_ENV}=DIR, a folder with the four IDX files"
+        )
+    return folder
+
+
+def read_checksums(path: Path) -> dict[str, str]:
+    """``name -> SHA-256`` from a file of ``DIGEST  NAME`` lines, as ``sha256sum`` writes them."""
+    try:
+        lines = path.read_text().splitlines()
+    except (OSError, UnicodeDecodeError) as error:
+        reason = getattr(error, "strerror", None) or "not text"
+        raise DataError(f"{path}: cannot read it ({reason}); {CHECKSUMS_FIX}") from None
+    sums = {}
+    for number, line in enumerate(lines, 1):
+        fields = line.split()
+        if not fields:
+            continue
+        if len(fields) != 2 or not re.fullmatch("[0-9a-fA-F]{64}", fields[0]):
+            raise DataError(f"{path}:{number}: not a 'SHA-256  NAME' line; {CHECKSUMS_FIX}")
+        digest, name = fields
+        sums[name] = digest.lower()
+    return sums
 
 
 @functools.cache
 def _expected_sha256() -> dict[str, str]:
-    if not CHECKSUMS.exists():
-        raise DataError(f"{CHECKSUMS}: missing; install the project from its repository (pip install -e .)")
-    lines = CHECKSUMS.read_text().split("\n")
-    return {name: digest for digest, name in (line.split() for line in lines if line.strip())}
+    return read_checksums(CHECKSUMS)
 
 
-def _read_bytes(folder: Path, name: str) -> tuple[Path, bytes]:
-    for path in (folder / f"{name}.gz", folder / name):
-        if path.exists():
-            break
-    else:
+def _find(folder: Path, name: str) -> Path | None:
+    """``folder/NAME.gz``, else the uncompressed ``folder/NAME``, else None."""
+    return next((path for path in (folder / f"{name}.gz", folder / name) if path.exists()), None)
+
+
+def read_idx(folder: Path, name: str) -> torch.Tensor:
+    """One verified IDX file of :data:`SHAPES` as a uint8 tensor."""
+    path = _find(folder, name)
+    if path is None:
         raise DataError(f"{folder / name}.gz: file not found; {FIX}")
     try:
-        raw = path.read_bytes()
-        return path, gzip.decompress(raw) if path.suffix == ".gz" else raw
+        with (gzip.open if path.suffix == ".gz" else open)(path, "rb") as f:
+            return _read_verified(f, path, name)
     except (EOFError, gzip.BadGzipFile, zlib.error) as error:
         raise DataError(f"{path}: truncated or not a gzip file ({error}); {FIX}") from None
     except OSError as error:
-        raise DataError(f"{path}: cannot read it ({error.strerror}); {FIX}") from None
+        raise DataError(f"{path}: cannot read it ({error.strerror or error}); {FIX}") from None
 
 
-def read_idx(folder: Path, name: str, ndim: int) -> torch.Tensor:
-    """One verified IDX file as a uint8 tensor of ``ndim`` dimensions."""
-    path, raw = _read_bytes(folder, name)
-    header = 4 + 4 * ndim
-    if len(raw) < header:
-        raise DataError(f"{path}: truncated ({len(raw)} bytes, shorter than its IDX header); {FIX}")
-    magic = int.from_bytes(raw[:4], "big")
+def _read_verified(f, path: Path, name: str) -> torch.Tensor:
+    """Check the open file ``f`` at ``path`` as :func:`read_idx` promises, reading no further
+    than its header allows."""
+    ndim = len(SHAPES[name])
+    header_size = 4 + 4 * ndim
+    header = f.read(header_size)
+    if len(header) < header_size:
+        raise DataError(f"{path}: truncated ({len(header)} bytes, shorter than its IDX header); {FIX}")
+    magic = int.from_bytes(header[:4], "big")
     if magic != IDX_MAGIC[ndim]:
-        raise DataError(f"{path}: wrong IDX magic number {magic:#010x}, expected {IDX_MAGIC[ndim]:#010x}; {FIX}")
-    shape = [int.from_bytes(raw[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim)]
-    expected = header + math.prod(shape)
-    if len(raw) != expected:
-        raise DataError(f"{path}: truncated or padded ({len(raw)} bytes, header says {expected}); {FIX}")
+        raise DataError(
+            f"{path}: wrong IDX magic number {magic:#010x}, expected {IDX_MAGIC[ndim]:#010x}; {FIX}"
+        )
+    shape = [int.from_bytes(header[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim)]
+    declared = math.prod(shape)
+    if declared > math.prod(SHAPES[name]):
+        shown, mnist = ("x".join(map(str, s)) for s in (shape, SHAPES[name]))
+        raise DataError(f"{path}: its IDX header declares {shown}, more than MNIST's {mnist}; {FIX}")
+    payload = bytearray(declared + 1)  # one byte more than declared: room to see a file go on
+    size = f.readinto(payload)
+    if size != declared:
+        expected = header_size + declared
+        length = f"more than {expected}" if size > declared else header_size + size
+        raise DataError(f"{path}: truncated or padded ({length} bytes, header says {expected}); {FIX}")
     if name not in _expected_sha256():
-        raise DataError(f"{CHECKSUMS}: no SHA-256 for {name}, so it cannot be verified; restore it (git checkout data/)")
-    if hashlib.sha256(raw).hexdigest() != _expected_sha256()[name]:
+        raise DataError(f"{CHECKSUMS}: no SHA-256 for {name}, so it cannot be verified; {CHECKSUMS_FIX}")
+    digest = hashlib.sha256(header)
+    digest.update(memoryview(payload)[:declared])
+    if digest.hexdigest() != _expected_sha256()[name]:
         raise DataError(f"{path}: SHA-256 mismatch, the file is corrupted; {FIX}")
-    return torch.frombuffer(bytearray(raw[header:]), dtype=torch.uint8).reshape(shape)
+    return torch.frombuffer(payload, dtype=torch.uint8)[:declared].reshape(shape)
 
 
-def _download(folder: Path) -> Path:
-    """torchvision's download, the fallback for a folder that holds no MNIST at all."""
-    import torchvision
-
-    try:
-        torchvision.datasets.MNIST(folder, download=True)
-    except Exception as error:  # noqa: BLE001 - any failure here means "no data"
-        reason = str(error).strip().splitlines()[-1] if str(error).strip() else type(error).__name__
-        raise DataError(f"{folder}: no MNIST files here and the download failed ({reason}); {FIX}") from None
-    return folder / "MNIST" / "raw"
+NO_MNIST_HERE = (  # nothing is downloaded: the user says where MNIST is
+    "holds none of the four MNIST files; point --data-dir / MNIST_LITE_DATA at a folder that holds "
+    "the four IDX files (gzip'd or not), or restore the repository's data/ (git checkout data/)"
+)
 
 
 @functools.cache
 def _load_split(folder: Path, split: str) -> tuple[torch.Tensor, torch.Tensor]:
     images_name, labels_name = FILES[split]
-    if not folder.is_dir():
-        raise DataError(f"{folder}: no such folder; {FIX}")
-    if not any((folder / f"{n}{ext}").exists() for names in FILES.values() for n in names for ext in ("", ".gz")):
-        folder = _download(folder)
-    images = read_idx(folder, images_name, ndim=3)
-    labels = read_idx(folder, labels_name, ndim=1).long()
+    try:
+        if not stat.S_ISDIR(os.stat(folder).st_mode):
+            raise DataError(f"{folder}: not a folder; {FIX}")
+        if not any(_find(folder, name) for name in SHAPES):
+            raise DataError(f"{folder}: {NO_MNIST_HERE}")
+        images = read_idx(folder, images_name)
+        labels = read_idx(folder, labels_name).long()
+    except FileNotFoundError:
+        raise DataError(f"{folder}: no such folder; {FIX}") from None
+    except OSError as error:  # looking for the files: a name too long, a symlink loop, no permission
+        raise DataError(f"{error.filename or folder}: cannot look in it ({error.strerror}); {FIX}") from None
     if len(images) != len(labels):
         raise DataError(
             f"{folder / images_name}: {len(images)} images but {labels_name} has {len(labels)} labels; {FIX}"
@@ -126,8 +177,10 @@ def _load_split(folder: Path, split: str) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def load_mnist(split: str, folder: str | os.PathLike | None = None, limit: int | None = None):
-    """``(images, labels)`` of a split: uint8 ``[N, 28, 28]`` and int64 ``[N]``, the first ``limit`` if given."""
-    images, labels = _load_split(data_dir(folder).resolve(), split)
+    """``(images, labels)`` of a split: uint8 ``[N, 28, 28]`` and int64 ``[N]``, the first ``limit``
+    if given."""
+    # realpath, not Path.resolve, which raises RuntimeError on a symlink loop
+    images, labels = _load_split(Path(os.path.realpath(data_dir(folder))), split)
     return images[:limit], labels[:limit]
 
 
@@ -159,33 +212,29 @@ def affine(images: torch.Tensor, degrees: torch.Tensor, shift: torch.Tensor | No
     return F.grid_sample(images - BACKGROUND, grid, mode="bilinear", align_corners=False) + BACKGROUND
 
 
-@dataclass(frozen=True)
-class Augment:
-    """Random rotation within ``±degrees`` and shift within ``±translate`` of the image size."""
+def augment_batch(images: torch.Tensor, augment: Augment) -> torch.Tensor:
+    """Each normalised image rotated and shifted by its own random draw within ``augment``'s bounds."""
+    n = len(images)
+    degrees = (torch.rand(n, device=images.device) * 2 - 1) * augment.degrees
+    shift = (
+        (torch.rand(n, 2, device=images.device) * 2 - 1) * augment.translate if augment.translate else None
+    )
+    return affine(images, degrees, shift)
 
-    degrees: float = 0.0
-    translate: float = 0.0
 
-    def __bool__(self) -> bool:
-        return bool(self.degrees or self.translate)
+def torchvision_transform(augment: Augment):
+    """The same augmentation as a PIL transform, for the classic pipeline."""
+    from torchvision import transforms
 
-    def __call__(self, images: torch.Tensor) -> torch.Tensor:
-        n = len(images)
-        degrees = (torch.rand(n, device=images.device) * 2 - 1) * self.degrees
-        shift = (torch.rand(n, 2, device=images.device) * 2 - 1) * self.translate if self.translate else None
-        return affine(images, degrees, shift)
+    return transforms.RandomAffine(
+        augment.degrees,
+        translate=(augment.translate, augment.translate) if augment.translate else None,
+        interpolation=transforms.InterpolationMode.BILINEAR,
+        fill=0,
+    )
 
-    def torchvision_transform(self):
-        """The same augmentation as a PIL transform, for the classic pipeline."""
-        from torchvision import transforms
 
-        return transforms.RandomAffine(
-            self.degrees,
-            translate=(self.translate, self.translate) if self.translate else None,
-            interpolation=transforms.InterpolationMode.BILINEAR,
-            fill=0,
-        )
-
+NO_AUGMENT = Augment()
 
 # --- the two pipelines ------------------------------------------------------------------
 
@@ -197,7 +246,7 @@ class TensorLoader:
     augmentation runs on the whole batch at once.
     """
 
-    def __init__(self, images, labels, batch_size, device, shuffle=False, augment=Augment()):
+    def __init__(self, images, labels, batch_size, device, shuffle=False, augment=NO_AUGMENT):
         self.images = normalize(images).to(device)
         self.labels = labels.to(device)
         self.batch_size, self.shuffle, self.augment = batch_size, shuffle, augment
@@ -215,7 +264,7 @@ class TensorLoader:
             else:
                 index = order[start : start + self.batch_size]
                 x, y = self.images[index], self.labels[index]
-            yield (self.augment(x) if self.augment else x), y
+            yield (augment_batch(x, self.augment) if self.augment else x), y
 
 
 def _torchvision_dataset(images, labels, transform):
@@ -228,11 +277,11 @@ def _torchvision_dataset(images, labels, transform):
     return dataset
 
 
-def torchvision_loader(images, labels, batch_size, device, shuffle=False, augment=Augment(), workers=2):
+def torchvision_loader(images, labels, batch_size, device, shuffle=False, augment=NO_AUGMENT, workers=2):
     """The classic pipeline: PIL transforms per image in ``DataLoader`` worker processes."""
     from torchvision import transforms
 
-    steps = [augment.torchvision_transform()] if augment else []
+    steps = [torchvision_transform(augment)] if augment else []
     transform = transforms.Compose([*steps, transforms.ToTensor(), transforms.Normalize((MEAN,), (STD,))])
     return torch.utils.data.DataLoader(
         _torchvision_dataset(images, labels, transform),
@@ -244,12 +293,58 @@ def torchvision_loader(images, labels, batch_size, device, shuffle=False, augmen
     )
 
 
-LOADERS = {"fast": TensorLoader, "torchvision": torchvision_loader}
+LOADERS = dict(zip(config.LOADERS, (TensorLoader, torchvision_loader), strict=False))
 
 
-def make_loaders(kind, batch_size, device, augment=Augment(), folder=None, train_limit=None, test_limit=None):
-    """Train and test loaders of the chosen pipeline; the test set is never shuffled or augmented."""
+VALIDATION_SIZE = 10_000
+VALIDATION_SEED = 0  # fixes which training images are held out: the same ones on every machine
+
+
+def validation_split(images: torch.Tensor, labels: torch.Tensor):
+    """``(train_images, train_labels), (validation_images, validation_labels)``: the training
+    set less ``VALIDATION_SIZE`` images held out by a fixed permutation, and those images.
+
+    Design choices are judged on these held-out images; the test set is kept for the final runs.
+    """
+    order = torch.randperm(len(labels), generator=torch.Generator().manual_seed(VALIDATION_SEED))
+    held_out, kept = order[:VALIDATION_SIZE].sort().values, order[VALIDATION_SIZE:].sort().values
+    return (images[kept], labels[kept]), (images[held_out], labels[held_out])
+
+
+EVAL_SPLITS = ("test", "validation")
+
+
+def make_loaders(
+    kind,
+    batch_size,
+    device,
+    augment=NO_AUGMENT,
+    folder=None,
+    train_limit=None,
+    test_limit=None,
+    eval_split="test",
+):
+    """Train and evaluation loaders of the chosen pipeline; the evaluation set is never shuffled
+    or augmented. With ``eval_split="validation"`` both come from the training file (see
+    :func:`validation_split`) and the test set is not read at all.
+    """
     make = LOADERS[kind]
-    train = make(*load_mnist("train", folder, train_limit), batch_size, device, shuffle=True, augment=augment)
-    test = make(*load_mnist("test", folder, test_limit), EVAL_BATCH_SIZE, device)
-    return train, test
+    if eval_split == "validation":
+        (train_images, train_labels), (eval_images, eval_labels) = validation_split(
+            *load_mnist("train", folder)
+        )
+    else:
+        (train_images, train_labels), (eval_images, eval_labels) = (
+            load_mnist("train", folder),
+            load_mnist("test", folder),
+        )
+    train = make(
+        train_images[:train_limit],
+        train_labels[:train_limit],
+        batch_size,
+        device,
+        shuffle=True,
+        augment=augment,
+    )
+    evaluation = make(eval_images[:test_limit], eval_labels[:test_limit], EVAL_BATCH_SIZE, device)
+    return train, evaluation

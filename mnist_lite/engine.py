@@ -1,15 +1,14 @@
 """Training and evaluation: ``train_epoch``, ``evaluate`` and ``fit``, which runs a step's recipe.
 
 ``fit`` writes, when given an ``out`` folder, after every epoch: ``checkpoint.pt`` (model,
-optimiser, scheduler, RNG state and history, to resume from) and ``result.json``; at the end
-``model.pt`` (the state_dict). All writes are atomic.
+optimiser, scheduler, RNG state and history, to resume from; see ``checkpoints``) and
+``result.json``; at the end ``model.pt`` (the state_dict). All writes are atomic.
 """
 
 from __future__ import annotations
 
 import contextlib
 import dataclasses
-import platform
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,15 +16,16 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 from torch import nn
-from tqdm.auto import tqdm
 
-from mnist_lite.data import EVAL_BATCH_SIZE, TensorLoader, load_mnist, make_loaders
+from mnist_lite import checkpoints
+from mnist_lite.config import MAX_SEED
+from mnist_lite.data import EVAL_BATCH_SIZE, EVAL_SPLITS, LOADERS, TensorLoader, load_mnist, make_loaders
+from mnist_lite.device import DTYPES, autocast, device_name, pick_device, resolve_dtype
 from mnist_lite.errors import MnistLiteError
 from mnist_lite.models import count_parameters
+from mnist_lite.progress import progress
 from mnist_lite.results import History, ensure_writable, load_result, save_torch, seed_summary, write_json
 from mnist_lite.steps import STEPS, Recipe
-
-CHECKPOINT_FORMAT = "mnist-lite-checkpoint-1"
 
 
 class Diverged(MnistLiteError):
@@ -38,59 +38,20 @@ class Interrupted(MnistLiteError):
     exit_code = 130
 
 
-def pick_device(name: str = "auto") -> torch.device:
-    """``auto`` takes CUDA, else Apple's MPS, else the CPU; a named device must exist."""
-    available = {
-        "cuda": torch.cuda.is_available(),
-        "mps": torch.backends.mps.is_available(),
-        "cpu": True,
-    }
-    if name == "auto":
-        return torch.device(next(kind for kind, ok in available.items() if ok))
-    if not available.get(name, False):
-        raise MnistLiteError(f"--device {name}: not available on this machine (try --device auto)")
-    return torch.device(name)
-
-
-DTYPES = {"bfloat16": torch.bfloat16, "float32": torch.float32}
-
-
-def check_dtype(name: str, device: torch.device) -> None:
-    """Refuse, before anything is written, a precision that is unknown or that ``device`` lacks."""
-    if name not in DTYPES:
-        raise MnistLiteError(f"dtype {name!r}: expected one of {', '.join(DTYPES)}")
-    if name == "bfloat16" and device.type == "cuda" and not torch.cuda.is_bf16_supported():
-        raise MnistLiteError(f"--dtype bfloat16: {torch.cuda.get_device_name(device)} has no bfloat16; use float32")
-
-
-def autocast(device: torch.device, dtype: torch.dtype):
-    """Autocast to ``dtype`` on ``device``, or nothing at all for float32."""
-    return contextlib.nullcontext() if dtype == torch.float32 else torch.autocast(device.type, dtype=dtype)
-
-
-def device_name(device: torch.device) -> str:
-    """The GPU's name; for a CPU its model, the vector instructions PyTorch uses on it (one
-    "AMD EPYC" may have AVX2 only, another AVX-512) and the number of threads."""
-    if device.type == "cuda":
-        return torch.cuda.get_device_name(device)
-    if device.type == "mps":
-        return f"Apple GPU (MPS, {platform.machine()})"
-    model = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    threads = torch.get_num_threads()
-    return f"{model} ({torch.backends.cpu.get_cpu_capability()}, {threads} thread{'s' if threads > 1 else ''})"
-
-
 def train_epoch(
-    model, loader, optimizer, scheduler=None, *, dtype=torch.float32, epoch=1, quiet=False
+    model,
+    loader,
+    optimizer,
+    scheduler=None,
+    *,
+    averaged=None,
+    dtype=torch.float32,
+    label_smoothing=0.0,
+    epoch=1,
+    quiet=False,
 ) -> tuple[float, float]:
     """One pass over ``loader``, the forward pass in ``dtype``; returns mean loss and accuracy (%).
+    ``averaged`` (see ``make_averaged``), when given, takes in the weights after every step.
 
     Losses and counts stay on the device: the only host synchronisation is at the end of the
     epoch, where a non-finite batch loss is reported by its batch number.
@@ -101,16 +62,18 @@ def train_epoch(
     loss_sum = torch.zeros((), device=device)
     correct = torch.zeros((), device=device, dtype=torch.long)
     seen = 0
-    for batch, (x, y) in enumerate(tqdm(loader, desc=f"epoch {epoch}", leave=False, disable=quiet)):
+    for batch, (x, y) in enumerate(progress(loader, desc=f"epoch {epoch}", disable=quiet)):
         x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
         with autocast(device, dtype):
             logits = model(x)
-            loss = F.cross_entropy(logits, y)
+            loss = F.cross_entropy(logits, y, label_smoothing=label_smoothing)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
         if scheduler is not None:
             scheduler.step()
+        if averaged is not None:
+            averaged.update_parameters(model)
         loss = loss.detach()
         batch_losses[batch] = loss
         loss_sum += loss * len(y)
@@ -162,6 +125,43 @@ def make_optimizer(recipe: Recipe, model: nn.Module, steps_per_epoch: int):
     return optimizer, scheduler
 
 
+def make_averaged(recipe: Recipe, model: nn.Module):
+    """The exponential moving average of ``model``'s weights and BatchNorm statistics that the
+    recipe asks for (``ema_decay``), or None."""
+    if not recipe.ema_decay:
+        return None
+    return torch.optim.swa_utils.AveragedModel(
+        model, multi_avg_fn=torch.optim.swa_utils.get_ema_multi_avg_fn(recipe.ema_decay), use_buffers=True
+    )
+
+
+@dataclass(frozen=True)
+class Settings:
+    """What fixes a run's numbers besides its recipe; recorded in ``result.json`` and checkpoints,
+    so that a resumed run goes on with exactly these."""
+
+    seed: int = 1
+    loader: str = "fast"  # a key of data.LOADERS
+    dtype: str = "float32"  # the forward pass's precision, a key of DTYPES (never "auto" here)
+    train_limit: int | None = None  # train on the first N images only
+    test_limit: int | None = None  # evaluate on the first N images only
+    eval_split: str = "test"  # or "validation": 10,000 images held out of the training set
+
+    def __post_init__(self):
+        if not isinstance(self.seed, int) or not 0 <= self.seed <= MAX_SEED:
+            raise MnistLiteError(f"seed {self.seed!r}: expected a whole number from 0 to {MAX_SEED}")
+        for name, limit in (("train limit", self.train_limit), ("test limit", self.test_limit)):
+            if limit is not None and (not isinstance(limit, int) or limit < 1):
+                raise MnistLiteError(f"{name} {limit!r}: expected none or a whole number of at least 1")
+        for name, value, allowed in (
+            ("loader", self.loader, LOADERS),
+            ("dtype", self.dtype, DTYPES),
+            ("eval split", self.eval_split, EVAL_SPLITS),
+        ):
+            if value not in allowed:
+                raise MnistLiteError(f"{name} {value!r}: expected one of {', '.join(allowed)}")
+
+
 @dataclass
 class Run:
     """What ``fit`` returns: the trained model, its history and the ``result.json`` contents."""
@@ -171,37 +171,72 @@ class Run:
     result: dict
 
 
-def _load_checkpoint(out: Path, recipe: Recipe) -> dict:
+def recipe_from_checkpoint(checkpoint: dict, path) -> Recipe:
+    """The recipe a checkpointed run used, architecture and flag overrides included."""
+    try:
+        return Recipe.from_dict(checkpoint["recipe"])
+    except (KeyError, TypeError, ValueError) as error:
+        raise MnistLiteError(
+            f"{path}: a recipe this version cannot read ({type(error).__name__}: {error})"
+        ) from None
+
+
+def _resumable(out: Path, recipe: Recipe) -> dict:
     path = out / "checkpoint.pt"
     if not path.exists():
         raise MnistLiteError(f"{path}: no checkpoint to resume from (train into this --out first)")
-    checkpoint = load_checkpoint(path)
-    if checkpoint["recipe"]["step"] != recipe.step:
-        raise MnistLiteError(f"{path}: a checkpoint of step {checkpoint['recipe']['step']}, not step {recipe.step}")
+    checkpoint = checkpoints.load_checkpoint(path)
+    if checkpoint["recipe"].get("step") != recipe.step:
+        raise MnistLiteError(
+            f"{path}: a checkpoint of step {checkpoint['recipe'].get('step')}, not step {recipe.step}"
+        )
     if checkpoint["recipe"] != recipe.as_dict():
-        raise MnistLiteError(f"{path}: trained with another step-{recipe.step} recipe than this one; start afresh")
+        raise MnistLiteError(
+            f"{path}: trained with another step-{recipe.step} recipe than this one; start afresh"
+        )
+    if checkpoint["settings"].get("loader") == "torchvision":
+        # its DataLoader workers take their seeds from the global RNG when first iterated, so a
+        # resumed process would see other batches than the uninterrupted run
+        raise MnistLiteError(
+            f"{path}: a run with --loader torchvision cannot be resumed exactly; train afresh"
+        )
     return checkpoint
 
 
-def load_checkpoint(path) -> dict:
-    """A training checkpoint written by ``fit``; a clear error for anything else."""
+def _settings_of(checkpoint: dict, path: Path) -> Settings:
     try:
-        checkpoint = torch.load(path, map_location="cpu", weights_only=False)
-    except FileNotFoundError:
-        raise MnistLiteError(f"{path}: file not found") from None
-    except Exception as error:  # noqa: BLE001 - torch.load raises many kinds for a bad file
-        raise MnistLiteError(f"{path}: not a PyTorch checkpoint ({type(error).__name__})") from None
-    if not isinstance(checkpoint, dict) or checkpoint.get("format") != CHECKPOINT_FORMAT:
-        raise MnistLiteError(f"{path}: not an mnist-lite training checkpoint")
-    return checkpoint
+        return Settings(**checkpoint["settings"])
+    except TypeError as error:
+        raise MnistLiteError(f"{path}: a damaged checkpoint (its settings: {error}); train afresh") from None
 
 
-def recipe_from_checkpoint(checkpoint: dict) -> Recipe:
-    """The recipe a checkpointed run used, flag overrides included."""
-    saved = checkpoint["recipe"]
-    return dataclasses.replace(
-        STEPS[saved["step"]], epochs=saved["epochs"], lr=saved["lr"], batch_size=saved["batch_size"]
-    )
+def _restore(
+    checkpoint: dict, model, averaged, optimizer, scheduler, device: torch.device, path: Path
+) -> History:
+    """Load a checkpoint's states into the fresh objects; its history is returned."""
+    try:
+        model.load_state_dict(checkpoint["model"])
+        if averaged is not None:
+            averaged.load_state_dict(checkpoint["averaged"])
+        optimizer.load_state_dict(checkpoint["optimizer"])
+        if scheduler is not None:
+            scheduler.load_state_dict(checkpoint["scheduler"])
+        torch.set_rng_state(checkpoint["rng"])
+        if device.type == "cuda" and checkpoint["cuda_rng"] is not None:
+            torch.cuda.set_rng_state(checkpoint["cuda_rng"], device)
+    except (RuntimeError, KeyError, TypeError, ValueError) as error:
+        raise MnistLiteError(
+            f"{path}: its weights or optimiser state do not fit this recipe ({first_line(error)})"
+        ) from None
+    return History(checkpoint["history"])
+
+
+def first_line(error: Exception) -> str:
+    """The informative line of an exception: load_state_dict puts a header line before the mismatches."""
+    lines = [line.strip() for line in str(error).strip().splitlines() if line.strip()] or [
+        type(error).__name__
+    ]
+    return lines[1] if len(lines) > 1 and lines[0].startswith("Error(s) in loading") else lines[0]
 
 
 def fit(
@@ -213,6 +248,7 @@ def fit(
     dtype: str = "float32",
     train_limit: int | None = None,
     test_limit: int | None = None,
+    eval_split: str = "test",
     data_dir=None,
     out=None,
     resume: bool = False,
@@ -221,181 +257,248 @@ def fit(
 ) -> Run:
     """Train ``recipe`` from scratch, or from ``out/checkpoint.pt`` with ``resume``.
 
-    With a fixed ``seed`` a CPU run repeats exactly, and a resumed run ends with the same
-    history as one never interrupted. ``dtype`` (a key of ``DTYPES``) is the precision of the
-    forward pass in training, bfloat16 by autocast; weights, updates and evaluation stay float32.
+    With a fixed ``seed`` a CPU run with the ``fast`` loader repeats exactly, and a resumed run
+    ends with the same history as one never interrupted; a run with the ``torchvision`` loader
+    is not resumable (its workers' seeds are not part of the checkpoint), and CUDA repeats only
+    approximately (cuDNN and GAP's backward pass are not deterministic). ``dtype`` is the
+    precision of the forward pass in training (float32, bfloat16, or "auto": bfloat16 where the
+    device has it natively); weights, updates and evaluation stay float32. A fresh run keeps an older run's
+    files in ``out`` until its own first epoch is complete, and refuses an unfinished one.
     """
     device = device if isinstance(device, torch.device) else pick_device(device)
-    check_dtype(dtype, device)
     out = Path(out) if out is not None else None
-    if out is not None:
-        ensure_writable(out)
-    checkpoint = _load_checkpoint(out, recipe) if resume else None
-    if out is not None and not resume:
-        (out / "model.pt").unlink(missing_ok=True)  # an older run's weights, not this run's
+    checkpoint = _resumable(out, recipe) if resume else None
     if checkpoint:
-        seed, loader = checkpoint["seed"], checkpoint["loader"]
-        dtype = checkpoint.get("dtype", "float32")  # what runs before the option trained in
-        train_limit, test_limit = checkpoint["train_limit"], checkpoint["test_limit"]
-    torch.manual_seed(seed)
-    train_loader, test_loader = make_loaders(
-        loader, recipe.batch_size, device, recipe.augment, data_dir, train_limit, test_limit
+        settings = _settings_of(checkpoint, out / "checkpoint.pt")
+    else:
+        settings = Settings(seed, loader, resolve_dtype(dtype, device), train_limit, test_limit, eval_split)
+    if out is not None and not resume:
+        ensure_writable(out)
+        if checkpoints.is_unfinished(out / "checkpoint.pt"):
+            raise MnistLiteError(
+                f"{out}: holds an unfinished run; resume it (--resume {out}), or choose another --out"
+            )
+    torch.manual_seed(settings.seed)
+    train_loader, eval_loader = make_loaders(
+        settings.loader,
+        recipe.batch_size,
+        device,
+        recipe.augment,
+        data_dir,
+        settings.train_limit,
+        settings.test_limit,
+        settings.eval_split,
     )
     model = recipe.model().to(device)
+    averaged = make_averaged(recipe, model)
+    kept = averaged.module if averaged is not None else model  # what is evaluated, saved and returned
     optimizer, scheduler = make_optimizer(recipe, model, len(train_loader))
     history = History()
     if checkpoint:
-        model.load_state_dict(checkpoint["model"])
-        optimizer.load_state_dict(checkpoint["optimizer"])
-        if scheduler is not None:
-            scheduler.load_state_dict(checkpoint["scheduler"])
-        history = History(checkpoint["history"])
-        torch.set_rng_state(checkpoint["rng"])
-        if device.type == "cuda" and checkpoint.get("cuda_rng") is not None:
-            torch.cuda.set_rng_state(checkpoint["cuda_rng"], device)
+        history = _restore(checkpoint, model, averaged, optimizer, scheduler, device, out / "checkpoint.pt")
         log(f"resuming {out} after epoch {len(history)}")
+    result = _run_record(recipe, settings, model, device)
 
-    result = {
+    def record(**status) -> None:
+        result.update(status, history=history.epochs, **history.summary())
+        if out is not None and (resume or saved):  # before its first epoch, a fresh run leaves out/ as it was
+            write_json(out / "result.json", result)
+
+    saved = len(history)  # epochs whose checkpoint is on disk: what a resume starts after
+    try:
+        for epoch in range(len(history) + 1, recipe.epochs + 1):
+            row = run_epoch(
+                recipe,
+                model,
+                averaged,
+                train_loader,
+                eval_loader,
+                optimizer,
+                scheduler,
+                settings,
+                epoch,
+                quiet,
+            )
+            history.append(row)
+            log(format_epoch(row, recipe.epochs))
+            if out is not None:
+                _save_checkpoint(
+                    out / "checkpoint.pt",
+                    recipe,
+                    settings,
+                    device,
+                    model,
+                    averaged,
+                    optimizer,
+                    scheduler,
+                    history,
+                )
+                (out / "model.pt").unlink(missing_ok=True)  # an older run's weights, or none
+            saved = len(history)
+            record()
+    except KeyboardInterrupt:
+        del history.epochs[saved:]  # an epoch without its checkpoint is not complete
+        with contextlib.suppress(MnistLiteError):
+            record(interrupted=True)
+        hint = f"; resume with --resume {out}" if out is not None else ""
+        raise Interrupted(f"interrupted after {len(history)} complete epoch(s){hint}") from None
+    except (
+        MnistLiteError
+    ) as error:  # diverged, or a write failed (a full disk): say so in result.json if it can
+        del history.epochs[saved:]
+        with contextlib.suppress(MnistLiteError):
+            record(error=str(error))
+        raise
+    if out is not None:
+        save_torch(out / "model.pt", {name: tensor.cpu() for name, tensor in kept.state_dict().items()})
+    return Run(kept, history, result)
+
+
+def _run_record(recipe: Recipe, settings: Settings, model: nn.Module, device: torch.device) -> dict:
+    """The head of ``result.json``: what ran, how and where; ``fit`` adds the history and summary."""
+    return {
         "step": recipe.step,
         "name": recipe.slug,
         "title": recipe.title,
-        "model": recipe.model.__name__,
+        "model": recipe.model.name,
         "params": count_parameters(model),
-        "seed": seed,
+        **dataclasses.asdict(settings),
         "device": device.type,
         "device_name": device_name(device),
-        "loader": loader,
-        "dtype": dtype,
         "epochs": recipe.epochs,
-        "train_limit": train_limit,
-        "test_limit": test_limit,
         "recipe": recipe.as_dict(),
         "torch_version": torch.__version__,
         "interrupted": False,
         "error": None,
     }
 
-    def record(**status) -> None:
-        result.update(status, history=history.epochs, **history.summary())
-        if out is not None:
-            write_json(out / "result.json", result)
 
-    saved = len(history)  # epochs whose checkpoint is on disk: what a resume starts after
-    try:
-        for epoch in range(len(history) + 1, recipe.epochs + 1):
-            start = time.perf_counter()
-            lr = optimizer.param_groups[0]["lr"]  # the rate of the epoch's first batch
-            train_loss, train_acc = train_epoch(
-                model, train_loader, optimizer, scheduler, dtype=DTYPES[dtype], epoch=epoch, quiet=quiet
-            )
-            test_loss, test_acc = evaluate(model, test_loader)
-            row = dict(
-                epoch=epoch,
-                train_loss=round(train_loss, 5),
-                train_acc=round(train_acc, 3),
-                test_loss=round(test_loss, 5),
-                test_acc=round(test_acc, 3),
-                lr=lr,
-                seconds=round(time.perf_counter() - start, 2),
-            )
-            history.append(row)
-            log(
-                f"epoch {epoch:2d}/{recipe.epochs}  train loss {train_loss:.4f} acc {train_acc:6.2f}%  "
-                f"test loss {test_loss:.4f} acc {test_acc:6.2f}%  lr {lr:.4g}  {row['seconds']:.1f}s"
-            )
-            if out is not None:
-                save_torch(
-                    out / "checkpoint.pt",
-                    {
-                        "format": CHECKPOINT_FORMAT,
-                        "recipe": recipe.as_dict(),
-                        "seed": seed,
-                        "loader": loader,
-                        "dtype": dtype,
-                        "train_limit": train_limit,
-                        "test_limit": test_limit,
-                        "model": model.state_dict(),
-                        "optimizer": optimizer.state_dict(),
-                        "scheduler": scheduler.state_dict() if scheduler is not None else None,
-                        "rng": torch.get_rng_state(),
-                        "cuda_rng": torch.cuda.get_rng_state(device) if device.type == "cuda" else None,
-                        "history": history.epochs,
-                    },
-                )
-            saved = len(history)
-            record()
-    except KeyboardInterrupt:
-        if out is not None:
-            del history.epochs[saved:]  # an epoch without its checkpoint is not complete
-        record(interrupted=True)
-        hint = f"; resume with --resume {out}" if out is not None else ""
-        raise Interrupted(f"interrupted after {len(history)} complete epoch(s){hint}") from None
-    except Diverged as error:
-        record(error=str(error))
-        raise
-    record()
-    if out is not None:
-        save_torch(out / "model.pt", {name: tensor.cpu() for name, tensor in model.state_dict().items()})
-    return Run(model, history, result)
+def _save_checkpoint(path, recipe, settings, device, model, averaged, optimizer, scheduler, history) -> None:
+    checkpoints.save_checkpoint(
+        path,
+        recipe=recipe.as_dict(),
+        settings=dataclasses.asdict(settings),
+        device=device.type,
+        model=model.state_dict(),
+        averaged=averaged.state_dict() if averaged is not None else None,
+        optimizer=optimizer.state_dict(),
+        scheduler=scheduler.state_dict() if scheduler is not None else None,
+        rng=torch.get_rng_state(),
+        cuda_rng=torch.cuda.get_rng_state(device) if device.type == "cuda" else None,
+        history=history.epochs,
+    )
+
+
+def run_epoch(
+    recipe, model, averaged, train_loader, eval_loader, optimizer, scheduler, settings, epoch, quiet
+) -> dict:
+    """Train one epoch and evaluate (the average, if the recipe keeps one): the history row,
+    rounded as ``result.json`` records it."""
+    start = time.perf_counter()
+    lr = optimizer.param_groups[0]["lr"]  # the rate of the epoch's first batch
+    train_loss, train_acc = train_epoch(
+        model,
+        train_loader,
+        optimizer,
+        scheduler,
+        averaged=averaged,
+        dtype=DTYPES[settings.dtype],
+        label_smoothing=recipe.label_smoothing,
+        epoch=epoch,
+        quiet=quiet,
+    )
+    test_loss, test_acc = evaluate(averaged.module if averaged is not None else model, eval_loader)
+    return dict(
+        epoch=epoch,
+        train_loss=round(train_loss, 5),
+        train_acc=round(train_acc, 3),
+        test_loss=round(test_loss, 5),
+        test_acc=round(test_acc, 3),
+        lr=lr,
+        seconds=round(time.perf_counter() - start, 2),
+    )
+
+
+def format_epoch(row: dict, epochs: int) -> str:
+    """The per-epoch log line: the recorded figures, at the precision ``result.json`` keeps them."""
+    return (
+        f"epoch {row['epoch']:2d}/{epochs}  train loss {row['train_loss']:.5f} acc {row['train_acc']:7.3f}%  "
+        f"test loss {row['test_loss']:.5f} acc {row['test_acc']:7.3f}%  lr {row['lr']:.4g}  "
+        f"{row['seconds']:.1f}s"
+    )
 
 
 def evaluate_checkpoint(path, step=None, device="auto", data_dir=None) -> tuple[float, float, int, int]:
     """Test loss, accuracy, number of test images and step of a saved ``model.pt`` or ``checkpoint.pt``.
 
-    The step comes from ``step``, else from the checkpoint, else from the ``result.json`` beside it.
+    The model's recipe comes from the checkpoint, else from the ``result.json`` beside it, else
+    from ``step``'s recipe; ``step``, when given, must agree with the first two.
     """
     path = Path(path)
-    if not path.is_file():
-        raise MnistLiteError(f"{path}: file not found")
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as error:  # noqa: BLE001 - torch.load raises many kinds for a bad file
-        raise MnistLiteError(f"{path}: not a PyTorch checkpoint ({type(error).__name__})") from None
-    if isinstance(state, dict) and state.get("format") == CHECKPOINT_FORMAT:
-        saved_step = state["recipe"]["step"]
-        if step is not None and step != saved_step:
-            raise MnistLiteError(f"{path}: a checkpoint of step {saved_step}, not step {step}")
-        step, state = saved_step, state["model"]
-    if step is None:
-        beside = path.parent / "result.json"
-        if not beside.exists():
+    state = checkpoints.load_state(path)
+    recipe = None
+    if isinstance(state, dict) and str(state.get("format", "")).startswith("mnist-lite-checkpoint"):
+        checkpoint = checkpoints.load_checkpoint(path)
+        recipe, state = recipe_from_checkpoint(checkpoint, path), checkpoints.kept_weights(checkpoint)
+    elif (path.parent / "result.json").exists():
+        recipe = _recipe_beside(path)
+    if recipe is not None and step is not None and step != recipe.step:
+        raise MnistLiteError(f"{path}: a checkpoint of step {recipe.step}, not step {step}")
+    if recipe is None:
+        if step is None:
             raise MnistLiteError(f"{path}: cannot tell which step's model this is; pass --step N")
-        step = load_result(beside)["step"]
-    model = STEPS[step].model()
+        recipe = STEPS[step]
+    model = recipe.model()
     try:
         model.load_state_dict(state)
-    except (RuntimeError, TypeError, AttributeError) as error:
-        # load_state_dict's message is a header line, then one line per mismatch: show the first mismatch
-        lines = [line.strip() for line in str(error).strip().splitlines()] or [type(error).__name__]
-        detail = lines[1] if len(lines) > 1 else lines[0]
-        raise MnistLiteError(f"{path}: does not fit step {step}'s {type(model).__name__} ({detail})") from None
+    except (RuntimeError, TypeError, AttributeError, ValueError) as error:
+        raise MnistLiteError(
+            f"{path}: does not fit step {recipe.step}'s {recipe.model.name} ({first_line(error)})"
+        ) from None
     device = pick_device(device) if not isinstance(device, torch.device) else device
     test_loader = TensorLoader(*load_mnist("test", data_dir), batch_size=EVAL_BATCH_SIZE, device=device)
     loss, accuracy = evaluate(model.to(device), test_loader)
-    return loss, accuracy, len(test_loader.labels), step
+    return loss, accuracy, len(test_loader.labels), recipe.step
 
 
-def sweep_seeds(recipe: Recipe, seeds, out, *, dtype="float32", **options) -> dict:
+def _recipe_beside(path: Path) -> Recipe:
+    beside = path.parent / "result.json"
+    result = load_result(beside)
+    if "recipe" not in result:
+        raise MnistLiteError(f"{beside}: has no recipe, so the model cannot be rebuilt; pass --step N")
+    return recipe_from_checkpoint(result, beside)
+
+
+def sweep_seeds(recipe: Recipe, seeds, out, *, dtype="float32", device="auto", **options) -> dict:
     """Train ``recipe`` once per seed into ``out/seedS``; a seed that finished with this recipe
     and precision is skipped, one that was interrupted is resumed. Writes and returns
     ``out/summary.json``.
     """
     out = Path(out)
+    device = pick_device(device) if not isinstance(device, torch.device) else device
+    dtype = resolve_dtype(dtype, device)
     for seed in seeds:
         folder = out / f"seed{seed}"
         resume, done = (folder / "checkpoint.pt").exists(), (folder / "model.pt").exists()
         if resume or done:  # a run to go on with, or to count: only of this recipe and precision
-            previous = load_checkpoint(folder / "checkpoint.pt") if resume else load_result(folder)
-            if previous["recipe"] != recipe.as_dict() or previous.get("dtype", "float32") != dtype:
-                raise MnistLiteError(f"{folder}: holds a run of another recipe or precision; choose another --out")
+            previous = (
+                checkpoints.load_checkpoint(folder / "checkpoint.pt") if resume else load_result(folder)
+            )
+            previous_dtype = previous["settings"]["dtype"] if resume else previous.get("dtype")
+            if previous.get("recipe") != recipe.as_dict() or previous_dtype != dtype:
+                raise MnistLiteError(
+                    f"{folder}: holds a run of another recipe or precision; choose another --out"
+                )
         if done:
             print(f"seed {seed}: already done, skipped")
             continue
         print(f"seed {seed}: {'resuming' if resume else 'training'} into {folder}")
         try:
-            fit(recipe, seed=seed, out=folder, resume=resume, dtype=dtype, **options)
+            fit(recipe, seed=seed, out=folder, resume=resume, dtype=dtype, device=device, **options)
         except Interrupted as error:
-            raise Interrupted(f"seed {seed}: {str(error).split(';')[0]}; run the same seeds command again to go on") from None
+            raise Interrupted(
+                f"seed {seed}: {str(error).split(';')[0]}; run the same seeds command again to go on"
+            ) from None
     summary = seed_summary([load_result(out / f"seed{seed}") for seed in seeds])
     write_json(out / "summary.json", summary)
     return summary

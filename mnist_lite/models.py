@@ -1,17 +1,16 @@
-"""One model per idea of the series.
+"""The models: step 1's plain net, and the one skeleton of steps 2 to 5 as plain data.
 
 Step 1 is a plain convolutional net that only has to prove the pipeline works. Steps 2 to 5
-share one skeleton, a ``LiteNet``, and each later class switches on the one thing its step
-adds, so its source is the step's whole change:
+share one skeleton, a ``LiteNet``, described by a frozen ``config.Lite`` that the
+step's recipe holds and ``result.json`` records; each step switches on the one thing it adds:
 
-* ``SkeletonNet`` (step 2): convolutions, one max-pool with a 1x1 transition, global average
-  pooling (GAP) and a 1x1 classifier instead of a dense head.
-* ``BatchNormNet`` (steps 3 and 4; step 4 changes the schedule, not the model): BatchNorm
-  after every convolution.
-* ``DropoutNet`` (step 5): a little dropout after the convolutions as well.
+* step 2: convolutions, one max-pool, global average pooling (GAP) and a 1x1 classifier
+  instead of a dense head (``batch_norm=False``);
+* steps 3 and 4: BatchNorm after every convolution (step 4 changes the schedule, not the model);
+* step 5: a little channel-wise dropout after every convolution as well.
 
-The receptive fields and parameter counts in the docstrings are checked by the tests
-against :func:`layer_table`, which computes them from the modules.
+:func:`layer_table` computes each block's shape, receptive field, parameters and
+multiply-adds from the modules themselves.
 """
 
 from __future__ import annotations
@@ -21,6 +20,8 @@ from dataclasses import dataclass
 
 import torch
 from torch import nn
+
+from mnist_lite.config import Lite
 
 
 class BaselineNet(nn.Module):
@@ -48,75 +49,42 @@ class BaselineNet(nn.Module):
 
 
 class LiteNet(nn.Module):
-    """The skeleton of steps 2 to 5; subclasses set ``batch_norm`` and ``dropout``.
+    """The skeleton of steps 2 to 5, built from a :class:`~mnist_lite.config.Lite` config."""
 
-    Two 3x3 convolutions at full resolution (padded, so they keep 28x28), a max-pool and a
-    1x1 convolution that narrows the channels again, four more 3x3 convolutions without
-    padding (each trims the border, where the maps have little left), then GAP over the last
-    6x6 maps and a 1x1 classifier.
-    """
+    def __init__(self, config: Lite):
+        super().__init__()
+        self.config = config
+        blocks, channels = OrderedDict(), 1
+        for i, width in enumerate(config.full_resolution, start=1):
+            blocks[f"conv{i}"] = self.block(channels, width, padding=config.padding)
+            channels = width
+        blocks["pool"] = nn.MaxPool2d(2)
+        if config.transition:
+            blocks["transition"] = self.block(channels, config.transition, kernel_size=1)
+            channels = config.transition
+        for i, width in enumerate(config.low_resolution, start=len(config.full_resolution) + 1):
+            blocks[f"conv{i}"] = self.block(channels, width)
+            channels = width
+        blocks["gap"] = nn.AdaptiveAvgPool2d(1)
+        blocks["classifier"] = nn.Conv2d(channels, 10, 1)
+        blocks["flatten"] = nn.Flatten()
+        self.features = nn.Sequential(blocks)
 
-    batch_norm = False
-    dropout = 0.0  # channel-wise (Dropout2d): as regularising as element-wise here, and far cheaper
-    channels = (8, 16, 8, 12, 14, 14, 16)  # conv1, conv2, transition, conv3, conv4, conv5, conv6
-    padding = 1  # of conv1 and conv2: they see the whole 28x28 image, border strokes included
-
-    def block(self, in_channels: int, out_channels: int, kernel_size: int = 3, padding: int = 0) -> nn.Sequential:
-        """Convolution, [BatchNorm,] ReLU[, Dropout]."""
-        layers = [nn.Conv2d(in_channels, out_channels, kernel_size, padding=padding, bias=not self.batch_norm)]
-        if self.batch_norm:
+    def block(
+        self, in_channels: int, out_channels: int, kernel_size: int = 3, padding: int = 0
+    ) -> nn.Sequential:
+        """Convolution, [BatchNorm,] ReLU[, Dropout2d]."""
+        batch_norm, dropout = self.config.batch_norm, self.config.dropout
+        layers = [nn.Conv2d(in_channels, out_channels, kernel_size, padding=padding, bias=not batch_norm)]
+        if batch_norm:
             layers.append(nn.BatchNorm2d(out_channels))
         layers.append(nn.ReLU())
-        if self.dropout:
-            layers.append(nn.Dropout2d(self.dropout))
+        if dropout:
+            layers.append(nn.Dropout2d(dropout))
         return nn.Sequential(*layers)
-
-    def __init__(self):
-        super().__init__()
-        c1, c2, transition, c3, c4, c5, c6 = self.channels
-        self.features = nn.Sequential(
-            OrderedDict(
-                conv1=self.block(1, c1, padding=self.padding),  # 28 -> 28
-                conv2=self.block(c1, c2, padding=self.padding),  # 28 -> 28
-                pool=nn.MaxPool2d(2),  # 28 -> 14
-                transition=self.block(c2, transition, kernel_size=1),
-                conv3=self.block(transition, c3),  # 14 -> 12
-                conv4=self.block(c3, c4),  # 12 -> 10
-                conv5=self.block(c4, c5),  # 10 -> 8
-                conv6=self.block(c5, c6),  # 8 -> 6
-                gap=nn.AdaptiveAvgPool2d(1),
-                classifier=nn.Conv2d(c6, 10, 1),
-                flatten=nn.Flatten(),
-            )
-        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.features(x)
-
-
-class SkeletonNet(LiteNet):
-    """Step 2: the skeleton with GAP, no normalisation.
-
-    Receptive field 22x22 at the last convolution, 6x6 feature maps into GAP; 7,766 parameters.
-    """
-
-
-class BatchNormNet(LiteNet):
-    """Steps 3 and 4: the skeleton with BatchNorm after every convolution.
-
-    Receptive field 22x22 at the last convolution; 7,854 parameters.
-    """
-
-    batch_norm = True
-
-
-class DropoutNet(BatchNormNet):
-    """Step 5: BatchNorm and light channel-wise dropout after every convolution.
-
-    Receptive field 22x22 at the last convolution; 7,854 parameters.
-    """
-
-    dropout = 0.02
 
 
 def count_parameters(model: nn.Module) -> int:
@@ -129,8 +97,9 @@ class Layer:
     kind: str  # the block's first module, e.g. Conv2d
     description: str  # every module of the block, e.g. "conv 3x3 pad 1, BN, ReLU"
     out_shape: tuple[int, ...]  # (channels, height, width) or (features,)
-    receptive_field: int
+    receptive_field: int  # in input pixels; 28 or more means the whole image
     params: int
+    multiply_adds: int  # per image, of the block's convolutions and dense layers
 
 
 def describe(module: nn.Module) -> str:
@@ -139,15 +108,26 @@ def describe(module: nn.Module) -> str:
         return f"conv {k}x{k}" + (f" pad {pad}" if pad else "")
     if isinstance(module, (nn.Dropout, nn.Dropout2d)):
         return f"{type(module).__name__} {module.p:g}"
-    names = {nn.BatchNorm2d: "BN", nn.MaxPool2d: "max-pool 2x2", nn.AdaptiveAvgPool2d: "GAP", nn.Linear: "dense"}
+    names = {
+        nn.BatchNorm2d: "BN",
+        nn.MaxPool2d: "max-pool 2x2",
+        nn.AdaptiveAvgPool2d: "GAP",
+        nn.Linear: "dense",
+    }
     return names.get(type(module), type(module).__name__)
 
 
-def layer_table(model: nn.Module) -> list[Layer]:
-    """Each named block of ``model.features``: output shape, receptive field and parameters.
+def _size(value) -> int:
+    return value if isinstance(value, int) else value[0]
 
-    Shapes come from a forward pass of one blank image; the receptive field from the kernel
-    sizes and strides (r grows by (k - 1) * jump, jump by the stride).
+
+def layer_table(model: nn.Module) -> list[Layer]:
+    """Each named block of ``model.features``: output shape, receptive field, parameters and
+    multiply-adds per image.
+
+    Shapes come from a forward pass of one blank image. The receptive field grows by
+    (k - 1) * jump for a kernel of size k, and the jump by its stride; global average pooling
+    is a kernel as large as its input, so after it every output sees the whole image.
     """
     rows, x = [], torch.zeros(1, 1, 28, 28)
     rf, jump = 1, 1
@@ -155,13 +135,22 @@ def layer_table(model: nn.Module) -> list[Layer]:
     model.eval()
     with torch.no_grad():
         for name, module in model.features.named_children():
-            x = module(x)
-            for layer in module.modules():
-                if isinstance(layer, (nn.Conv2d, nn.MaxPool2d)):
-                    k = layer.kernel_size if isinstance(layer.kernel_size, int) else layer.kernel_size[0]
-                    s = layer.stride if isinstance(layer.stride, int) else layer.stride[0]
-                    rf, jump = rf + (k - 1) * jump, jump * s
             parts = list(module) if isinstance(module, nn.Sequential) else [module]
+            multiply_adds = 0
+            for layer in parts:
+                y = layer(x)
+                if isinstance(layer, (nn.Conv2d, nn.MaxPool2d)):
+                    k, s = _size(layer.kernel_size), _size(layer.stride)
+                    rf, jump = rf + (k - 1) * jump, jump * s
+                elif isinstance(layer, nn.AdaptiveAvgPool2d):
+                    rf += (x.shape[-1] - 1) * jump
+                if isinstance(layer, nn.Conv2d):
+                    multiply_adds += (
+                        y.numel() * layer.in_channels * _size(layer.kernel_size) ** 2 // layer.groups
+                    )
+                elif isinstance(layer, nn.Linear):
+                    multiply_adds += layer.in_features * layer.out_features
+                x = y
             rows.append(
                 Layer(
                     name,
@@ -170,7 +159,13 @@ def layer_table(model: nn.Module) -> list[Layer]:
                     tuple(x.shape[1:]),
                     rf,
                     count_parameters(module),
+                    multiply_adds,
                 )
             )
     model.train(was_training)
     return rows
+
+
+def multiply_adds(model: nn.Module) -> int:
+    """Multiply-adds of one forward pass of one image."""
+    return sum(row.multiply_adds for row in layer_table(model))

@@ -1,6 +1,8 @@
 """What the step notebooks call: their parameters, the run, and the Result they print.
 
-Importing it inside IPython makes an :class:`MnistLiteError` show as its one-line message
+A reader's run never touches the record: only ``reproduce`` (which sets ``MNIST_LITE_RECORD=1``
+for the notebooks it executes) writes a full, default run into ``results/stepN``. Importing
+this module inside IPython makes an :class:`MnistLiteError` show as its one-line message
 instead of a traceback from deep inside the package.
 """
 
@@ -11,16 +13,27 @@ import os
 import tempfile
 from pathlib import Path
 
+from mnist_lite import progress
 from mnist_lite.engine import Run, fit
 from mnist_lite.errors import MnistLiteError
-from mnist_lite.results import RESULTS, History
+from mnist_lite.paths import RESULTS
+from mnist_lite.results import History, load_result
 from mnist_lite.steps import STEPS, TARGET_ACCURACY
 
-SMOKE = {"EPOCHS": 1, "TRAIN_LIMIT": 2000, "TEST_LIMIT": 1000}  # MNIST_LITE_SMOKE=1: about a minute for all five
+# the parameters cell's, each read by env(); MNIST_LITE_SMOKE=1 sets SMOKE's (about a minute for all five)
+PARAMETERS = ("EPOCHS", "SEED", "DEVICE", "TRAIN_LIMIT", "TEST_LIMIT")
+SMOKE = {"EPOCHS": 1, "TRAIN_LIMIT": 2000, "TEST_LIMIT": 1000}
+RECORD = "MNIST_LITE_RECORD"  # set to 1 by `reproduce` alone
+WHY_RUNS_DIFFER = (
+    "A run differs from the recorded one where the arithmetic differs: on a GPU (other kernels, and "
+    "cuDNN picks algorithms that are not deterministic) or in another precision, every run is in effect "
+    "a fresh seed; the README's robustness section shows how much seeds vary."
+)
 
 
 def smoke() -> bool:
-    return os.environ.get("MNIST_LITE_SMOKE", "") not in ("", "0")
+    """Whether this is a smoke run (``MNIST_LITE_SMOKE=1``), which also turns the progress bars off."""
+    return progress.switched_on(progress.SMOKE)
 
 
 def env(name: str, default=None):
@@ -39,38 +52,77 @@ def env(name: str, default=None):
     return int(text)
 
 
-def train(step: int, epochs=None, seed=1, device="auto", train_limit=None, test_limit=None) -> Run:
-    """Run ``step``'s recipe. Only the full, default run records into ``results/stepN``; a smoke
-    or otherwise modified run writes to a temporary folder, so it can never overwrite them."""
+def show_recipe(step: int) -> None:
+    """The model config the step builds, and the rest of its recipe as plain values."""
     recipe = STEPS[step]
-    recorded = epochs in (None, recipe.epochs) and seed == 1 and train_limit is None and test_limit is None
+    print(f"model            {recipe.model}")
+    for name, value in recipe.as_dict().items():
+        if name not in ("step", "name", "model", "architecture"):
+            print(f"{name:<16} {value}")
+
+
+def train(step: int, epochs=None, seed=1, device="auto", train_limit=None, test_limit=None) -> Run:
+    """Run ``step``'s recipe and keep its files in a fresh temporary folder of its own.
+
+    Running a notebook never replaces the record: only a full default run (the recipe's epochs,
+    seed 1, all the data) executed by ``reproduce``, which sets ``MNIST_LITE_RECORD=1``, is
+    written into ``results/stepN``. Any other run goes to a new folder under the system's
+    temporary directory, whose name is printed: always writable, in Colab too, and never holding
+    an earlier run that ``fit`` would refuse to start over.
+    """
+    recipe = STEPS[step]
+    default = epochs in (None, recipe.epochs) and seed == 1 and train_limit is None and test_limit is None
     if epochs is not None:
         recipe = dataclasses.replace(recipe, epochs=epochs)
-    out = RESULTS / f"step{step}" if recorded else Path(tempfile.mkdtemp(prefix=f"mnist-lite-step{step}-"))
-    print(f"writing to {out}")
+    if default and os.environ.get(RECORD) == "1" and RESULTS is not None:
+        out = RESULTS / f"step{step}"
+        print(f"recording the run into results/step{step}")
+    else:
+        out = Path(tempfile.mkdtemp(prefix=f"mnist-lite-step{step}-"))
+        print(f"writing to {out}; the recorded run in results/step{step} stays as it is")
     return fit(recipe, seed=seed, device=device, train_limit=train_limit, test_limit=test_limit, out=out)
 
 
-def format_result(result: dict) -> str:
-    """The Result block: every number computed from the run's own history."""
+def recorded_result(step: int) -> dict | None:
+    """The recorded run of ``step``, if this checkout has one."""
+    path = RESULTS / f"step{step}" / "result.json" if RESULTS is not None else None
+    return load_result(path) if path is not None and path.is_file() else None
+
+
+def _summary_rows(result: dict) -> list[tuple[str, str]]:
     history = History(result["history"])
     best = max(history.epochs, key=lambda row: row["test_acc"])
     above = [str(epoch) for epoch in history.epochs_at_or_above(TARGET_ACCURACY)]
-    last = ", ".join(f"{acc:.2f}" for acc in result["last5_test_acc"])
-    limits = "" if result["train_limit"] is None else f" (train limit {result['train_limit']}, test limit {result['test_limit']})"
-    return "\n".join(
-        [
-            f"step {result['step']}: {result['model']}, {result['params']:,} parameters",
-            f"epochs run:                      {len(history)} of {result['epochs']}{limits}",
-            f"best train accuracy:             {result['best_train_acc']:.2f}%",
-            f"best test accuracy:              {best['test_acc']:.2f}% (epoch {best['epoch']})",
-            f"test accuracy, last {len(result['last5_test_acc'])} epochs:    {last}",
-            f"minimum of the last epochs:      {result['last5_min_test_acc']:.2f}%",
-            f"epochs at or above {TARGET_ACCURACY}%:       {', '.join(above) or 'none'}",
-            f"training time:                   {result['train_seconds']:.0f} s on {result['device']} "
-            f"({result['device_name']})",
-        ]
-    )
+    last = result["last5_test_acc"]
+    limited = result["train_limit"] is not None
+    limits = f" (limits {result['train_limit']}/{result['test_limit']})" if limited else ""
+    return [
+        ("parameters", f"{result['params']:,}"),
+        ("epochs run", f"{len(history)} of {result['epochs']}{limits}"),
+        ("best train accuracy", f"{result['best_train_acc']:.2f}%"),
+        ("best test accuracy", f"{best['test_acc']:.2f}% (epoch {best['epoch']})"),
+        (f"test accuracy, last {len(last)}", ", ".join(f"{a:.2f}" for a in last)),
+        ("minimum of the last epochs", f"{result['last5_min_test_acc']:.2f}%"),
+        (f"epochs at or above {TARGET_ACCURACY}%", ", ".join(above) or "none"),
+        ("training time", f"{result['train_seconds']:.0f} s"),
+        ("trained on", f"{result['device_name']}, {result.get('dtype', 'float32')}"),  # older runs: float32
+    ]
+
+
+def format_result(result: dict, recorded: dict | None = None) -> str:
+    """The Result block: every number computed from the run's own history and, for a run that is
+    not the recorded one, the recorded run's beside it."""
+    title = f"step {result['step']}: {result['model']}"
+    rows = _summary_rows(result)
+    if recorded is None or recorded.get("history") == result["history"]:
+        width = max(len(name) for name, _ in rows)
+        return "\n".join([title, *(f"{name + ':':<{width + 2}}{value}" for name, value in rows)])
+    width = max(len(name) for name, _ in rows) + 2
+    column = max(len(value) for _, value in rows) + 2
+    lines = [title, f"{'':<{width}}{'this run':<{column}}recorded (results/step{recorded['step']})"]
+    for (name, mine), (_, theirs) in zip(rows, _summary_rows(recorded), strict=True):
+        lines.append(f"{name + ':':<{width}}{mine:<{column}}{theirs}")
+    return "\n".join([*lines, "", WHY_RUNS_DIFFER])
 
 
 def _one_line(shell, etype, value, tb, tb_offset=None) -> list[str]:

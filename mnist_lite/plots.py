@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import io
+import itertools
+
 import matplotlib
 
 if not matplotlib.get_backend().lower().startswith(("module://", "inline", "nbagg", "widget")):
     matplotlib.use("Agg")  # headless outside Jupyter: the CLI only writes files
 
 import matplotlib.pyplot as plt
+import matplotlib.ticker
 import torch
 
 from mnist_lite.data import MEAN, STD
@@ -16,22 +20,47 @@ from mnist_lite.results import History
 from mnist_lite.steps import TARGET_ACCURACY
 
 
-def plot_history(history: History, title: str = ""):
-    """Train and test loss and accuracy per epoch."""
+def plot_history(history: History, title: str = "", show_lr: bool = False):
+    """Train and test loss and accuracy per epoch; with ``show_lr``, the learning rate too.
+
+    Accuracy gets two panels: the whole range, so that early epochs are not cut off, and the
+    top range, where the differences that matter (99.0 against 99.5%) would be a pixel apart
+    on the whole one.
+    """
     epochs = [row["epoch"] for row in history.epochs]
-    fig, (loss_ax, acc_ax) = plt.subplots(1, 2, figsize=(11, 3.8))
+    panels = 4 if show_lr else 3
+    fig, axes = plt.subplots(1, panels, figsize=(4.2 * panels, 3.8))
+    loss_ax, acc_ax, top_ax = axes[:3]
     for split, style in (("train", "o-"), ("test", "s-")):
         loss_ax.plot(epochs, [row[f"{split}_loss"] for row in history.epochs], style, label=split)
-        acc_ax.plot(epochs, [row[f"{split}_acc"] for row in history.epochs], style, label=split)
-    acc_ax.axhline(TARGET_ACCURACY, color="grey", linestyle="--", linewidth=1, label=f"{TARGET_ACCURACY}%")
-    loss_ax.set(xlabel="epoch", ylabel="loss", yscale="log", title="loss")
-    acc_ax.set(xlabel="epoch", ylabel="accuracy (%)", title="accuracy", ylim=(max(90, acc_ax.get_ylim()[0]), 100))
-    for ax in (loss_ax, acc_ax):
+        for ax in (acc_ax, top_ax):
+            ax.plot(epochs, [row[f"{split}_acc"] for row in history.epochs], style, label=split)
+    accuracies = [row[f"{split}_acc"] for row in history.epochs for split in ("train", "test")]
+    for ax in (acc_ax, top_ax):
+        ax.axhline(TARGET_ACCURACY, color="grey", linestyle="--", linewidth=1, label=f"{TARGET_ACCURACY}%")
+    loss_ax.set(ylabel="loss", yscale="log", title="loss")
+    acc_ax.set(ylabel="accuracy (%)", title="accuracy")
+    top_ax.set(ylabel="accuracy (%)", title="accuracy, top range", ylim=top_range(accuracies))
+    if show_lr:
+        lr_ax = axes[3]
+        lr_ax.plot(epochs, [row["lr"] for row in history.epochs], "o-", color="tab:green", label="lr")
+        lr_ax.set(ylabel="learning rate", yscale="log", title="learning rate (at the epoch's start)")
+    for ax in axes:
+        ax.set_xlabel("epoch")
+        ax.xaxis.get_major_locator().set_params(integer=True)
         ax.legend()
         ax.grid(alpha=0.3)
     fig.suptitle(title)
     fig.tight_layout()
     return fig
+
+
+def top_range(accuracies: list[float], span: float = 0.6, margin: float = 0.15) -> tuple[float, float]:
+    """The y range of a zoomed accuracy panel: the best ``span`` points of ``accuracies`` and
+    the target, with a margin; never above 100%."""
+    best = max(accuracies)
+    high = min(100.0, max(best, TARGET_ACCURACY) + margin)
+    return min(best - span, TARGET_ACCURACY - span) - margin, high
 
 
 def show_images(images: torch.Tensor, captions: list[str], columns: int = 12, title: str = ""):
@@ -43,7 +72,7 @@ def show_images(images: torch.Tensor, captions: list[str], columns: int = 12, ti
     fig, axes = plt.subplots(rows, columns, figsize=(columns * 0.9, rows * 1.1), squeeze=False)
     for ax in axes.flat:
         ax.axis("off")
-    for ax, image, caption in zip(axes.flat, images, captions):
+    for ax, image, caption in zip(axes.flat, images, captions, strict=False):
         ax.imshow(image, cmap="gray_r")
         ax.set_title(caption, fontsize=8)
     fig.suptitle(title)
@@ -62,19 +91,208 @@ def draw_architecture(model: torch.nn.Module, path=None):
     ax.text(0.1, 0.6, f"{type(model).__name__}: input 1x28x28", fontsize=12, weight="bold")
     headers = ["block", "layers", "output (C x H x W)", "receptive field", "parameters"]
     columns = [0.25, 1.8, 6.6, 9.0, 11.3]
-    for x, header in zip(columns, headers):
+    for x, header in zip(columns, headers, strict=False):
         ax.text(x, -0.05, header, fontsize=10, weight="bold", va="center")
     colours = {"Conv2d": "#cfe2f3", "MaxPool2d": "#fce5cd", "AdaptiveAvgPool2d": "#d9ead3"}
     for i, row in enumerate(rows, start=1):
         y = -i
         ax.add_patch(plt.Rectangle((0.1, y - 0.38), 12.7, 0.76, color=colours.get(row.kind, "#eeeeee")))
         shape = " x ".join(str(n) for n in row.out_shape)
-        cells = [row.name, row.description, shape, f"{row.receptive_field} x {row.receptive_field}", f"{row.params:,}"]
-        for x, text in zip(columns, cells):
+        cells = [
+            row.name,
+            row.description,
+            shape,
+            f"{row.receptive_field} x {row.receptive_field}",
+            f"{row.params:,}",
+        ]
+        for x, text in zip(columns, cells, strict=False):
             ax.text(x, y, text, fontsize=10, va="center", family="monospace")
-    ax.text(0.1, -len(rows) - 0.75, f"total: {count_parameters(model):,} parameters", fontsize=11, weight="bold")
+    ax.text(
+        0.1, -len(rows) - 0.75, f"total: {count_parameters(model):,} parameters", fontsize=11, weight="bold"
+    )
     fig.tight_layout()
     if path is not None:
         fig.savefig(path, dpi=110)
         plt.close(fig)
     return fig
+
+
+# --- the report's figures: data in, figure out; ``render_png`` makes the file -------------------------------
+
+SERIES_RANGE = (98.0, 99.8)  # the accuracies where the steps differ; anything beyond sits on the edge, listed
+
+
+def plot_series(series: dict[str, list[dict]], ylim: tuple[float, float] = SERIES_RANGE):
+    """Test (solid) and train (dashed) accuracy per epoch of several runs (label -> history rows),
+    one colour per run, zoomed to ``ylim``. A point beyond the range is drawn on its edge as a
+    triangle pointing out of the chart, and a note under the chart lists those points."""
+    low, high = ylim
+    fig, ax = plt.subplots(figsize=(10, 5.6))
+    notes = []
+    for colour, (label, rows) in zip(plt.cm.tab10.colors, series.items(), strict=False):
+        epochs = [row["epoch"] for row in rows]
+        off_scale = []
+        for split, line in (("test", "-"), ("train", "--")):
+            accs = [row[f"{split}_acc"] for row in rows]
+            ax.plot(
+                epochs,
+                [min(max(a, low), high) for a in accs],
+                line,
+                color=colour,
+                markersize=3.5,
+                marker="o" if split == "test" else None,
+                label=label if split == "test" else None,
+            )
+            below = [(epoch, a) for epoch, a in zip(epochs, accs, strict=False) if a < low]
+            above = [(epoch, a) for epoch, a in zip(epochs, accs, strict=False) if a > high]
+            for off, edge, marker, words, extreme in (
+                (below, low, "v", "down to", min),
+                (above, high, "^", "up to", max),
+            ):
+                if off:
+                    ax.plot(
+                        [epoch for epoch, _ in off],
+                        [edge] * len(off),
+                        marker,
+                        color=colour,
+                        markersize=7,
+                        clip_on=False,
+                    )
+                    furthest = extreme(a for _, a in off)
+                    off_scale.append(f"{split} in {len(off)} epoch(s), {words} {furthest:.2f}%")
+        if off_scale:
+            notes.append(f"{label}: {', '.join(off_scale)}")
+    ax.axhline(TARGET_ACCURACY, color="black", linewidth=1, linestyle=":", label=f"{TARGET_ACCURACY}%")
+    ax.plot([], [], "-", color="grey", label="test")
+    ax.plot([], [], "--", color="grey", label="train")
+    ax.set(xlabel="epoch", ylabel="accuracy (%)", ylim=ylim, title="Accuracy per epoch, step by step")
+    ax.xaxis.get_major_locator().set_params(integer=True)
+    ax.grid(alpha=0.3)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize=9)
+    if notes:
+        notes.insert(0, f"Off the scale, drawn on its edge (▼ below {low:g}%, ▲ above {high:g}%):")
+    fig.text(0.01, 0.01, "\n".join(notes), fontsize=8, va="bottom")
+    fig.tight_layout(rect=(0, 0.028 * len(notes), 1, 1))
+    return fig
+
+
+def plot_seeds(summaries: list[dict]):
+    """Each seed's last test accuracies (one panel per seed sweep, as ``seed_summary`` wrote it),
+    side by side around the seed's number, one colour per epoch, and the target line."""
+    widths = [max(len(s["seeds"]), 6) for s in summaries]
+    fig, axes = plt.subplots(
+        1,
+        len(summaries),
+        figsize=(3 + 0.45 * sum(widths), 4.6),
+        sharey=True,
+        squeeze=False,
+        gridspec_kw={"width_ratios": widths},
+    )
+    for ax, summary in zip(axes[0], summaries, strict=False):
+        last = max(len(row["last5_test_acc"]) for row in summary["seeds"])
+        for back in reversed(range(last)):  # epochs before the final one: oldest first, the final one darkest
+            colour = plt.cm.viridis(0.85 * back / max(last - 1, 1))
+            points = [
+                (row["seed"], row["last5_test_acc"][-1 - back])
+                for row in summary["seeds"]
+                if back < len(row["last5_test_acc"])
+            ]
+            offset = ((last - 1) / 2 - back) * 0.13  # the epochs left to right around the seed's number
+            ax.plot(
+                [seed + offset for seed, _ in points],
+                [acc for _, acc in points],
+                "o",
+                color=colour,
+                markersize=4.5,
+                label=f"epoch {summary['epochs'] - back}",
+            )
+        ax.axhline(TARGET_ACCURACY, color="black", linewidth=1, linestyle=":", label=f"{TARGET_ACCURACY}%")
+        ax.set(
+            xlabel="seed",
+            xticks=[row["seed"] for row in summary["seeds"]],
+            title=f"{summary['dtype']}: {summary['seeds_holding']} of {len(summary['seeds'])} seeds hold",
+        )
+        ax.grid(alpha=0.3, axis="y")
+    axes[0][0].set_ylabel("test accuracy (%)")
+    axes[0][-1].legend(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize=9)
+    fig.suptitle(f"Step {summaries[0]['step']}: the last epochs of every seed, per precision")
+    fig.tight_layout()
+    return fig
+
+
+def plot_frontier(variants: list[dict]):
+    """The design search: per variant (``name``, ``multiply_adds``, ``seconds_per_epoch`` or None,
+    ``min_last5``: the validation minimum of the last five epochs of each seed), the mean over
+    seeds against the cost, with the seeds' range as a bar; against time too when timings exist."""
+    panels = [("multiply_adds", "multiply-adds per image")]
+    if any(v["seconds_per_epoch"] is not None for v in variants):
+        panels.append(("seconds_per_epoch", "seconds per training epoch"))
+    lowest = min(min(v["min_last5"]) for v in variants)
+    highest = max(TARGET_ACCURACY, *(max(v["min_last5"]) for v in variants))
+    margin = (highest - lowest) * 0.08 + 0.01
+    fig, axes = plt.subplots(1, len(panels), figsize=(7.5 * len(panels), 6), sharey=True, squeeze=False)
+    for ax, (key, label) in zip(axes[0], panels, strict=False):
+        shown = [v for v in variants if v[key] is not None]
+        means = [sum(v["min_last5"]) / len(v["min_last5"]) for v in shown]
+        for v, mean in zip(shown, means, strict=False):
+            spread = [[mean - min(v["min_last5"])], [max(v["min_last5"]) - mean]]
+            ax.errorbar(
+                v[key], mean, yerr=spread, fmt="o", color="tab:blue", elinewidth=1, capsize=2, markersize=5
+            )
+        places = _label_places([v[key] for v in shown], means, (highest - lowest + 2 * margin) / 40)
+        for v, mean, place in zip(shown, means, places, strict=False):
+            ax.annotate(
+                v["name"],
+                (v[key], mean),
+                xytext=(8, place),
+                textcoords=("offset points", "data"),
+                fontsize=7,
+                va="center",
+                arrowprops={"arrowstyle": "-", "color": "grey", "linewidth": 0.5},
+            )
+        ax.axhline(TARGET_ACCURACY, color="black", linewidth=1, linestyle=":")
+        ax.set(xlabel=label, title=f"against {label}", ylim=(lowest - margin, highest + margin))
+        ticks = "{x:,.0f}" if key == "multiply_adds" else "{x:g}"
+        ax.xaxis.set_major_formatter(matplotlib.ticker.StrMethodFormatter(ticks))
+        ax.margins(x=0.15)
+        ax.grid(alpha=0.3)
+    axes[0][0].set_ylabel(
+        "validation accuracy (%), min of the last 5 epochs\n(mean over seeds; bar: their range)"
+    )
+    fig.suptitle(f"Design variants on the validation split (dotted: {TARGET_ACCURACY}%, the test target)")
+    fig.tight_layout()
+    return fig
+
+
+def _label_places(xs: list[float], ys: list[float], gap: float) -> list[float]:
+    """Heights for the labels of points (xs, ys) that keep labels of points with about the same x
+    at least ``gap`` apart, each column of labels centred on its points."""
+    span = (max(xs) - min(xs)) or 1.0
+    places = list(ys)
+    order = sorted(range(len(xs)), key=lambda i: xs[i])
+    columns = [[order[0]]]
+    for before, i in itertools.pairwise(order):
+        if xs[i] - xs[before] > 0.08 * span:  # far enough right that the labels cannot collide
+            columns.append([])
+        columns[-1].append(i)
+    for column in columns:
+        column.sort(key=lambda i: ys[i])
+        for below, i in itertools.pairwise(column):
+            places[i] = max(ys[i], places[below] + gap)
+        shift = sum(places[i] - ys[i] for i in column) / len(column)
+        for i in column:
+            places[i] -= shift
+    return places
+
+
+def render_png(draw, *args, dpi: int = 100) -> bytes:
+    """``draw(*args)``'s figure as PNG bytes that depend on the arguments and the matplotlib
+    install alone: drawn in matplotlib's default style whatever a local matplotlibrc says, and
+    saved without the "Software" stamp (the version string), so the committed file changes only
+    when the picture does."""
+    with plt.style.context("default"):
+        fig = draw(*args)
+        buffer = io.BytesIO()
+        fig.savefig(buffer, format="png", dpi=dpi, metadata={"Software": None})
+    plt.close(fig)
+    return buffer.getvalue()

@@ -1,162 +1,741 @@
-"""The generated sections of README.md and docs/, written from ``results/`` alone; ``reproduce``.
+"""The generated sections of README.md and docs/, and the figures they show, from ``results/`` alone.
 
 Each section sits between ``<!-- generated:NAME -->`` and ``<!-- /generated:NAME -->``;
-``update_docs`` rewrites what is between them and leaves the hand-written rest alone.
+``update_docs`` rewrites what is between them and leaves the hand-written rest alone. A section
+is a loader, which reads and checks its files under ``results/``, and a pure renderer (data in,
+text out); a figure likewise is a loader and a drawing function of ``mnist_lite.plots``.
 """
 
 from __future__ import annotations
 
-import functools
 import json
 import math
-import re
-import time
+import os
+import statistics
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
+from mnist_lite import plots
 from mnist_lite.errors import MnistLiteError
-from mnist_lite.results import REPO, RESULTS, History, load_result, write_atomic, write_json
-from mnist_lite.steps import PARAM_BUDGET, STEPS, TARGET_ACCURACY
+from mnist_lite.paths import REPO, REPOSITORY, RESULTS
+from mnist_lite.results import History, holds_target, write_atomic
+from mnist_lite.steps import DESIGN_BASELINE, PARAM_BUDGET, STEPS, TARGET_ACCURACY
+
+# --- what the report reads, relative to the results folder: spelled here once, for its writers to import
+STEP_RUN = "step{step}"  # the recorded run of each step: STEP_RUN/RESULT
+RESULT = "result.json"
+SEED_SWEEP = "step5_seeds"  # `seeds --step 5`: SEED_SWEEP/seedS/RESULT and SEED_SWEEP/SWEEP_SUMMARY
+OTHER_PRECISION_SWEEP = SEED_SWEEP + "_{dtype}"  # the same, `--dtype DTYPE --out results/step5_seeds_DTYPE`
+SWEEP_SUMMARY = "summary.json"
+DESIGN = "design"  # tools/design.py: DESIGN/VARIANT/seedS.json, scored on the validation split
+DESIGN_SPEED = "design_speed.json"  # tools/design.py --time
+LEGACY_EXPERIMENTS = "experiments"  # the designs tried before the design search, chosen on the test set
+ONE_EPOCH = "one_epoch_5000"  # tools/one_epoch.py: ONE_EPOCH/NAME/seedS/RESULT
+BENCH = "bench.json"  # `bench`
+PERF_TRIALS = "perf_trials.json"  # tools/perf_trials.py
+REPRODUCE = "reproduce.json"  # `reproduce`
+REPORTED = (
+    *(STEP_RUN.format(step=step) for step in STEPS),
+    SEED_SWEEP,
+    DESIGN,
+    DESIGN_SPEED,
+    LEGACY_EXPERIMENTS,
+    ONE_EPOCH,
+    BENCH,
+    PERF_TRIALS,
+    REPRODUCE,
+)
+# the figures the report draws, relative to the repository
+SERIES_FIGURE = "docs/figures/series.png"
+SEEDS_FIGURE = "docs/figures/seeds.png"
+FRONTIER_FIGURE = "docs/figures/frontier.png"
+
+
+# --- reading: every file through one reader, checked against the shape its sections use ---------------------
+
+
+@dataclass(frozen=True)
+class Value:
+    """A leaf of a shape: a JSON value that passes ``test``, described as ``what``."""
+
+    what: str
+    test: Callable[[object], bool]
+
+
+@dataclass(frozen=True)
+class ListOf:
+    """A JSON array of at least ``at_least`` items of shape ``item``."""
+
+    item: object
+    at_least: int = 0
+
+
+@dataclass(frozen=True)
+class Schema:
+    """What a file must hold for the report: ``shape`` is a ``Value``, a ``ListOf``, or a dict
+    of key -> shape, where a key ending in "?" may be absent and the single key ``str`` stands
+    for any key (a mapping of names). ``fix`` says what to do about a file that fails it."""
+
+    name: str
+    shape: object
+    fix: str = ""
+
+
+def _is_number(value) -> bool:
+    # a JSON number that formats as one: no bool, NaN or infinity, nothing too large to turn into a float
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and abs(value) <= 1e300
+
+
+NUMBER = Value("a finite number", _is_number)
+POSITIVE = Value("a positive number", lambda v: _is_number(v) and v > 0)
+COUNT = Value("a whole number", lambda v: isinstance(v, int) and not isinstance(v, bool) and 0 <= v <= 2**63)
+MAYBE_COUNT = Value("a whole number or null", lambda v: v is None or COUNT.test(v))
+TEXT = Value("a string", lambda v: isinstance(v, str))
+MAYBE_TEXT = Value("a string or null", lambda v: v is None or isinstance(v, str))
+FLAG = Value("true or false", lambda v: isinstance(v, bool))
+
+
+def _mismatch(value, shape, where: str) -> str | None:
+    """Where and how ``value`` departs from ``shape``, or None when it fits."""
+    here = where or "the top level"
+    if isinstance(shape, Value):
+        return None if shape.test(value) else f"{here}: not {shape.what}"
+    if isinstance(shape, ListOf):
+        if not isinstance(value, list) or len(value) < shape.at_least:
+            return f"{here}: not a list" + (f" of at least {shape.at_least}" if shape.at_least else "")
+        found = (_mismatch(item, shape.item, f"{where}[{i}]") for i, item in enumerate(value))
+        return next(filter(None, found), None)
+    if not isinstance(value, dict):
+        return f"{here}: not an object"
+    if str in shape:
+        fields = [(key, shape[str]) for key in value]
+    else:
+        absent = [key for key in shape if not key.endswith("?") and key not in value]
+        if absent:
+            return f"{here}: no {absent[0]!r}"
+        fields = [(key.rstrip("?"), item) for key, item in shape.items() if key.rstrip("?") in value]
+    found = (_mismatch(value[key], item, f"{where}.{key}" if where else key) for key, item in fields)
+    return next(filter(None, found), None)
+
+
+def read_json(path: Path, schema: Schema, missing_ok: bool = False):
+    """The JSON in ``path`` once it fits ``schema``; None for a missing file if ``missing_ok``.
+
+    Whatever is wrong with the file, unreadable, not UTF-8, not JSON, or of another shape than
+    ``schema``, is one ``MnistLiteError`` naming it: the sections index what this returns
+    without any further checks.
+    """
+    try:
+        value = json.loads(path.read_bytes().decode("utf-8"))
+    except FileNotFoundError:
+        if missing_ok:
+            return None
+        problem = "no such file"
+    except OSError as error:
+        problem = f"cannot read it: {error.strerror or type(error).__name__}"
+    except UnicodeDecodeError:
+        problem = "not UTF-8"
+    except json.JSONDecodeError as error:
+        problem = f"not JSON: {error.msg} at line {error.lineno}"
+    except (ValueError, RecursionError) as error:  # a number with too many digits, nesting too deep
+        problem = f"not JSON that Python reads: {type(error).__name__}"
+    else:
+        problem = _mismatch(value, schema.shape, "")
+        if problem is None:
+            return value
+    fix = f"; {schema.fix}" if schema.fix else ""
+    raise MnistLiteError(" ".join(f"{path}: not a valid {schema.name} ({problem}){fix}".split()))
+
+
+HISTORY_ROW = {"epoch": COUNT, "train_acc": NUMBER, "test_acc": NUMBER}
+RUN = {  # what the sections read of a result.json
+    "params": COUNT,
+    "seed": COUNT,
+    "epochs": COUNT,
+    "device_name": TEXT,
+    "torch_version": TEXT,
+    "dtype?": TEXT,
+    "eval_split?": TEXT,
+    "train_limit": MAYBE_COUNT,
+    "test_limit": MAYBE_COUNT,
+    "error": MAYBE_TEXT,
+    "interrupted": FLAG,
+    "history": ListOf(HISTORY_ROW),
+    "best_train_acc": NUMBER,
+    "best_test_acc": NUMBER,
+    "final_test_acc": NUMBER,
+    "last5_test_acc": ListOf(NUMBER),
+    "last5_min_test_acc": NUMBER,
+    "train_seconds": NUMBER,
+}
+RUN_FILE = Schema("result file", RUN, "train it again")
+ONE_EPOCH_RUN = Schema(
+    "result file",
+    {**RUN, "recipe": {"batch_size": POSITIVE, "lr": NUMBER}},
+    "run python tools/one_epoch.py again",
+)
+LITE_RECIPE = {
+    "model": TEXT,
+    "epochs": COUNT,
+    "batch_size": COUNT,
+    "lr": NUMBER,
+    "momentum": NUMBER,
+    "weight_decay": NUMBER,
+    "schedule": TEXT,
+    "milestones": ListOf(COUNT),
+    "rotation_degrees": NUMBER,
+    "translate": NUMBER,
+    "label_smoothing": NUMBER,
+    "ema_decay?": NUMBER,
+    "architecture": {
+        "full_resolution": ListOf(COUNT, 1),
+        "padding": COUNT,
+        "transition": COUNT,
+        "low_resolution": ListOf(COUNT, 1),
+        "dropout": NUMBER,
+    },
+}
+RECIPE_FIELDS_ADDED = {"ema_decay": 0.0}  # fields newer than some recorded recipes, at the value those had
+DESIGN_RUN = Schema(
+    "design run",
+    {
+        **RUN,
+        "recipe": LITE_RECIPE,
+        "variant": TEXT,
+        "changes": ListOf(TEXT),
+        "multiply_adds": COUNT,
+        "round?": NUMBER,
+    },
+    "run python tools/design.py for it again",
+)
+DESIGN_SPEED_FILE = Schema(
+    "design timing file",
+    {
+        "device_name": TEXT,
+        "torch_version": TEXT,
+        "dtype": TEXT,
+        "variants": {str: {"median_seconds_per_epoch": NUMBER}},
+    },
+    "run python tools/design.py --time again",
+)
+LEGACY_RUN = Schema(
+    "experiment file",
+    {
+        "variant": {"name": TEXT, "architecture": TEXT, "dropout": TEXT, "rotation_degrees": NUMBER},
+        "recipe": {"schedule": TEXT, "lr": NUMBER, "batch_size": COUNT, "milestones?": ListOf(COUNT)},
+        "params": COUNT,
+        "seed": COUNT,
+        "best_train_acc": NUMBER,
+        "best_test_acc": NUMBER,
+        "last5_test_acc": ListOf(NUMBER),
+        "last5_min_test_acc": NUMBER,
+    },
+)
+SWEEP_FILE = Schema(
+    "seed-sweep summary",
+    {
+        "step": COUNT,
+        "model": TEXT,
+        "params": COUNT,
+        "epochs": COUNT,
+        "dtype": TEXT,
+        "eval_split?": TEXT,
+        "device_name": TEXT,
+        "seeds": ListOf(
+            {
+                "seed": COUNT,
+                "best_test_acc": NUMBER,
+                "final_test_acc": NUMBER,
+                "last5_test_acc": ListOf(NUMBER, 1),
+                "last5_min_test_acc": NUMBER,
+            },
+            1,
+        ),
+        "final_test_acc_mean": NUMBER,
+        "final_test_acc_std": NUMBER,
+        "median_last5_min_test_acc": NUMBER,
+        "worst_last5_min_test_acc": NUMBER,
+        "seeds_holding": COUNT,
+        "hold_confidence": NUMBER,
+        "hold_probability_lower_bound": NUMBER,
+    },
+    "run the same seeds command again: it skips the finished seeds and writes the summary anew",
+)
+BENCH_FILE = Schema(
+    "benchmark file",
+    ListOf(
+        {
+            "step": COUNT,
+            "device": TEXT,
+            "device_name": TEXT,
+            "train_images": COUNT,
+            "repeats": COUNT,
+            "torch_version": TEXT,
+            "date": TEXT,
+            "vs_default": {str: NUMBER},
+            "setups": {
+                str: {
+                    "model": TEXT,
+                    "params": COUNT,
+                    "batch_size": COUNT,
+                    "loader": TEXT,
+                    "dtype": TEXT,
+                    "median_seconds": NUMBER,
+                    "images_per_second": NUMBER,
+                }
+            },
+        }
+    ),
+    "run python -m mnist_lite bench again",
+)
+TRIALS_FILE = Schema(
+    "speed-trials file",
+    {
+        "device_name": TEXT,
+        "cpu_flags": ListOf(TEXT),
+        "model": TEXT,
+        "batch_size": COUNT,
+        "batches_timed": COUNT,
+        "repeats": COUNT,
+        "trials": {
+            str: {
+                "what": TEXT,
+                "median_seconds_per_epoch": NUMBER,
+                "vs_default": NUMBER,
+                "warmup_seconds": NUMBER,
+            }
+        },
+        "profile": {
+            "total_seconds_per_epoch": POSITIVE,
+            "convolution_seconds_per_epoch": NUMBER,
+            "top_ops": ListOf({"op": TEXT, "seconds_per_epoch": NUMBER}),
+        },
+    },
+    "run python tools/perf_trials.py again",
+)
+REPRODUCE_FILE = Schema(
+    "reproduction record",
+    {
+        "notebooks": ListOf({"step": COUNT, "seconds": NUMBER, "device_name": TEXT}),
+        "total_seconds": NUMBER,
+    },
+    "run python -m mnist_lite reproduce again",
+)
+
+
+def _unfit(run: dict, split: str) -> str | None:
+    """Why ``run`` cannot stand for its recipe (it did not finish, trained or was scored on part
+    of the data, or was scored on another split than ``split``), or None when it can."""
+    scored_on = run.get("eval_split", "test")  # runs from before the validation split: on the test set
+    if scored_on != split:
+        return f"scored on the {scored_on} split, not the {split} split"
+    if run["error"] or run["interrupted"]:
+        return "it stopped early"
+    if run["train_limit"] is not None or run["test_limit"] is not None:
+        return "trained or scored on part of the data"
+    if len(run["history"]) != run["epochs"]:
+        return f"{len(run['history'])} of {run['epochs']} epochs"
+    return None
 
 
 def _missing(what: str, command: str) -> str:
     return f"_No {what} recorded yet: run `{command}`._"
 
 
-def steps_section(results: Path) -> str:
+def _percents(accuracies: list[float]) -> str:
+    return ", ".join(f"{acc:.2f}" for acc in accuracies)
+
+
+# --- the steps and the picture of the series ----------------------------------------------------------------
+
+
+def load_steps(results: Path) -> dict[int, dict]:
+    """The recorded run of each step that has one; a run that is not a complete full run on the
+    test set (a design run on the validation split included) is refused."""
+    runs = {}
+    for step in STEPS:
+        path = results / STEP_RUN.format(step=step) / RESULT
+        run = read_json(path, RUN_FILE, missing_ok=True)
+        if run is None:
+            continue
+        problem = _unfit(run, "test")
+        if problem:
+            raise MnistLiteError(
+                f"{path}: not a complete full run ({problem}); train step {step} again before the report"
+            )
+        runs[step] = run
+    return runs
+
+
+COLAB_BADGE = "https://colab.research.google.com/assets/colab-badge.svg"
+
+
+def colab_link(notebook: str) -> str:
+    """A badge that opens ``notebook`` of the repository's main branch in Colab."""
+    where = REPOSITORY.removeprefix("https://github.com/")
+    return f"[![Open In Colab]({COLAB_BADGE})](https://colab.research.google.com/github/{where}/blob/main/{notebook})"
+
+
+def steps_table(runs: dict[int, dict]) -> str:
     lines = [
-        f"| Step | Target | Parameters | Best train | Best test | Min of last 5 | Epochs ≥ {TARGET_ACCURACY}% | Notebook |",
-        "|---:|---|---:|---:|---:|---:|---|---|",
+        "| Step | Target | Parameters | Best train | Best test | Min of last 5 | "
+        f"Epochs ≥ {TARGET_ACCURACY}% | Training time | Notebook |",
+        "|---:|---|---:|---:|---:|---:|---|---:|---|",
     ]
     for step, recipe in STEPS.items():
-        path = results / f"step{step}" / "result.json"
-        if not path.exists():
-            lines.append(f"| {step} | {recipe.target} | | | | | | not run yet |")
+        notebook = f"[{Path(recipe.notebook).name}]({recipe.notebook}) {colab_link(recipe.notebook)}"
+        if step not in runs:
+            lines.append(f"| {step} | {recipe.target} | | | | | | | {notebook} |")
             continue
-        r = load_result(path)
-        limited = r["train_limit"] is not None or r["test_limit"] is not None
-        if r["error"] or r["interrupted"] or limited or len(r["history"]) != r["epochs"]:
-            raise MnistLiteError(f"{path}: not a complete full run; train step {step} again before the report")
+        r = runs[step]
         above = [str(epoch) for epoch in History(r["history"]).epochs_at_or_above(TARGET_ACCURACY)]
         budget = "" if step == 1 or r["params"] < PARAM_BUDGET else " ⚠"
         lines.append(
             f"| {step} | {recipe.target} | {r['params']:,}{budget} | {r['best_train_acc']:.2f}% | "
             f"{r['best_test_acc']:.2f}% | {r['last5_min_test_acc']:.2f}% | {', '.join(above) or 'none'} | "
-            f"[{Path(recipe.notebook).name}]({recipe.notebook}) |"
+            f"{r['train_seconds'] / 60:.1f} min | {notebook} |"
         )
-    first = next((load_result(results / f"step{s}") for s in STEPS if (results / f"step{s}" / "result.json").exists()), None)
-    if first:
-        lines += ["", f"Each row is one run with seed {first['seed']}, {first['epochs']} epochs, on {first['device_name']}."]
+    if runs:
+        first = next(iter(runs.values()))
+        machines = sorted(
+            {(r["device_name"], r["torch_version"], r.get("dtype", "float32")) for r in runs.values()}
+        )
+        where = "; ".join(f"{name}, torch {torch}, {dtype} forward pass" for name, torch, dtype in machines)
+        lines += ["", f"Each row is one run with seed {first['seed']}, {first['epochs']} epochs, on {where}."]
     return "\n".join(lines)
 
 
-def robustness_section(results: Path, folder: str = "step5_seeds", options: str = "") -> str:
-    """The seed sweep in ``results/folder``, made by ``seeds --step 5 --seeds 1-5 OPTIONS``."""
-    path = results / folder / "summary.json"
-    if not path.exists():
-        return _missing("seed sweep", f"python -m mnist_lite seeds --step 5 --seeds 1-5{options}")
-    s = json.loads(path.read_text())
+def series_text(runs: dict[int, dict]) -> str:
+    if not runs:
+        return _missing("step run", "python -m mnist_lite train --step N")
+    low, high = plots.SERIES_RANGE
+    return (
+        f"![Test and train accuracy per epoch of every step]({SERIES_FIGURE})\n\n"
+        f"Test accuracy (solid) and training accuracy (dashed) per epoch of each step's run above, on a "
+        f"scale zoomed to {low:g}–{high:g}%: a point beyond it is drawn on the edge and listed under the "
+        f"chart."
+    )
+
+
+def series_figure(runs: dict[int, dict]):
+    labels = {step: f"step {step}: {STEPS[step].title.split(':')[0]}" for step in runs}
+    return plots.plot_series({labels[step]: r["history"] for step, r in runs.items()})
+
+
+# --- robustness: the seed sweeps ----------------------------------------------------------------------------
+
+
+def load_sweeps(results: Path) -> list[tuple[str, dict]]:
+    """(folder, summary) of the seed sweep, then of the same sweep in the other precision, of
+    those recorded; a sweep scored on the validation split is refused."""
+    others = sorted(results.glob(OTHER_PRECISION_SWEEP.format(dtype="*") + "/" + SWEEP_SUMMARY))
+    if len(others) > 1:
+        raise MnistLiteError(f"{', '.join(map(str, others))}: more than one other-precision sweep; keep one")
+    sweeps = []
+    for path in [results / SEED_SWEEP / SWEEP_SUMMARY, *others]:
+        summary = read_json(path, SWEEP_FILE, missing_ok=True)
+        if summary is None:
+            continue
+        if summary.get("eval_split", "test") != "test":
+            raise MnistLiteError(
+                f"{path}: a sweep scored on the {summary['eval_split']} split; "
+                f"the robustness section shows test runs only"
+            )
+        if path.parent.name not in (SEED_SWEEP, OTHER_PRECISION_SWEEP.format(dtype=summary["dtype"])):
+            raise MnistLiteError(f"{path}: a {summary['dtype']} sweep in the folder of another precision")
+        sweeps.append((path.parent.name, summary))
+    if len({summary["dtype"] for _, summary in sweeps}) < len(sweeps):
+        raise MnistLiteError(
+            f"{results / SEED_SWEEP} and {others[0].parent}: both sweeps in {sweeps[0][1]['dtype']}"
+        )
+    return sweeps
+
+
+def _seed_list(seeds: list[int]) -> str:
+    """``--seeds`` as the seeds command takes it: ``1-20`` for a run of numbers."""
+    if seeds == list(range(seeds[0], seeds[0] + len(seeds))) and len(seeds) > 1:
+        return f"{seeds[0]}-{seeds[-1]}"
+    return ",".join(map(str, seeds))
+
+
+def sweep_text(folder: str, s: dict) -> str:
+    """One seed sweep: the command that made it, a row per seed, and what they say together."""
+    out = "" if folder == SEED_SWEEP else f" --out results/{folder}"
+    seeds = _seed_list([row["seed"] for row in s["seeds"]])
+    command = f"python -m mnist_lite seeds --step {s['step']} --seeds {seeds} --dtype {s['dtype']}{out}"
     lines = [
-        f"Step {s['step']} ({s['model']}, {s['params']:,} parameters, {s['epochs']} epochs, {s.get('dtype', 'float32')} forward "
-        f"pass) trained once per seed on {s['device_name']}:",
+        f"Step {s['step']} ({s['model']}, {s['params']:,} parameters, {s['epochs']} epochs, {s['dtype']} "
+        f"forward pass) trained once per seed on {s['device_name']} by `{command}`:",
         "",
-        f"| Seed | Best test | Final test | Test accuracy, last 5 epochs | Min of last 5 | All last 5 ≥ {TARGET_ACCURACY}% |",
+        "| Seed | Best test | Final test | Test accuracy, last 5 epochs | Min of last 5 | "
+        f"All last 5 ≥ {TARGET_ACCURACY}% |",
         "|---:|---:|---:|---|---:|:---:|",
     ]
     for row in s["seeds"]:
-        held = "yes" if row["last5_min_test_acc"] >= TARGET_ACCURACY else "**no**"
-        last = ", ".join(f"{acc:.2f}" for acc in row["last5_test_acc"])
         lines.append(
-            f"| {row['seed']} | {row['best_test_acc']:.2f}% | {row['final_test_acc']:.2f}% | {last} | "
-            f"{row['last5_min_test_acc']:.2f}% | {held} |"
+            f"| {row['seed']} | {row['best_test_acc']:.2f}% | {row['final_test_acc']:.2f}% | "
+            f"{_percents(row['last5_test_acc'])} | {row['last5_min_test_acc']:.2f}% | "
+            f"{'yes' if holds_target(row) else '**no**'} |"
         )
+    n = len(s["seeds"])
     lines += [
         "",
-        f"Final test accuracy over {len(s['seeds'])} seeds: **{s['final_test_acc_mean']:.2f} ± "
-        f"{s['final_test_acc_std']:.2f}%** (mean ± sample std); worst minimum of the last five epochs: "
+        f"**{s['seeds_holding']} of {n} seeds** hold {TARGET_ACCURACY}% in every one of the last five "
+        f"epochs, so a fresh seed holds it with a probability of at least "
+        f"**{100 * s['hold_probability_lower_bound']:.1f}%** (exact one-sided "
+        f"{100 * s['hold_confidence']:g}% lower confidence bound, Clopper–Pearson). Final test accuracy: "
+        f"**{s['final_test_acc_mean']:.2f} ± {s['final_test_acc_std']:.2f}%** (mean ± sample std over {n} "
+        f"seeds); minimum of the last five epochs: median **{s['median_last5_min_test_acc']:.2f}%**, worst "
         f"**{s['worst_last5_min_test_acc']:.2f}%**.",
     ]
     return "\n".join(lines)
 
 
-def performance_section(results: Path) -> str:
-    path = results / "bench.json"
-    if not path.exists():
-        return _missing("benchmark", "python -m mnist_lite bench")
-    runs = json.loads(path.read_text())
-    lines = [
-        "| Machine | Device | Pipeline | Seconds per epoch (median) | Images per second | Speed-up |",
-        "|---|---|---|---:|---:|---:|",
-    ]
-    for b in runs:
-        for name, row in b["pipelines"].items():
-            speedup = f"{b['speedup']:.2f}×" if name == "fast" else "1×"
-            lines.append(
-                f"| {b['device_name']} | {b['device']} | `{name}` | {row['median_seconds']:.2f} | "
-                f"{row['images_per_second']:,.0f} | {speedup} |"
-            )
-        lines.append("")
-        lines.append(
-            f"Step {b['step']} ({b['model']}), {b['train_images']:,} training images an epoch, batch size "
-            f"{b['batch_size']}; {b['repeats']} epochs of each pipeline, interleaved, after a warm-up; "
-            f"torch {b['torch_version']}, measured {b['date']}."
-        )
-    return "\n".join(lines).rstrip()
+def robustness_text(sweeps: list[tuple[str, dict]]) -> str:
+    if not sweeps:
+        return _missing("seed sweep", "python -m mnist_lite seeds --step 5 --seeds 1-20")
+    parts = [sweep_text(folder, summary) for folder, summary in sweeps]
+    return "\n\n".join([*parts, f"![The last five test accuracies of every seed]({SEEDS_FIGURE})"])
 
 
-def reproduce_section(results: Path) -> str:
-    path = results / "reproduce.json"
-    if not path.exists():
-        return _missing("full reproduction", "python -m mnist_lite reproduce")
-    r = json.loads(path.read_text())
-    per = ", ".join(f"step {n['step']} {n['seconds'] / 60:.1f} min" for n in r["notebooks"])
-    machines = ", ".join(sorted({n["device_name"] for n in r["notebooks"]}))
-    return (
-        f"Executing the step notebooks with full runs took **{r['total_seconds'] / 60:.0f} minutes** "
-        f"in all on {machines} ({per})."
+def bfloat16_text(sweeps: list[tuple[str, dict]]) -> str:
+    """The sweep with the forward pass in bfloat16, whichever folder holds it."""
+    found = [sweep_text(folder, summary) for folder, summary in sweeps if summary["dtype"] == "bfloat16"]
+    command = (
+        "python -m mnist_lite seeds --step 5 --seeds 1-10 --dtype bfloat16 --out results/"
+        + OTHER_PRECISION_SWEEP.format(dtype="bfloat16")
     )
+    return found[0] if found else _missing("bfloat16 seed sweep", command)
+
+
+def seeds_figure(sweeps: list[tuple[str, dict]]):
+    return plots.plot_seeds([summary for _, summary in sweeps])
+
+
+# --- the design search, and the experiments before it -------------------------------------------------------
+
+
+def load_design(results: Path) -> dict | None:
+    """``{"variants": {name: runs by seed}, "speed": design_speed.json or None}``; None when no
+    design run is recorded. Each run must be a complete run scored on the validation split, in
+    the folder of its variant and the file of its seed, with the recipe of its variant's other seeds."""
+    paths = sorted((results / DESIGN).glob("*/seed*.json"))
+    if not paths:
+        return None
+    variants: dict[str, list[dict]] = {}
+    for path in paths:
+        run = read_json(path, DESIGN_RUN)
+        run["recipe"] = {**RECIPE_FIELDS_ADDED, **run["recipe"]}
+        problem = _unfit(run, "validation")
+        if (run["variant"], f"seed{run['seed']}.json") != (path.parent.name, path.name):
+            problem = f"variant {run['variant']!r}, seed {run['seed']}: not what its folder and name say"
+        group = variants.setdefault(run["variant"], [])
+        if group and any(run[key] != group[0][key] for key in ("recipe", "params", "multiply_adds")):
+            problem = f"another recipe than {path.parent / 'seed'}{group[0]['seed']}.json"
+        if problem:
+            raise MnistLiteError(f"{path}: not a design run to report ({problem}); {DESIGN_RUN.fix}")
+        group.append(run)
+    for group in variants.values():
+        group.sort(key=lambda r: r["seed"])
+    speed = read_json(results / DESIGN_SPEED, DESIGN_SPEED_FILE, missing_ok=True)
+    return {"variants": variants, "speed": speed}
+
+
+def architecture_summary(architecture: dict) -> str:
+    """A LiteNet's layout: the channels of the convolutions at each resolution, e.g.
+    ``28x28: 8 | pool | 14x14: 12,16,16,16``."""
+    full, low = architecture["full_resolution"], architecture["low_resolution"]
+    size = 28 - len(full) * (2 - 2 * architecture["padding"])  # a 3x3 convolution trims 1 - padding a side
+    parts = [f"28x28: {','.join(map(str, full))}", "pool"]
+    if architecture["transition"]:
+        parts.append(f"1x1 conv: {architecture['transition']}")
+    return " | ".join([*parts, f"{size // 2}x{size // 2}: {','.join(map(str, low))}"])
 
 
 def _schedule(recipe: dict) -> str:
     if recipe["schedule"] == "step":
-        return f"step ({recipe['lr']:g}, ÷10 after epochs {', '.join(map(str, recipe['milestones']))})"
+        milestones = ", ".join(map(str, recipe.get("milestones", [])))
+        return f"step ({recipe['lr']:g}, ÷10 after epochs {milestones})"
     return f"{recipe['schedule']} ({recipe['lr']:g})"
 
 
-def experiments_section(results: Path) -> str:
-    runs = [json.loads(p.read_text()) for p in sorted((results / "experiments").glob("*.json"))]
-    if not runs:
-        return "_No experiments recorded yet._"
-    runs.sort(key=lambda r: r["params"])
+def _optional(what: str, value: float) -> str:
+    return f"{what} {value:g}" if value else f"no {what}"
+
+
+def recipe_phrases(recipe: dict) -> list[tuple[tuple[str, ...], str]]:
+    """Each aspect of a recipe as the design table words it, with the ``Recipe`` fields it comes from."""
+    return [
+        (("model",), architecture_summary(recipe["architecture"])),
+        (("model",), _optional("dropout", recipe["architecture"]["dropout"])),
+        (("lr", "schedule", "milestones"), _schedule(recipe)),
+        (("batch_size",), f"batch {recipe['batch_size']}"),
+        (
+            ("augment",),
+            f"rotation ±{recipe['rotation_degrees']:g}°" if recipe["rotation_degrees"] else "no rotation",
+        ),
+        (("augment",), f"shift ±{recipe['translate']:.0%}" if recipe["translate"] else "no shift"),
+        (("label_smoothing",), _optional("label smoothing", recipe["label_smoothing"])),
+        (("weight_decay",), _optional("weight decay", recipe["weight_decay"])),
+        (("ema_decay",), _optional("EMA of the weights", recipe["ema_decay"])),
+        (("momentum",), f"momentum {recipe['momentum']:g}"),
+        (("epochs",), f"{recipe['epochs']} epochs"),
+    ]
+
+
+def what_changed(recipe: dict, changes: list[str], baseline: dict) -> str:
+    """The aspects of ``recipe`` that its variant's ``changes`` name, less those it set to the
+    value they already had in ``baseline`` (the recipe the variants start from); a change the
+    table has no words for is shown by its field name."""
+    before = {phrase for _, phrase in recipe_phrases(baseline)}
+    named = [
+        phrase
+        for fields, phrase in recipe_phrases(recipe)
+        if set(fields) & set(changes) and phrase not in before
+    ]
+    worded = {field for fields, _ in recipe_phrases(recipe) for field in fields}
+    return "; ".join(named + [f"{field} changed" for field in changes if field not in worded]) or "none"
+
+
+def frontier_points(design: dict) -> list[dict]:
+    """Per variant what ``plots.plot_frontier`` draws and the design table shows."""
+    speed = design["speed"]["variants"] if design["speed"] else {}
+    rounds = {name: runs[0].get("round", math.inf) for name, runs in design["variants"].items()}
+    return [
+        {
+            "name": name,
+            "multiply_adds": runs[0]["multiply_adds"],
+            "seconds_per_epoch": speed[name]["median_seconds_per_epoch"] if name in speed else None,
+            "min_last5": [r["last5_min_test_acc"] for r in runs],
+            "final": [r["final_test_acc"] for r in runs],
+        }
+        for name, runs in sorted(design["variants"].items(), key=lambda item: (rounds[item[0]], item[0]))
+    ]
+
+
+def design_text(design: dict | None) -> str:
+    if design is None:
+        return _missing("design search", "python tools/design.py NAME --seeds 1,2")
+    runs = [r for group in design["variants"].values() for r in group]
+    seeds = sorted({r["seed"] for r in runs})
+    by_seed = {(r["variant"], r["seed"]): r for r in runs}
+    baseline = DESIGN_BASELINE.as_dict()
     lines = [
-        "| Variant | Architecture | Parameters | Dropout | Rotation | Schedule (learning rate) | Seed | Best train | "
-        "Best test | Last 5 epochs | Min of last 5 |",
+        "**The design search, on the validation split.** Each variant is step 5's recipe from before the "
+        "search (`previous`) with the changes shown, trained by `python tools/design.py NAME --seeds S` and "
+        "judged on images held out of the training set (the validation split), never on the test set.",
+        "",
+        "| Variant | What changed | Parameters | Multiply-adds | Seconds per epoch | "
+        + " | ".join(f"Seed {seed}" for seed in seeds)
+        + " | Mean min of last 5 | Mean final |",
+        "|---|---|---:|---:|---:|" + "---:|" * len(seeds) + "---:|---:|",
+    ]
+    for point in frontier_points(design):
+        first = design["variants"][point["name"]][0]
+        changed = what_changed(first["recipe"], first["changes"], baseline)
+        changed = changed.replace("|", "\\|")  # an unescaped pipe would end the table cell
+        seconds = "—" if point["seconds_per_epoch"] is None else f"{point['seconds_per_epoch']:.2f}"
+        runs_by_seed = {seed: by_seed.get((point["name"], seed)) for seed in seeds}
+        cells = [f"{r['last5_min_test_acc']:.2f}%" if r else "" for r in runs_by_seed.values()]
+        lines.append(
+            f"| {point['name']} | {changed} | {first['params']:,} | {point['multiply_adds']:,} | {seconds} | "
+            + " | ".join(cells)
+            + f" | {statistics.mean(point['min_last5']):.2f}% | {statistics.mean(point['final']):.2f}% |"
+        )
+    settings = ", ".join(
+        sorted(
+            {
+                f"{r['epochs']} epochs, {r.get('dtype', 'float32')} forward pass, "
+                f"torch {r['torch_version']}, on {r['device_name']}"
+                for r in runs
+            }
+        )
+    )
+    lines += [
+        "",
+        f"Each seed's column is the lowest validation accuracy of its last five epochs. "
+        f"Every run: {settings}.",
+    ]
+    speed = design["speed"]
+    if speed:
+        lines.append(
+            f"Seconds per epoch: the median of `python tools/design.py --time` on "
+            f"{speed['device_name']}, {speed['dtype']} forward pass, torch "
+            f"{speed['torch_version']}; — where a variant was not timed."
+        )
+    figure = Path(FRONTIER_FIGURE).relative_to("docs")  # docs/experiments.md links it from docs/
+    lines += ["", f"![Validation accuracy against cost, per variant]({figure})"]
+    return "\n".join(lines)
+
+
+def frontier_figure(design: dict):
+    return plots.plot_frontier(frontier_points(design))
+
+
+def load_legacy(results: Path) -> list[dict]:
+    return [read_json(path, LEGACY_RUN) for path in sorted((results / LEGACY_EXPERIMENTS).glob("*.json"))]
+
+
+def legacy_table(runs: list[dict]) -> str:
+    if not runs:
+        return "_No experiments recorded._"
+    lines = [
+        "**Chosen on the test set.** These designs were compared by their TEST accuracy on seed 1 and the "
+        "best was kept: a selection effect, since the best of several tries on one seed and the same 10,000 "
+        "test images looks better than the design is. They are kept as a record; the design search on the "
+        "validation split replaced them.",
+        "",
+        "| Variant | Architecture | Parameters | Dropout | Rotation | Schedule (learning rate) | Seed | "
+        "Best train | Best test | Last 5 epochs | Min of last 5 |",
         "|---|---|---:|---|---:|---|---:|---:|---:|---|---:|",
     ]
-    for r in runs:
+    for r in sorted(runs, key=lambda r: r["params"]):
         v, recipe = r["variant"], r["recipe"]
-        last = ", ".join(f"{acc:.2f}" for acc in r["last5_test_acc"])
         lines.append(
-            f"| {v['name']} | {v['architecture']} | {r['params']:,} | {v['dropout']} | ±{v['rotation_degrees']:g}° | "
-            f"{_schedule(recipe)}, batch {recipe['batch_size']} | {r['seed']} | "
-            f"{r['best_train_acc']:.2f}% | {r['best_test_acc']:.2f}% | {last} | {r['last5_min_test_acc']:.2f}% |"
+            f"| {v['name']} | {v['architecture']} | {r['params']:,} | {v['dropout']} | "
+            f"±{v['rotation_degrees']:g}° | {_schedule(recipe)}, batch {recipe['batch_size']} | "
+            f"{r['seed']} | "
+            f"{r['best_train_acc']:.2f}% | {r['best_test_acc']:.2f}% | {_percents(r['last5_test_acc'])} | "
+            f"{r['last5_min_test_acc']:.2f}% |"
         )
     return "\n".join(lines)
 
 
-def one_epoch_section(results: Path) -> str:
-    """Step 5 trained for one epoch on the first images of the training set, per batch size and rate."""
-    paths = sorted((results / "one_epoch_5000").glob("*/seed*/result.json"))
-    if not paths:
-        return "_No short runs recorded yet: run `python tools/one_epoch.py`._"
-    runs = [load_result(p) for p in paths]
-    for path, r in zip(paths, runs):
+def load_one_epoch(results: Path) -> tuple[list[dict], list[dict]]:
+    """The one-epoch runs of step 5 on part of the data, and the complete runs of the seed sweep
+    (whose first epochs the section compares them with)."""
+    runs = []
+    for path in sorted((results / ONE_EPOCH).glob(f"*/seed*/{RESULT}")):
+        r = read_json(path, ONE_EPOCH_RUN)
         varied = {"epochs": 1, "batch_size": r["recipe"]["batch_size"], "lr": r["recipe"]["lr"]}
-        if r["error"] or r["interrupted"] or len(r["history"]) != 1 or r["recipe"] != dict(STEPS[5].as_dict(), **varied):
-            raise MnistLiteError(f"{path}: not a one-epoch run of step 5's recipe; run python tools/one_epoch.py again")
+        limited = r["train_limit"] is not None and r["test_limit"] is not None
+        if (
+            r["error"]
+            or r["interrupted"]
+            or not limited
+            or len(r["history"]) != 1
+            or r.get("eval_split", "test") != "test"
+            or r["recipe"] != dict(STEPS[5].as_dict(), **varied)
+        ):
+            raise MnistLiteError(f"{path}: not a one-epoch run of step 5's recipe; {ONE_EPOCH_RUN.fix}")
+        runs.append(r)
     setting = {(r["train_limit"], r["test_limit"], r["torch_version"]) for r in runs}
     if len(setting) > 1:
-        raise MnistLiteError(f"{results / 'one_epoch_5000'}: runs with different limits or torch versions {sorted(setting)}")
-    ((train_limit, test_limit, torch_version),) = setting
+        raise MnistLiteError(
+            f"{results / ONE_EPOCH}: runs with different limits or torch versions {sorted(setting)}"
+        )
+    sweep = [read_json(path, RUN_FILE) for path in (results / SEED_SWEEP).glob(f"seed*/{RESULT}")]
+    return runs, sorted((r for r in sweep if _unfit(r, "test") is None), key=lambda r: r["seed"])
+
+
+def one_epoch_table(loaded: tuple[list[dict], list[dict]]) -> str:
+    """Step 5 trained for one epoch on the first images of the training set, per batch size and
+    rate (all runs with the same limits and torch version), and the first epochs of the seed sweep."""
+    runs, sweep = loaded
+    if not runs:
+        return "_No short runs recorded yet: run `python tools/one_epoch.py`._"
+    train_limit, test_limit = runs[0]["train_limit"], runs[0]["test_limit"]  # all runs': see the loader
     variants: dict[tuple, list[dict]] = {}
     for r in runs:
         variants.setdefault((r["recipe"]["batch_size"], r["recipe"]["lr"]), []).append(r)
@@ -173,25 +752,69 @@ def one_epoch_section(results: Path) -> str:
             f"| {batch_size}{label} | {lr:g} | {math.ceil(train_limit / batch_size)} | {accs} | "
             f"{max(r['final_test_acc'] for r in group):.1f}% |"
         )
-    lines += ["", f"One epoch on the first {train_limit:,} training images, tested on the first {test_limit:,}; "
-              f"torch {torch_version}."]
-    sweep = sorted((load_result(p) for p in (results / "step5_seeds").glob("seed*/result.json")), key=lambda r: r["seed"])
-    sweep = [r for r in sweep if r["train_limit"] is None and r["test_limit"] is None and r["history"]]
+    lines += [
+        "",
+        f"One epoch on the first {train_limit:,} training images, tested on the first "
+        f"{test_limit:,}; "
+        f"torch {runs[0]['torch_version']}.",
+    ]
     if sweep:
         epoch1 = ", ".join(f"{r['history'][0]['test_acc']:.2f}% (seed {r['seed']})" for r in sweep)
-        lines.append(f"One epoch on all 60,000 training images, tested on all 10,000 (torch {sweep[0]['torch_version']}): "
-                     f"{epoch1}.")
+        lines.append(
+            f"One epoch on all 60,000 training images, tested on all 10,000 "
+            f"(torch {sweep[0]['torch_version']}): {epoch1}."
+        )
     return "\n".join(lines)
 
 
-def trials_section(results: Path) -> str:
-    path = results / "perf_trials.json"
-    if not path.exists():
-        return "_No trials recorded yet: run `python tools/perf_trials.py`._"
-    t = json.loads(path.read_text())
+# --- speed and time -----------------------------------------------------------------------------------------
+
+
+def performance_table(runs: list[dict] | None) -> str:
+    if runs is None:
+        return _missing("benchmark", "python -m mnist_lite bench")
     lines = [
-        f"Measured on {t['device_name']} (CPU flags: {', '.join(t['cpu_flags'])}), {t['model']} at batch size "
-        f"{t['batch_size']}: {t['batches_timed']} "
+        "| Machine | Setup | Pipeline | Forward pass | Seconds per epoch (median) | Images per second | "
+        "Time against the default |",
+        "|---|---|---|---|---:|---:|---:|",
+    ]
+    for b in runs:
+        for name, row in b["setups"].items():
+            lines.append(
+                f"| {b['device_name']} | `{name}` | `{row['loader']}` | {row['dtype']} | "
+                f"{row['median_seconds']:.2f} | "
+                f"{row['images_per_second']:,.0f} | {b['vs_default'][name]:.2f}× |"
+            )
+        first = next(iter(b["setups"].values()))
+        lines += [
+            "",
+            f"Step {b['step']} ({first['model']}, {first['params']:,} parameters), {b['train_images']:,} "
+            "training images "
+            f"an epoch, batch size {first['batch_size']}; {b['repeats']} epochs of each setup, "
+            "interleaved, after a "
+            f"warm-up; torch {b['torch_version']}, measured {b['date']}.",
+            "",
+        ]
+    return "\n".join(lines).rstrip()
+
+
+def reproduce_text(r: dict | None) -> str:
+    if r is None:
+        return _missing("full reproduction", "python -m mnist_lite reproduce")
+    per = ", ".join(f"step {n['step']} {n['seconds'] / 60:.1f} min" for n in r["notebooks"])
+    machines = ", ".join(sorted({n["device_name"] for n in r["notebooks"]}))
+    return (
+        f"Executing the step notebooks with full runs took **{r['total_seconds'] / 60:.0f} minutes** "
+        f"in all on {machines} ({per})."
+    )
+
+
+def trials_text(t: dict | None) -> str:
+    if t is None:
+        return "_No trials recorded yet: run `python tools/perf_trials.py`._"
+    lines = [
+        f"Measured on {t['device_name']} (CPU flags: {', '.join(t['cpu_flags'])}), {t['model']} at batch "
+        f"size {t['batch_size']}: {t['batches_timed']} "
         f"batches per trial after a warm-up (its time, compilation included, is the last column), "
         f"{t['repeats']} interleaved repeats, median scaled to a 60,000-image epoch.",
         "",
@@ -200,8 +823,8 @@ def trials_section(results: Path) -> str:
     ]
     for name, row in t["trials"].items():
         lines.append(
-            f"| `{name}` | {row['what']} | {row['median_seconds_per_epoch']:.2f} | {row['vs_default']:.2f}× | "
-            f"{row['warmup_seconds']:.1f} |"
+            f"| `{name}` | {row['what']} | {row['median_seconds_per_epoch']:.2f} | "
+            f"{row['vs_default']:.2f}× | {row['warmup_seconds']:.1f} |"
         )
     profile = t["profile"]
     total, conv = profile["total_seconds_per_epoch"], profile["convolution_seconds_per_epoch"]
@@ -215,69 +838,183 @@ def trials_section(results: Path) -> str:
         "|---|---:|---:|",
     ]
     for op in profile["top_ops"]:
-        lines.append(f"| `{op['op']}` | {op['seconds_per_epoch']:.2f} | {100 * op['seconds_per_epoch'] / total:.0f}% |")
+        share = 100 * op["seconds_per_epoch"] / total
+        lines.append(f"| `{op['op']}` | {op['seconds_per_epoch']:.2f} | {share:.0f}% |")
+    return "\n".join(lines)
+
+
+# --- the documents and figures, and filling them ------------------------------------------------------------
+
+
+def section(load: Callable[[Path], object], show: Callable[[object], str]) -> Callable[[Path], str]:
+    """A generated section: ``show`` (pure: data in, text out) of what ``load`` reads from results."""
+    return lambda results: show(load(results))
+
+
+def reader(name: str, schema: Schema) -> Callable[[Path], object]:
+    """The loader of one file, ``name`` in the results folder: its checked JSON, or None if it is absent."""
+    return lambda results: read_json(results / name, schema, missing_ok=True)
+
+
+TEST_SWEEPS = (SEED_SWEEP, OTHER_PRECISION_SWEEP.format(dtype="*"), "frontier/*", "previous_step5/*")
+TEST_SWEEP_FILE = Schema(
+    "seed-sweep summary",
+    {
+        "model": TEXT,
+        "params": COUNT,
+        "device_name": TEXT,
+        "dtype?": TEXT,
+        "seeds": ListOf({"seed": COUNT, "last5_min_test_acc": NUMBER, "final_test_acc": NUMBER}, 1),
+    },
+    "run the seeds command that made it again",
+)
+
+
+def load_test_sweeps(results: Path) -> list[tuple[str, dict]] | None:
+    """Every seed sweep on the test set: step 5's, and the designs it was compared with."""
+    paths = sorted({path for pattern in TEST_SWEEPS for path in results.glob(f"{pattern}/{SWEEP_SUMMARY}")})
+    return [
+        (str(path.parent.relative_to(results)), read_json(path, TEST_SWEEP_FILE)) for path in paths
+    ] or None
+
+
+def test_sweeps_table(sweeps: list[tuple[str, dict]] | None) -> str:
+    """Per sweep on the test set: how many seeds hold the target in all of their last epochs, and how far."""
+    if sweeps is None:
+        return _missing("seed sweep", "python -m mnist_lite seeds --step 5")
+    lines = [
+        f"| Sweep (`results/...`) | Model | Parameters | Forward pass | Seeds | Hold {TARGET_ACCURACY}% | "
+        "Median of the per-seed minimum | Worst minimum | Machine |",
+        "|---|---|---:|---|---:|---:|---:|---:|---|",
+    ]
+    for folder, s in sweeps:
+        minima = [row["last5_min_test_acc"] for row in s["seeds"]]
+        holding = sum(minimum >= TARGET_ACCURACY for minimum in minima)
+        lines.append(
+            f"| `{folder}` | {s['model']} | {s['params']:,} | {s.get('dtype', 'float32')} | {len(minima)} | "
+            f"{holding} of {len(minima)} | {statistics.median(minima):.2f}% | {min(minima):.2f}% | "
+            f"{s['device_name']} |"
+        )
     return "\n".join(lines)
 
 
 # file (relative to the repository) -> its generated sections
 DOCUMENTS = {
     "README.md": {
-        "steps": steps_section,
-        "robustness": robustness_section,
-        "performance": performance_section,
-        "reproduce": reproduce_section,
+        "steps": section(load_steps, steps_table),
+        "series": section(load_steps, series_text),
+        "robustness": section(load_sweeps, robustness_text),
+        "performance": section(reader(BENCH, BENCH_FILE), performance_table),
+        "reproduce": section(reader(REPRODUCE, REPRODUCE_FILE), reproduce_text),
     },
-    "docs/experiments.md": {"experiments": experiments_section, "one-epoch": one_epoch_section},
+    "docs/experiments.md": {
+        "legacy-experiments": section(load_legacy, legacy_table),
+        "experiments": section(load_design, design_text),
+        "one-epoch": section(load_one_epoch, one_epoch_table),
+        "test-sweeps": section(load_test_sweeps, test_sweeps_table),
+    },
     "docs/performance.md": {
-        "trials": trials_section,
-        "bfloat16-seeds": functools.partial(
-            robustness_section, folder="step5_seeds_bfloat16",
-            options=" --dtype bfloat16 --out results/step5_seeds_bfloat16",
-        ),
-        "performance": performance_section,
+        "trials": section(reader(PERF_TRIALS, TRIALS_FILE), trials_text),
+        "bfloat16-seeds": section(load_sweeps, bfloat16_text),
+        "performance": section(reader(BENCH, BENCH_FILE), performance_table),
     },
+}
+# figure (relative to the repository) -> (its loader, what draws it); drawn only when the loader finds data
+FIGURES = {
+    SERIES_FIGURE: (load_steps, series_figure),
+    SEEDS_FIGURE: (load_sweeps, seeds_figure),
+    FRONTIER_FIGURE: (load_design, frontier_figure),
 }
 
 
-def render(text: str, results: Path, sections: dict = DOCUMENTS["README.md"]) -> str:
-    """``text`` with each of ``sections`` rewritten from ``results``."""
-    for name, make in sections.items():
-        pattern = re.compile(rf"(<!-- generated:{name} -->\n)(?:.*?\n)?(<!-- /generated:{name} -->)", re.S)
-        if not pattern.search(text):
-            raise MnistLiteError(f"no <!-- generated:{name} --> ... <!-- /generated:{name} --> markers to fill")
-        text = pattern.sub(lambda m: m.group(1) + make(results) + "\n" + m.group(2), text)
-    return text
+def draw_figure(name: str, results: Path) -> bytes | None:
+    """The PNG of figure ``name`` from ``results``, or None when there is nothing to draw."""
+    load, draw = FIGURES[name]
+    data = load(results)
+    return plots.render_png(draw, data) if data else None
 
 
-def update_docs(repo: Path = REPO, results: Path = RESULTS) -> None:
-    """Rewrite the generated sections of every file in ``DOCUMENTS``."""
+def _markers(name: str) -> tuple[str, str]:
+    return f"<!-- generated:{name} -->", f"<!-- /generated:{name} -->"
+
+
+def render(
+    text: str, results: Path, sections: dict = DOCUMENTS["README.md"], source: str = "the document"
+) -> str:
+    """``text`` with what lies between each of ``sections``' markers rewritten from ``results``,
+    and everything outside the markers kept as it is.
+
+    Each marker must be there exactly once, the opening one ending its line and the closing one
+    starting a line, and no two sections may overlap: anything else could lose hand-written text,
+    so it is refused (naming ``source``) before ``results`` is read.
+    """
+    spans = []  # (start of the section's body, end of it, name)
+    for name in sections:
+        opening, closing = _markers(name)
+        counts = text.count(opening), text.count(closing)
+        if counts == (0, 0):
+            raise MnistLiteError(f"{source}: no {opening} ... {closing} markers to fill")
+        if counts != (1, 1):
+            raise MnistLiteError(
+                f"{source}: {opening} is there {counts[0]} times and {closing} "
+                f"{counts[1]} times; each must be there once"
+            )
+        start, end = text.index(opening) + len(opening) + 1, text.index(closing)
+        if text[start - 1 : start] != "\n" or end < start or text[start:end][-1:] not in ("", "\n"):
+            raise MnistLiteError(f"{source}: {opening} must end its line, and {closing} start a later one")
+        spans.append((start, end, name))
+    every_marker = [marker for name in sections for marker in _markers(name)]
+    for start, end, name in spans:  # each marker is there once: sections overlap if one holds a marker
+        inside = [marker for marker in every_marker if marker in text[start:end]]
+        if inside:
+            raise MnistLiteError(
+                f"{source}: the generated section {name} holds {inside[0]}: sections must not overlap"
+            )
+    pieces, done = [], 0
+    for start, end, name in sorted(spans):
+        made = sections[name](results)
+        if any(marker in made for marker in every_marker):
+            raise MnistLiteError(f"{source}: the generated section {name} would hold a section marker")
+        pieces += [text[done:start], made, "\n"]
+        done = end
+    return "".join([*pieces, text[done:]])
+
+
+def render_all(repo: Path | None, results: Path) -> dict[Path, bytes]:
+    """Every file the report writes (the documents with their sections filled, the figures that
+    have data), as it is to be written: all made before any is written, so that a failure
+    leaves every one as it was."""
+    if repo is None or results is None:
+        raise MnistLiteError("no repository checkout here: the report rewrites its README.md and docs/")
+    if not os.path.isdir(results):  # os.path's: False, not an error, for a name too long to look up
+        raise MnistLiteError(f"{results}: no such folder of results; pass --results FOLDER")
+    try:
+        recorded = any((Path(results) / name).exists() for name in REPORTED)
+    except OSError as error:
+        reason = error.strerror or type(error).__name__
+        raise MnistLiteError(f"{results}: cannot read it ({reason})") from None
+    if not recorded:
+        raise MnistLiteError(
+            f"{results}: no recorded results in it (none of "
+            f"{', '.join(REPORTED[:3])}, ...); pass --results FOLDER"
+        )
+    files = {}
     for name, sections in DOCUMENTS.items():
         path = repo / name
-        write_atomic(path, render(path.read_text(), results, sections).encode())
+        try:
+            text = path.read_bytes().decode("utf-8")
+        except (OSError, UnicodeDecodeError) as error:
+            reason = getattr(error, "strerror", None) or "not UTF-8"
+            raise MnistLiteError(f"{path}: cannot read it ({reason})") from None
+        files[path] = render(text, results, sections, source=str(path)).encode()
+    for name in FIGURES:
+        png = draw_figure(name, results)
+        if png is not None:
+            files[repo / name] = png
+    return files
 
 
-def reproduce(steps=tuple(STEPS)) -> None:
-    """Execute the step notebooks in place (full runs), then the README sections and the figure."""
-    import nbformat
-    from nbclient import NotebookClient
-
-    from mnist_lite.engine import device_name, pick_device
-    from mnist_lite.plots import draw_architecture
-
-    record = RESULTS / "reproduce.json"
-    for step in steps:
-        path = REPO / STEPS[step].notebook
-        print(f"executing {path.relative_to(REPO)} ...", flush=True)
-        notebook = nbformat.read(path, as_version=4)
-        start = time.perf_counter()
-        NotebookClient(notebook, timeout=None, kernel_name="python3", resources={"metadata": {"path": path.parent}}).execute()
-        write_atomic(path, nbformat.writes(notebook).encode())
-        seconds = round(time.perf_counter() - start, 1)
-        # read just before writing: a step executed again replaces its own timing only
-        timings = {t["step"]: t for t in json.loads(record.read_text())["notebooks"]} if record.exists() else {}
-        timings[step] = {"step": step, "seconds": seconds, "device_name": device_name(pick_device())}
-        notebooks = [timings[s] for s in sorted(timings)]
-        write_json(record, {"notebooks": notebooks, "total_seconds": round(sum(t["seconds"] for t in notebooks), 1)})
-    update_docs()
-    draw_architecture(STEPS[5].model(), REPO / "architecture.png")
-    print("notebooks executed; README and architecture.png regenerated")
+def update_docs(repo: Path | None = REPO, results: Path = RESULTS) -> None:
+    """Rewrite the generated sections of every file in ``DOCUMENTS`` and the figures in ``FIGURES``."""
+    for path, data in render_all(repo, results).items():
+        write_atomic(path, data)

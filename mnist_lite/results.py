@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
+import math
 import os
+import statistics
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -12,10 +15,11 @@ from pathlib import Path
 import torch
 
 from mnist_lite.errors import MnistLiteError
+from mnist_lite.paths import REPO as REPO  # re-exported until importers use paths
+from mnist_lite.paths import RESULTS as RESULTS
+from mnist_lite.steps import TARGET_ACCURACY
 
 LAST_EPOCHS = 5  # "consistently in the last epochs" means these
-REPO = Path(__file__).resolve().parent.parent
-RESULTS = REPO / "results"  # the recorded runs that the README and notebooks show
 
 
 def write_atomic(path: str | os.PathLike, data: bytes) -> None:
@@ -34,13 +38,36 @@ def write_atomic(path: str | os.PathLike, data: bytes) -> None:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)  # mkstemp makes it private; results are for everyone to read
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes it private: give it the mode a plain open() would
         os.replace(tmp, path)
+        _fsync_folder(path.parent)  # the rename itself survives a crash only once the folder is on disk
     except BaseException as error:
-        os.unlink(tmp)
+        with contextlib.suppress(FileNotFoundError):  # gone already if the rename happened just before
+            os.unlink(tmp)
         if isinstance(error, OSError):
-            raise MnistLiteError(f"{path}: could not write it ({error.strerror}); the old file is unchanged") from None
+            raise MnistLiteError(
+                f"{path}: could not write it ({error.strerror}); the old file is unchanged"
+            ) from None
         raise
+
+
+def _umask() -> int:
+    mask = os.umask(0)  # the only way to read it is to set it; put it straight back
+    os.umask(mask)
+    return mask
+
+
+def _fsync_folder(folder: Path) -> None:
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:  # a platform without directory file descriptors (Windows): nothing to sync
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass  # some filesystems refuse fsync on a folder; the file itself is already on disk
+    finally:
+        os.close(fd)
 
 
 def ensure_writable(folder) -> None:
@@ -116,25 +143,45 @@ class History:
 
 
 def load_result(path) -> dict:
+    """The JSON object in ``path`` (a ``result.json``, or the folder holding one); anything else,
+    missing, unreadable, not UTF-8, not JSON or not an object, is one ``MnistLiteError``."""
     path = Path(path)
-    if path.is_dir():
-        path = path / "result.json"
     try:
-        return json.loads(path.read_text())
+        if path.is_dir():
+            path = path / "result.json"
+        result = json.loads(path.read_bytes().decode("utf-8"))
     except FileNotFoundError:
         raise MnistLiteError(f"{path}: no result file; run the step first") from None
-    except json.JSONDecodeError as error:
-        raise MnistLiteError(f"{path}: not a valid result file ({error})") from None
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as error:
+        reason = "not UTF-8" if isinstance(error, UnicodeDecodeError) else f"not JSON: {error}"[:200]
+        raise MnistLiteError(f"{path}: not a valid result file ({reason})") from None
+    except OSError as error:
+        raise MnistLiteError(f"{path}: cannot read it ({error.strerror or type(error).__name__})") from None
+    if not isinstance(result, dict):
+        kind = {list: "an array", str: "a string", bool: "true or false", type(None): "null"}.get(
+            type(result), "a number"
+        )
+        raise MnistLiteError(f"{path}: not a valid result file (JSON {kind}, not an object)")
+    return result
 
 
 def seed_summary(results: list[dict]) -> dict:
     """Per seed its best and last-five minimum test accuracy; over seeds the final accuracy's
-    mean and (sample) standard deviation and the worst last-five minimum."""
-    if len({(r.get("dtype", "float32"), json.dumps(r["recipe"], sort_keys=True)) for r in results}) > 1:
-        raise MnistLiteError("the seed runs differ in recipe or precision; one summary cannot cover them")
+    mean and (sample) standard deviation, the median and the worst last-five minimum, how many
+    seeds hold the target in every one of the last five epochs, and the exact lower confidence
+    bound on the probability that a fresh seed holds it."""
+    kinds = {
+        (r.get("dtype", "float32"), r.get("eval_split", "test"), json.dumps(r["recipe"], sort_keys=True))
+        for r in results
+    }
+    if len(kinds) > 1:
+        raise MnistLiteError(
+            "the seed runs differ in recipe or precision or evaluation split; one summary cannot cover them"
+        )
     finals = [r["final_test_acc"] for r in results]
     mean = sum(finals) / len(finals)
     std = (sum((a - mean) ** 2 for a in finals) / (len(finals) - 1)) ** 0.5 if len(finals) > 1 else 0.0
+    holding = sum(holds_target(r) for r in results)
     first = results[0]
     return {
         "step": first["step"],
@@ -142,6 +189,7 @@ def seed_summary(results: list[dict]) -> dict:
         "params": first["params"],
         "epochs": first["epochs"],
         "dtype": first.get("dtype", "float32"),  # runs before the --dtype option trained in float32
+        "eval_split": first.get("eval_split", "test"),  # runs before the validation split: the test set
         "device_name": first["device_name"],
         "seeds": [
             {
@@ -155,5 +203,49 @@ def seed_summary(results: list[dict]) -> dict:
         ],
         "final_test_acc_mean": round(mean, 3),
         "final_test_acc_std": round(std, 3),
+        "median_last5_min_test_acc": round(statistics.median(r["last5_min_test_acc"] for r in results), 3),
         "worst_last5_min_test_acc": min(r["last5_min_test_acc"] for r in results),
+        "seeds_holding": holding,
+        "hold_confidence": HOLD_CONFIDENCE,
+        "hold_probability_lower_bound": round(clopper_pearson_lower(holding, len(results)), 4),
     }
+
+
+HOLD_CONFIDENCE = 0.95  # of the one-sided lower bound on the probability that a fresh seed holds the target
+
+
+def holds_target(run: dict) -> bool:
+    """Whether a run (or a seed's row of a summary) held ``TARGET_ACCURACY`` in every one of its
+    last ``LAST_EPOCHS`` epochs: the project's claim, per seed."""
+    return run["last5_min_test_acc"] >= TARGET_ACCURACY
+
+
+def clopper_pearson_lower(successes: int, trials: int, confidence: float = HOLD_CONFIDENCE) -> float:
+    """The exact (Clopper-Pearson) one-sided lower confidence bound on a success probability,
+    after ``successes`` of ``trials``: the p at which that many successes or more would be seen
+    with probability only ``alpha = 1 - confidence``, P[X >= successes | trials, p] = alpha
+    (for successes == trials, alpha ** (1 / trials); 0 for no success).
+
+    That tail grows with p, so bisection finds the bound to machine precision with ``math``
+    alone (scipy's ``beta.ppf(alpha, successes, trials - successes + 1)`` is the same number,
+    but scipy is no dependency of this package). The terms are summed in logs, so any number
+    of trials is fine.
+    """
+    if not 0 <= successes <= trials or trials < 1:
+        raise ValueError(f"{successes} successes of {trials} trials")
+    if successes == 0:
+        return 0.0
+    alpha = 1 - confidence
+
+    def tail(p: float) -> float:
+        def log_term(i: int) -> float:  # log of C(trials, i) p^i (1 - p)^(trials - i)
+            log_choose = math.lgamma(trials + 1) - math.lgamma(i + 1) - math.lgamma(trials - i + 1)
+            return log_choose + i * math.log(p) + (trials - i) * math.log1p(-p)
+
+        return sum(math.exp(log_term(i)) for i in range(successes, trials + 1))
+
+    low, high = 0.0, 1.0
+    for _ in range(100):  # the interval halves each time: far below a float's resolution long before
+        middle = (low + high) / 2
+        low, high = (middle, high) if tail(middle) < alpha else (low, middle)
+    return low

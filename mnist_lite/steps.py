@@ -6,10 +6,10 @@ flag such as ``--lr`` makes a modified copy with :func:`dataclasses.replace`.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 
-from mnist_lite import models
-from mnist_lite.data import Augment
+from mnist_lite.config import Augment, Baseline, Lite, model_from_dict
 
 TARGET_ACCURACY = 99.4  # percent, held in each of the last epochs
 PARAM_BUDGET = 10_000  # steps 2-5
@@ -22,10 +22,10 @@ class Recipe:
     step: int
     slug: str  # names the notebook, and the run in result.json
     title: str
-    # the step's Target, one paragraph; {lr}, {milestones}, {degrees} and {accuracy} stand for the
+    # the step's Target, one paragraph; {lr}, {milestones}, {degrees}, {dropout} and {accuracy} stand for the
     # recipe's values, so that the text cannot drift from them (see ``target``)
     target_template: str
-    model: type
+    model: Baseline | Lite  # a config; calling it builds the net
     epochs: int = MAX_EPOCHS
     batch_size: int = 128
     lr: float = 0.01  # the constant rate, or the peak of the one-cycle schedule
@@ -34,12 +34,20 @@ class Recipe:
     schedule: str = "constant"  # "constant", "onecycle", or "step": lr x0.1 at each of the milestones
     milestones: tuple[int, ...] = ()  # epochs after which the "step" schedule divides the rate by 10
     augment: Augment = field(default_factory=Augment)
+    label_smoothing: float = 0.0  # of the training loss; evaluation always scores plain cross-entropy
+    # 0: evaluate and keep the trained weights; else an exponential moving average of the weights
+    # and BatchNorm statistics, updated after every step with this decay, is what is evaluated and kept
+    ema_decay: float = 0.0
 
     @property
     def target(self) -> str:
         milestones = " and ".join(map(str, self.milestones))
         return self.target_template.format(
-            lr=f"{self.lr:g}", milestones=milestones, degrees=f"{self.augment.degrees:g}", accuracy=f"{TARGET_ACCURACY:g}"
+            lr=f"{self.lr:g}",
+            milestones=milestones,
+            degrees=f"{self.augment.degrees:g}",
+            dropout=getattr(self.model, "dropout", 0.0),
+            accuracy=f"{TARGET_ACCURACY:g}",
         )
 
     @property
@@ -47,11 +55,15 @@ class Recipe:
         return f"notebooks/{self.step:02d}_{self.slug}.ipynb"
 
     def as_dict(self) -> dict:
-        """What ``result.json`` records of the recipe a run used."""
+        """What ``result.json`` and checkpoints record of the recipe a run used."""
         return {
             "step": self.step,
             "name": self.slug,
-            "model": self.model.__name__,
+            "model": self.model.name,
+            "architecture": {
+                key: list(v) if isinstance(v, tuple) else v
+                for key, v in dataclasses.asdict(self.model).items()
+            },
             "epochs": self.epochs,
             "batch_size": self.batch_size,
             "lr": self.lr,
@@ -61,7 +73,57 @@ class Recipe:
             "milestones": list(self.milestones),
             "rotation_degrees": self.augment.degrees,
             "translate": self.augment.translate,
+            "label_smoothing": self.label_smoothing,
+            "ema_decay": self.ema_decay,
         }
+
+    @classmethod
+    def from_dict(cls, saved: dict) -> Recipe:
+        """The recipe ``as_dict`` recorded: the step's texts, every trained value from ``saved``.
+
+        Raises KeyError, TypeError or ValueError for anything ``as_dict`` would not have written.
+        """
+        if not isinstance(saved, dict) or saved.get("step") not in STEPS:
+            raise ValueError(f"no step {saved.get('step') if isinstance(saved, dict) else saved!r}")
+        recipe = dataclasses.replace(
+            STEPS[saved["step"]],
+            model=model_from_dict(saved["model"], saved["architecture"]),
+            epochs=saved["epochs"],
+            batch_size=saved["batch_size"],
+            lr=saved["lr"],
+            momentum=saved["momentum"],
+            weight_decay=saved["weight_decay"],
+            schedule=saved["schedule"],
+            milestones=tuple(saved["milestones"]),
+            augment=Augment(saved["rotation_degrees"], saved["translate"]),
+            label_smoothing=saved["label_smoothing"],
+            ema_decay=saved["ema_decay"],
+        )
+        _check_like(recipe, STEPS[recipe.step])
+        if recipe.schedule not in SCHEDULES:
+            raise ValueError(f"schedule {recipe.schedule!r}: expected one of {', '.join(SCHEDULES)}")
+        return recipe
+
+
+SCHEDULES = ("constant", "onecycle", "step")
+
+
+def _check_like(value, reference, name: str = "recipe") -> None:
+    """``value`` has the types of ``reference``, field by field (a whole number may stand for a float)."""
+    if dataclasses.is_dataclass(reference):
+        if type(value) is not type(reference):
+            raise TypeError(f"{name}: a {type(value).__name__}, expected a {type(reference).__name__}")
+        for field_ in dataclasses.fields(reference):
+            _check_like(getattr(value, field_.name), getattr(reference, field_.name), f"{name}.{field_.name}")
+    elif isinstance(reference, tuple):
+        if not isinstance(value, tuple) or not all(
+            isinstance(item, int) and not isinstance(item, bool) for item in value
+        ):
+            raise TypeError(f"{name}: {value!r} is not a list of whole numbers")
+    elif isinstance(reference, float) and isinstance(value, int) and not isinstance(value, bool):
+        return
+    elif type(value) is not type(reference):
+        raise TypeError(f"{name}: {value!r} is not a {type(reference).__name__}")
 
 
 STEPS = {
@@ -73,22 +135,23 @@ STEPS = {
             title="Set-up: data, pipeline and a first working model",
             target_template="Get the whole pipeline right on real MNIST: verified data, normalisation, "
             "a train/test loop and plots, with a plain convolutional net that is allowed to be big.",
-            model=models.BaselineNet,
+            model=Baseline(),
         ),
         Recipe(
             step=2,
             slug="skeleton_gap",
             title="Skeleton with global average pooling",
-            target_template="Fit the parameter budget: a narrow skeleton of 3x3 convolutions, one max-pool "
-            "with a 1x1 transition, and global average pooling in place of the dense head.",
-            model=models.SkeletonNet,
+            target_template="Fit the parameter budget: two padded 3x3 convolutions at full resolution, "
+            "a max-pool and a 1x1 transition, four 3x3 convolutions at half resolution, and global average "
+            "pooling in place of the dense head.",
+            model=Lite(batch_norm=False),
         ),
         Recipe(
             step=3,
             slug="batchnorm",
             title="Batch normalisation",
             target_template="Make the narrow skeleton train fast and far: BatchNorm after every convolution.",
-            model=models.BatchNormNet,
+            model=Lite(),
         ),
         Recipe(
             step=4,
@@ -96,7 +159,7 @@ STEPS = {
             title="Step learning-rate schedule",
             target_template="Converge further and settle: a rate of {lr} while the net finds its way, "
             "divided by 10 after epochs {milestones}.",
-            model=models.BatchNormNet,
+            model=Lite(),
             lr=0.1,
             schedule="step",
             milestones=(8, 12),
@@ -106,8 +169,9 @@ STEPS = {
             slug="dropout_augmentation",
             title="Dropout and augmentation",
             target_template="Close the gap between train and test: random rotations within ±{degrees}° and "
-            "light channel-wise dropout, so that the last five epochs hold {accuracy}% on every seed.",
-            model=models.DropoutNet,
+            "light channel-wise dropout ({dropout:.0%}), so that the last five epochs hold {accuracy}% on "
+            "every seed.",
+            model=Lite(dropout=0.02),
             lr=0.1,
             schedule="step",
             milestones=(8, 12),
@@ -115,3 +179,20 @@ STEPS = {
         ),
     ]
 }
+
+
+# The recipe the design search of tools/design.py varied: step 5 as it stood when the search
+# began, spelled out so that the variants keep their meaning if step 5 changes.
+DESIGN_BASELINE = dataclasses.replace(
+    STEPS[5],
+    model=Lite(full_resolution=(8, 16), transition=8, low_resolution=(12, 14, 14, 16), dropout=0.02),
+    batch_size=128,
+    lr=0.1,
+    momentum=0.9,
+    weight_decay=0.0,
+    schedule="step",
+    milestones=(8, 12),
+    augment=Augment(degrees=7.0),
+    label_smoothing=0.0,
+    ema_decay=0.0,
+)

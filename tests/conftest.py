@@ -1,7 +1,10 @@
-"""Shared fixtures: the repository root, copies of the real MNIST files and a real CLI subprocess."""
+"""Shared helpers and fixtures: the repository root, copies of the real MNIST files, small real
+runs to start from, hostile files, and a real CLI subprocess."""
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import os
 import shutil
 import subprocess
@@ -20,6 +23,140 @@ torch.set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
 
 REPO = Path(__file__).resolve().parent.parent
 DATA = REPO / "data"
+TINY = dict(train_limit=256, test_limit=256, device="cpu", quiet=True)  # what the shared runs train on
+
+
+def read_json(path):
+    return json.loads(Path(path).read_text())
+
+
+def environment() -> dict:
+    """A copy of this process's environment without ``MNIST_LITE_DATA``: a subprocess reads the
+    checkout's data/ (or its ``--data-dir``) whatever the shell that started the tests had set."""
+    return {key: value for key, value in os.environ.items() if key != "MNIST_LITE_DATA"}
+
+
+def assert_clean_error(proc, code, *fragments):
+    """Exit ``code``; stderr's last line is the error, names what it is about, and has no traceback.
+
+    Exit 2 is argparse's: a usage line, then ``prog: error: ...``; any other code: exactly one
+    line on stderr, ``error: ...``.
+    """
+    assert proc.returncode == code, (proc.returncode, proc.stderr)
+    assert "Traceback" not in proc.stderr, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert lines, "nothing on stderr"
+    last = lines[-1]
+    if code == 2:  # argparse: a usage line, then "prog: error: ..."
+        assert proc.stderr.startswith("usage: ") and ": error: " in last, proc.stderr
+    else:
+        assert last.startswith("error: ") and len(lines) == 1, proc.stderr
+    for fragment in fragments:
+        assert fragment in last, (fragment, last)
+    return last
+
+
+def quiet(_line):
+    """A ``log`` for ``fit`` that prints nothing."""
+
+
+def interrupt_at_epoch_line(epoch: int):
+    """A ``log`` for ``fit`` that stops the run (Ctrl-C) while epoch ``epoch``'s line is printed,
+    which comes before that epoch's checkpoint is saved: ``epoch - 1`` epochs are complete."""
+
+    def log(line):
+        if line.startswith(f"epoch {epoch:2d}/"):
+            raise KeyboardInterrupt
+
+    return log
+
+
+class _Payload:
+    """Unpickling this creates ``marker``: the stand-in for any code a hostile file would run."""
+
+    def __init__(self, marker: Path):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (Path.touch, (self.marker,))
+
+
+def crafted_checkpoint(path, marker) -> Path:
+    """A file that looks like an mnist-lite checkpoint (format tag, plausible keys) and whose
+    unpickling would create ``marker``: loading it the unsafe way runs the payload (checked
+    here on a twin file, so that asserting the marker's absence can fail)."""
+    from mnist_lite import checkpoints
+    from mnist_lite.steps import STEPS
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    twin = path.with_name(path.name + ".twin")
+    twin_marker = path.with_name(path.name + ".twin-ran")
+    for target, flag in ((twin, twin_marker), (path, Path(marker))):
+        payload = {
+            "format": checkpoints.FORMAT,
+            "recipe": STEPS[5].as_dict(),
+            "history": [],
+            "model": _Payload(flag),
+        }
+        torch.save(payload, target)
+    torch.load(twin, weights_only=False)
+    assert twin_marker.exists(), "the crafted payload does not run even when loaded unsafely"
+    twin.unlink()
+    twin_marker.unlink()
+    return path
+
+
+def every_field_changed():
+    """Step 5's recipe with every value a run trains with changed, architecture included; each
+    differs from step 5's (checked here), so a round trip that drops one cannot pass."""
+    from mnist_lite.config import Augment, Lite
+    from mnist_lite.steps import STEPS
+
+    base = STEPS[5]
+    recipe = dataclasses.replace(
+        base,
+        model=Lite(
+            full_resolution=(6,),
+            padding=0,
+            transition=4,
+            low_resolution=(8, 10),
+            batch_norm=False,
+            dropout=0.05,
+        ),
+        epochs=2,
+        batch_size=64,
+        lr=0.03,
+        momentum=0.8,
+        weight_decay=1e-4,
+        schedule="onecycle",
+        milestones=(1,),
+        augment=Augment(degrees=5.0, translate=0.05),
+        label_smoothing=0.1,
+        ema_decay=0.9,
+    )
+    texts = {"step", "slug", "title", "target_template"}
+    same = [
+        f.name
+        for f in dataclasses.fields(recipe)
+        if f.name not in texts and getattr(recipe, f.name) == getattr(base, f.name)
+    ]
+    assert not same, f"fields left as step 5's: {same}"
+    for field in dataclasses.fields(base.model):
+        assert getattr(recipe.model, field.name) != getattr(base.model, field.name), field.name
+    return recipe
+
+
+def tree(folder) -> dict[str, bytes]:
+    """Every file under ``folder`` (links not followed, caches skipped): relative path -> bytes."""
+    files = {}
+    for root, dirs, names in os.walk(folder):
+        dirs[:] = [d for d in dirs if d != "__pycache__"]
+        for name in names:
+            path = Path(root) / name
+            if path.is_file() and not path.is_symlink():
+                files[str(path.relative_to(folder))] = path.read_bytes()
+    return files
 
 
 @pytest.fixture(scope="session")
@@ -50,11 +187,10 @@ def data_copy(tmp_path):
 
 
 def _run_cli(*args, cwd, timeout=300) -> subprocess.CompletedProcess:
-    env = {k: v for k, v in os.environ.items() if k != "MNIST_LITE_DATA"}
     return subprocess.run(
         [sys.executable, "-m", "mnist_lite", *map(str, args)],
         cwd=cwd,
-        env=env,
+        env=environment(),
         capture_output=True,
         text=True,
         timeout=timeout,
@@ -71,3 +207,42 @@ def run_cli(tmp_path_factory):
         return _run_cli(*args, cwd=cwd or scratch, timeout=timeout)
 
     return run
+
+
+@pytest.fixture(scope="session")
+def finished_run(tmp_path_factory) -> Path:
+    """A finished real run of step 5 (one epoch of 256 images): checkpoint.pt, result.json and
+    model.pt. Shared: copy it (``copy_run``) before changing anything in it."""
+    from mnist_lite.engine import fit
+    from mnist_lite.steps import STEPS
+
+    out = tmp_path_factory.mktemp("finished") / "run"
+    fit(dataclasses.replace(STEPS[5], epochs=1), seed=1, out=out, log=quiet, **TINY)
+    return out
+
+
+@pytest.fixture(scope="session")
+def unfinished_run(tmp_path_factory) -> Path:
+    """A real run of step 5 stopped after epoch 1 of 2: checkpoint.pt and result.json, no model.pt.
+    Shared: copy it (``copy_run``) before changing anything in it."""
+    from mnist_lite.engine import Interrupted, fit
+    from mnist_lite.steps import STEPS
+
+    out = tmp_path_factory.mktemp("unfinished") / "run"
+    with pytest.raises(Interrupted):
+        fit(dataclasses.replace(STEPS[5], epochs=2), seed=1, out=out, log=interrupt_at_epoch_line(2), **TINY)
+    assert sorted(path.name for path in out.iterdir()) == ["checkpoint.pt", "result.json"]
+    return out
+
+
+def copy_run(run: Path, target) -> Path:
+    """A private copy of a shared run folder at ``target``."""
+    shutil.copytree(run, target)
+    return Path(target)
+
+
+def edit_checkpoint(path, change) -> None:
+    """Load ``path``, apply ``change(checkpoint)`` and save it back: a damaged or foreign checkpoint."""
+    checkpoint = torch.load(path, weights_only=True)
+    change(checkpoint)
+    torch.save(checkpoint, path)

@@ -1,23 +1,135 @@
-"""The benchmark runs both pipelines on the same model and records what it measured."""
+"""The benchmark: three setups on real MNIST, interleaved, recorded per machine; a bad bench.json
+is refused before any epoch is timed."""
+
+from __future__ import annotations
 
 import json
+import statistics
 
+import pytest
+import torch
+
+from mnist_lite import bench as bench_module
+from mnist_lite.bench import bench, read_runs
 from mnist_lite.cli import main
+from mnist_lite.device import has_native_bfloat16
+from mnist_lite.errors import MnistLiteError
+from mnist_lite.models import count_parameters
+from mnist_lite.steps import STEPS
 
 
-def test_bench_times_both_pipelines_and_keeps_other_machines(tmp_path, capsys):
+@pytest.fixture
+def epochs_timed(monkeypatch):
+    """The order in which the benchmark trains its setups, by (loader kind, parameter count, dtype)."""
+    calls = []
+    real = bench_module.train_epoch
+
+    def train_epoch(model, loader, *args, dtype, **kwargs):
+        kind = "torchvision" if isinstance(loader, torch.utils.data.DataLoader) else "fast"
+        calls.append((kind, count_parameters(model), dtype))
+        return real(model, loader, *args, dtype=dtype, **kwargs)
+
+    monkeypatch.setattr(bench_module, "train_epoch", train_epoch)
+    return calls
+
+
+def test_bench_times_three_setups_interleaved_and_keeps_other_machines(tmp_path, capsys, epochs_timed):
     out = tmp_path / "bench.json"
-    out.write_text(json.dumps([{"device_name": "Some GPU", "pipelines": {}}]))
-    assert main(["bench", "--step", "5", "--repeats", "2", "--train-limit", "1024", "--out", str(out)]) == 0
+    out.write_text(json.dumps([{"device_name": "Some GPU", "setups": {}}]))
+    assert (
+        main(
+            [
+                "bench",
+                "--step",
+                "5",
+                "--device",
+                "cpu",
+                "--repeats",
+                "2",
+                "--train-limit",
+                "256",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     runs = json.loads(out.read_text())
-    assert [r["device_name"] for r in runs][0] == "Some GPU" and len(runs) == 2
+    assert len(runs) == 2 and runs[0] == {
+        "device_name": "Some GPU",
+        "setups": {},
+    }  # another machine's run, kept
     run = runs[1]
-    assert run["train_images"] == 1024 and run["repeats"] == 2
-    for name in ("torchvision", "fast"):
-        row = run["pipelines"][name]
+    assert run["train_images"] == 256 and run["repeats"] == 2 and run["step"] == 5 and run["device"] == "cpu"
+    names = ["classic", "default"] + (["bfloat16"] if has_native_bfloat16(torch.device("cpu")) else [])
+    assert list(run["setups"]) == names
+    expected = {
+        "classic": ("torchvision", "float32"),
+        "default": ("fast", "float32"),
+        "bfloat16": ("fast", "bfloat16"),
+    }
+    for name in names:
+        row = run["setups"][name]
+        assert (row["loader"], row["dtype"], row["model"]) == (*expected[name], STEPS[5].model.name)
+        assert row["architecture"] == json.loads(json.dumps(STEPS[5].as_dict()["architecture"]))
+        assert (
+            row["params"] == count_parameters(STEPS[5].model()) and row["batch_size"] == STEPS[5].batch_size
+        )
         assert len(row["seconds"]) == 2 and all(s > 0 for s in row["seconds"])
-        assert row["images_per_second"] == round(1024 / row["median_seconds"], 1)
-    ratio = run["pipelines"]["torchvision"]["median_seconds"] / run["pipelines"]["fast"]["median_seconds"]
-    assert run["speedup"] == round(ratio, 2)
+        assert row["median_seconds"] == pytest.approx(statistics.median(row["seconds"]), abs=1e-3)
+        assert row["images_per_second"] == round(256 / row["median_seconds"], 1)
+    setups = run["setups"]
+    assert run["vs_default"] == {
+        name: round(setups[name]["median_seconds"] / setups["default"]["median_seconds"], 3) for name in names
+    }
+    # one warm-up epoch of each, then the repeats, always in the same order
+    params = count_parameters(STEPS[5].model())
+    one_round = [
+        ("torchvision" if name == "classic" else "fast", params, getattr(torch, expected[name][1]))
+        for name in names
+    ]
+    assert epochs_timed == one_round * 3
     printed = capsys.readouterr().out
-    assert "fast is" in printed and "torchvision" in printed
+    assert "classic takes" in printed and "the default's time" in printed
+
+
+def test_bench_replaces_this_machines_earlier_run(tmp_path, epochs_timed):
+    out = tmp_path / "bench.json"
+    first = bench(STEPS[5], device="cpu", repeats=1, out=out, train_limit=256)
+    second = bench(STEPS[5], device="cpu", repeats=1, out=out, train_limit=256)
+    runs = json.loads(out.read_text())
+    assert len(runs) == 1 and runs[0] == json.loads(json.dumps(second))
+    assert first["device_name"] == second["device_name"]
+
+
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        ("folder", "a folder; --out takes a .json file"),
+        (b"", "not a benchmark file (JSONDecodeError)"),
+        (b'[{"device_name": "x"', "not a benchmark file (JSONDecodeError)"),
+        (b"\xff\xfe\x00garbage", "not a benchmark file (UnicodeDecodeError)"),
+        (b'{"device_name": "x"}', "not a list of benchmark runs"),
+        (b"[1, 2]", "not a list of benchmark runs"),
+        (b'[{"setups": {}}]', "not a list of benchmark runs"),
+    ],
+    ids=["folder", "empty", "truncated", "not-utf8", "object", "numbers", "no-device-name"],
+)
+def test_a_bad_bench_json_is_refused_before_any_epoch(tmp_path, epochs_timed, content, message):
+    out = tmp_path / "bench.json"
+    if content == "folder":
+        out.mkdir()
+    else:
+        out.write_bytes(content)
+    with pytest.raises(MnistLiteError) as caught:
+        bench(STEPS[5], device="cpu", repeats=1, out=out, train_limit=256)
+    assert str(caught.value).startswith(f"{out}: {message}")
+    assert epochs_timed == []  # refused before the benchmark, not after it
+    if content != "folder":
+        assert out.read_bytes() == content
+
+
+def test_read_runs_of_a_missing_file_is_empty(tmp_path):
+    assert read_runs(tmp_path / "bench.json") == []
+    (tmp_path / "bench.json").write_text('[{"device_name": "a"}, {"device_name": "b", "x": 1}]')
+    assert [run["device_name"] for run in read_runs(tmp_path / "bench.json")] == ["a", "b"]

@@ -4,15 +4,23 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import math
+import os
+import tempfile
+import tracemalloc
 from pathlib import Path
+from unittest import mock
 
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from torchvision.transforms import InterpolationMode
 from torchvision.transforms import functional as TF
 
-from mnist_lite import data
-from mnist_lite.data import MEAN, STD, Augment, DataError, affine, load_mnist, normalize
+from mnist_lite import data, paths
+from mnist_lite.config import Augment
+from mnist_lite.data import MEAN, STD, DataError, affine, augment_batch, load_mnist, normalize
 
 TEST_IMAGES, TEST_LABELS = data.FILES["test"]
 TRAIN_IMAGES, TRAIN_LABELS = data.FILES["train"]
@@ -26,13 +34,12 @@ def sha256(raw: bytes) -> str:
 
 
 def test_shipped_files_match_sha256sums(repo_root):
-    listed = {}
-    for line in (repo_root / "data" / "SHA256SUMS").read_text().splitlines():
-        if line.strip():
-            digest, name = line.split()
-            listed[name] = digest
+    """The digests ship inside the package (so an installed copy has them); data/ holds MNIST only."""
+    assert data.CHECKSUMS == repo_root / "mnist_lite" / "SHA256SUMS"
+    listed = data.read_checksums(data.CHECKSUMS)
     names = [n for pair in data.FILES.values() for n in pair]
     assert sorted(listed) == sorted(names + [f"{n}.gz" for n in names])
+    assert sorted(p.name for p in (repo_root / "data").iterdir()) == sorted(f"{n}.gz" for n in names)
     for name in names:
         compressed = (repo_root / "data" / f"{name}.gz").read_bytes()
         assert sha256(compressed) == listed[f"{name}.gz"], f"{name}.gz"
@@ -53,7 +60,11 @@ def test_test_split_and_limit():
     assert labels.shape == (10000,) and labels.dtype == torch.int64
     assert set(labels.tolist()) == set(range(10))
     first, first_labels = load_mnist("test", limit=7)
-    assert first.shape == (7, 28, 28) and torch.equal(first, images[:7]) and torch.equal(first_labels, labels[:7])
+    assert (
+        first.shape == (7, 28, 28)
+        and torch.equal(first, images[:7])
+        and torch.equal(first_labels, labels[:7])
+    )
 
 
 def test_normalisation_constants_and_normalize():
@@ -93,19 +104,37 @@ def set_magic(raw: bytearray) -> bytearray:
 
 BROKEN = {
     # case: (file to damage, damage, expected message fragment)
-    "truncated gzip": (TEST_IMAGES, lambda p: p.write_bytes(p.read_bytes()[: p.stat().st_size // 2]),
-                       "truncated or not a gzip file"),
-    "not gzip": (TEST_LABELS, lambda p: p.write_bytes(b"this is not gzip data at all"),
-                 "truncated or not a gzip file"),
-    "truncated header": (TEST_LABELS, lambda p: rewrite_payload(p, lambda raw: raw[:6]),
-                         "truncated (6 bytes, shorter than its IDX header)"),
-    "truncated payload": (TEST_IMAGES, lambda p: rewrite_payload(p, lambda raw: raw[:-1000]),
-                          "truncated or padded (7839016 bytes, header says 7840016)"),
-    "padded payload": (TEST_LABELS, lambda p: rewrite_payload(p, lambda raw: raw + b"\0"),
-                       "truncated or padded (10009 bytes, header says 10008)"),
+    "truncated gzip": (
+        TEST_IMAGES,
+        lambda p: p.write_bytes(p.read_bytes()[: p.stat().st_size // 2]),
+        "truncated or not a gzip file",
+    ),
+    "not gzip": (
+        TEST_LABELS,
+        lambda p: p.write_bytes(b"this is not gzip data at all"),
+        "truncated or not a gzip file",
+    ),
+    "truncated header": (
+        TEST_LABELS,
+        lambda p: rewrite_payload(p, lambda raw: raw[:6]),
+        "truncated (6 bytes, shorter than its IDX header)",
+    ),
+    "truncated payload": (
+        TEST_IMAGES,
+        lambda p: rewrite_payload(p, lambda raw: raw[:-1000]),
+        "truncated or padded (7839016 bytes, header says 7840016)",
+    ),
+    "padded payload": (
+        TEST_LABELS,
+        lambda p: rewrite_payload(p, lambda raw: raw + b"\0"),
+        "truncated or padded (more than 10008 bytes, header says 10008)",
+    ),
     "corrupted byte": (TEST_IMAGES, lambda p: rewrite_payload(p, flip_pixel), "SHA-256 mismatch"),
-    "wrong magic": (TEST_IMAGES, lambda p: rewrite_payload(p, set_magic),
-                    "wrong IDX magic number 0x00000801, expected 0x00000803"),
+    "wrong magic": (
+        TEST_IMAGES,
+        lambda p: rewrite_payload(p, set_magic),
+        "wrong IDX magic number 0x00000801, expected 0x00000803",
+    ),
 }
 
 
@@ -129,7 +158,9 @@ def test_damaged_file_is_a_one_line_data_error(case, data_copy):
 
 @pytest.mark.parametrize("missing", [TEST_LABELS, TRAIN_IMAGES])
 def test_missing_file(missing, data_copy):
-    folder = data_copy([p for p in (f"{n}.gz" for pair in data.FILES.values() for n in pair) if p != f"{missing}.gz"])
+    folder = data_copy(
+        [p for p in (f"{n}.gz" for pair in data.FILES.values() for n in pair) if p != f"{missing}.gz"]
+    )
     assert len(list(folder.iterdir())) == 3
     split = "test" if missing in data.FILES["test"] else "train"
     with pytest.raises(DataError) as caught:
@@ -175,8 +206,10 @@ def test_count_mismatch_behind_matching_checksums(data_copy, monkeypatch):
     """The images/labels count check itself, reached with checksums that match the cut file."""
     folder = data_copy([f"{TEST_IMAGES}.gz", f"{TEST_LABELS}.gz"])
     rewrite_payload(gz(folder, TEST_LABELS), cut_labels)
-    sums = {name: hashlib.sha256(gzip.decompress(gz(folder, name).read_bytes())).hexdigest()
-            for name in (TEST_IMAGES, TEST_LABELS)}
+    sums = {
+        name: hashlib.sha256(gzip.decompress(gz(folder, name).read_bytes())).hexdigest()
+        for name in (TEST_IMAGES, TEST_LABELS)
+    }
     monkeypatch.setattr(data, "_expected_sha256", lambda: sums)
     with pytest.raises(DataError) as caught:
         load_mnist("test", folder)
@@ -193,17 +226,219 @@ def test_a_file_without_a_checksum_is_refused(data_copy, monkeypatch):
     with pytest.raises(DataError, match=f"no SHA-256 for {TEST_LABELS}, so it cannot be verified") as caught:
         load_mnist("test", folder)
     message = str(caught.value)
-    assert "\n" not in message and message.startswith(f"{data.CHECKSUMS}: ") and "git checkout data/" in message
+    assert "\n" not in message and message.startswith(f"{data.CHECKSUMS}: ")
+    assert "git checkout mnist_lite/SHA256SUMS" in message
+
+
+# --- hostile files and folders: a one-line error, and memory bounded by what the header declares --
+
+MiB = 1 << 20
+
+
+def idx_header(name: str, *shape: int) -> bytes:
+    """The IDX header of file ``name`` (its magic number) declaring ``shape``."""
+    magic = data.IDX_MAGIC[len(data.SHAPES[name])]
+    return b"".join(n.to_bytes(4, "big") for n in (magic, *shape))
+
+
+def refused_within(memory: int, read) -> DataError:
+    """The DataError that ``read()`` raises, after checking that Python's allocations peaked
+    below ``memory`` bytes meanwhile (tracemalloc sees zlib's buffers and every bytes object)."""
+    tracemalloc.start()
+    try:
+        with pytest.raises(DataError) as caught:
+            read()
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < memory, f"peak {peak:,} bytes"
+    return caught.value
+
+
+PADDED_800 = "truncated or padded (more than 800 bytes, header says 800)"  # one image declared
+
+
+def test_a_gzip_bomb_is_not_inflated(tmp_path):
+    """50 MiB of zeros behind a header that declares one image, gzip'd to under 1 MiB: read no
+    further than the 800 bytes declared, where it used to be inflated whole."""
+    bomb = gz(tmp_path, TEST_IMAGES)
+    with gzip.open(bomb, "wb", compresslevel=9) as f:
+        f.write(idx_header(TEST_IMAGES, 1, 28, 28))
+        for _ in range(50):
+            f.write(bytes(MiB))
+    assert bomb.stat().st_size < MiB
+    error = refused_within(MiB, lambda: load_mnist("test", tmp_path))
+    assert_one_line_naming(error, bomb.resolve(), PADDED_800)
+
+
+def test_a_huge_plain_file_is_read_no_further_than_its_header_allows(tmp_path):
+    path = tmp_path / TEST_IMAGES
+    path.write_bytes(idx_header(TEST_IMAGES, 1, 28, 28))
+    os.truncate(path, 256 * MiB)  # sparse: no disk used, but 256 MiB to read
+    error = refused_within(MiB, lambda: load_mnist("test", tmp_path))
+    assert_one_line_naming(error, path.resolve(), PADDED_800)
+
+
+@pytest.mark.parametrize(
+    "suffix, fragment", [("", "wrong IDX magic number 0x00000000"), (".gz", "truncated or not a gzip file")]
+)
+def test_a_link_to_dev_zero_is_refused(tmp_path, suffix, fragment):
+    link = tmp_path / f"{TEST_IMAGES}{suffix}"
+    link.symlink_to("/dev/zero")
+    error = refused_within(MiB, lambda: load_mnist("test", tmp_path))
+    assert_one_line_naming(error, tmp_path.resolve() / link.name, fragment)
+
+
+def test_a_header_may_not_declare_more_than_mnist_holds(tmp_path):
+    """The cap on memory is MNIST's own size: a header asking for more is refused before any read."""
+    path = gz(tmp_path, TEST_IMAGES)
+    path.write_bytes(gzip.compress(idx_header(TEST_IMAGES, 4_000_000_000, 28, 28)))
+    error = refused_within(MiB, lambda: load_mnist("test", tmp_path))
+    assert_one_line_naming(error, path.resolve(), "declares 4000000000x28x28, more than MNIST's 10000x28x28")
+
+
+def test_a_data_file_that_is_a_folder(tmp_path):
+    folder = gz(tmp_path, TEST_IMAGES)
+    folder.mkdir()
+    with pytest.raises(DataError) as caught:
+        load_mnist("test", tmp_path)
+    assert_one_line_naming(caught.value, folder.resolve(), "cannot read it (Is a directory)")
+
+
+UNUSABLE_FOLDERS = {
+    # case: (make the folder under tmp_path, expected message fragment)
+    "name too long": (lambda tmp: tmp / ("x" * 5000), "cannot look in it (File name too long)"),
+    "under a file": (
+        lambda tmp: (tmp / "file").write_text("") or tmp / "file" / "data",
+        "cannot look in it (Not a directory)",
+    ),
+    "symlink loop": (
+        lambda tmp: (tmp / "loop").symlink_to(tmp / "loop") or tmp / "loop",
+        "cannot look in it (Too many levels of symbolic links)",
+    ),
+    "a file": (lambda tmp: (tmp / "file").write_text("") or tmp / "file", "not a folder"),
+    "missing": (lambda tmp: tmp / "missing", "no such folder"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(UNUSABLE_FOLDERS))
+@pytest.mark.parametrize("how", ["argument", "environment"])
+def test_an_unusable_data_folder_is_a_one_line_data_error(tmp_path, monkeypatch, case, how):
+    make, fragment = UNUSABLE_FOLDERS[case]
+    folder = make(tmp_path)
+    if how == "environment":
+        monkeypatch.setenv("MNIST_LITE_DATA", str(folder))
+    with pytest.raises(DataError) as caught:
+        load_mnist("test", folder if how == "argument" else None)
+    assert_one_line_naming(caught.value, Path(os.path.realpath(folder)), fragment)
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7",  # no file name
+        "not-a-hexadecimal-digest  t10k-images-idx3-ubyte",
+        "0fa7898d  t10k-images-idx3-ubyte",  # too short
+        "0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7  t10k images",  # three fields
+    ],
+)
+def test_a_malformed_sha256sums_line_is_a_one_line_data_error(tmp_path, monkeypatch, data_copy, line):
+    sums = tmp_path / "SHA256SUMS"
+    good = data.CHECKSUMS.read_text().splitlines()
+    sums.write_text("\n".join([good[0], "", line, *good[1:]]) + "\n")  # the bad line is line 3
+    monkeypatch.setattr(data, "_expected_sha256", lambda: data.read_checksums(sums))
+    with pytest.raises(DataError) as caught:
+        load_mnist("test", data_copy([f"{TEST_IMAGES}.gz", f"{TEST_LABELS}.gz"]))
+    message = str(caught.value)
+    assert "\n" not in message and message.startswith(f"{sums}:3: not a 'SHA-256  NAME' line")
+    assert "mnist_lite/SHA256SUMS" in message  # says what to do
+
+
+# Property-based: whatever the bytes, the reader raises DataError and nothing else, and Python's
+# allocations stay within twice what the header declares (the file's bytes, once as read, once
+# as the tensor's buffer) plus a little.
+
+
+@st.composite
+def hostile_files(draw):
+    """``(name, bytes, suffix, declared)``: arbitrary bytes alone, behind the right magic number or
+    behind a whole header whose dimensions are within MNIST's; written plain, gzip'd, or plain
+    under a ``.gz`` name. ``declared`` bounds the payload size a header can declare."""
+    name = draw(st.sampled_from(sorted(data.SHAPES)))
+    content = draw(st.binary(max_size=4096))
+    declared = math.prod(data.SHAPES[name])
+    behind = draw(st.sampled_from(["nothing", "magic", "header"]))
+    if behind == "magic":
+        content = idx_header(name) + content
+    elif behind == "header":
+        shape = [draw(st.integers(0, n)) for n in data.SHAPES[name]]
+        content, declared = idx_header(name, *shape) + content, math.prod(shape)
+    wrap = draw(st.sampled_from(["plain", "gzip", "plain named .gz"]))
+    if wrap == "gzip":
+        content = gzip.compress(content, compresslevel=1)
+    return name, content, "" if wrap == "plain" else ".gz", declared
+
+
+@settings(max_examples=50, deadline=None)
+@given(hostile_files())
+def test_any_bytes_raise_a_data_error_within_bounded_memory(file):
+    name, content, suffix, declared = file
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / f"{name}{suffix}"
+        path.write_bytes(content)
+        error = refused_within(2 * (declared + 1) + MiB, lambda: data.read_idx(Path(folder), name))
+    message = str(error)
+    assert "\n" not in message and message.startswith(f"{path}: ")
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.sampled_from(sorted(data.SHAPES)), st.booleans(), st.data())
+def test_a_consistent_file_is_read_back_only_when_its_checksum_matches(name, gzipped, draw):
+    shape = [draw.draw(st.integers(0, min(n, 30))) for n in data.SHAPES[name]]
+    payload = draw.draw(st.binary(min_size=math.prod(shape), max_size=math.prod(shape)))
+    content = idx_header(name, *shape) + payload
+    with tempfile.TemporaryDirectory() as folder:
+        (Path(folder) / f"{name}{'.gz' if gzipped else ''}").write_bytes(
+            gzip.compress(content, compresslevel=1) if gzipped else content
+        )
+        with mock.patch.object(data, "_expected_sha256", lambda: {name: sha256(content)}):
+            images = data.read_idx(Path(folder), name)
+        with mock.patch.object(data, "_expected_sha256", lambda: {name: sha256(content + b"\0")}):
+            with pytest.raises(DataError, match="SHA-256 mismatch"):
+                data.read_idx(Path(folder), name)
+    assert images.shape == tuple(shape) and images.dtype == torch.uint8
+    assert images.flatten().tolist() == list(payload)
 
 
 # --- where the data comes from ------------------------------------------------------------------
 
 
-def test_data_dir_resolution(monkeypatch, tmp_path):
-    assert data.data_dir() == data.REPO_DATA_DIR
+def test_data_dir_resolution(monkeypatch, tmp_path, repo_root):
+    assert paths.REPO == repo_root and paths.RESULTS == repo_root / "results"
+    assert data.data_dir() == repo_root / "data"
     monkeypatch.setenv("MNIST_LITE_DATA", str(tmp_path / "env"))
     assert data.data_dir() == tmp_path / "env"
     assert data.data_dir(tmp_path / "explicit") == tmp_path / "explicit"
+
+
+def test_installed_without_a_checkout_the_data_folder_must_be_named(monkeypatch, tmp_path):
+    monkeypatch.setattr(paths, "REPO", None)
+    with pytest.raises(DataError) as caught:
+        load_mnist("test")
+    message = str(caught.value)
+    assert "\n" not in message and "--data-dir" in message and "MNIST_LITE_DATA" in message
+    monkeypatch.setenv("MNIST_LITE_DATA", str(tmp_path))
+    assert data.data_dir() == tmp_path
+
+
+def test_a_checkout_is_told_from_an_installed_package(tmp_path):
+    package = tmp_path / "site-packages" / "mnist_lite"
+    package.mkdir(parents=True)
+    assert paths.find_checkout(package) is None
+    (tmp_path / "site-packages" / "pyproject.toml").write_text("")
+    assert paths.find_checkout(package) is None  # pyproject.toml alone is not enough
+    (tmp_path / "site-packages" / "data").mkdir()
+    assert paths.find_checkout(package) == tmp_path / "site-packages"
 
 
 def test_environment_variable_and_explicit_folder(data_copy, monkeypatch):
@@ -229,7 +464,7 @@ def test_pipelines_give_the_same_batches():
     classic = data.torchvision_loader(images, labels, 128, "cpu", workers=0)
     assert len(fast) == len(classic) == 5
     batches = 0
-    for (x1, y1), (x2, y2) in zip(fast, classic):
+    for (x1, y1), (x2, y2) in zip(fast, classic, strict=False):
         assert x1.shape == x2.shape == (128, 1, 28, 28) and x1.dtype == x2.dtype == torch.float32
         torch.testing.assert_close(x1, x2, atol=1e-6, rtol=0)
         assert torch.equal(y1, y2)
@@ -240,9 +475,11 @@ def test_pipelines_give_the_same_batches():
 def test_make_loaders_test_sets_agree():
     """The loaders ``fit`` uses, the classic one with its worker processes."""
     fast_train, fast_test = data.make_loaders("fast", 128, "cpu", train_limit=256, test_limit=1500)
-    classic_train, classic_test = data.make_loaders("torchvision", 128, "cpu", train_limit=256, test_limit=1500)
+    classic_train, classic_test = data.make_loaders(
+        "torchvision", 128, "cpu", train_limit=256, test_limit=1500
+    )
     assert len(fast_train) == len(classic_train) == 2
-    pairs = list(zip(fast_test, classic_test))
+    pairs = list(zip(fast_test, classic_test, strict=False))
     assert [len(y) for (_, y), _ in pairs] == [1000, 500]
     for (x1, y1), (x2, y2) in pairs:
         torch.testing.assert_close(x1, x2, atol=1e-6, rtol=0)
@@ -253,10 +490,10 @@ def test_fast_loader_shuffles_with_the_global_seed():
     images, labels = load_mnist("train", limit=512)
     loader = data.TensorLoader(images, labels, 512, "cpu", shuffle=True)
     torch.manual_seed(3)
-    (_, first), = list(loader)
+    ((_, first),) = list(loader)
     torch.manual_seed(3)
-    (_, again), = list(loader)
-    (_, other), = list(loader)
+    ((_, again),) = list(loader)
+    ((_, other),) = list(loader)
     assert torch.equal(first, again) and not torch.equal(first, other)
     assert torch.equal(first.sort().values, labels.sort().values)  # a permutation
 
@@ -312,8 +549,14 @@ def test_affine_with_shift_matches_torchvision_random_affine(digits, angle, shif
     x, raw = digits
     tx, ty = shift
     ours = affine(x, torch.full((len(x),), -angle), torch.tensor([[tx / 28, ty / 28]] * len(x)))
-    ref = TF.affine(raw, angle=angle, translate=[tx, ty], scale=1.0, shear=[0.0, 0.0],
-                    interpolation=InterpolationMode.BILINEAR)
+    ref = TF.affine(
+        raw,
+        angle=angle,
+        translate=[tx, ty],
+        scale=1.0,
+        shear=[0.0, 0.0],
+        interpolation=InterpolationMode.BILINEAR,
+    )
     assert ((ref - MEAN) / STD - ours).abs().max() < MAX_DIFF
 
 
@@ -328,15 +571,15 @@ def test_augment_draws_angles_and_shifts_within_bounds(monkeypatch, digits):
     monkeypatch.setattr(data, "affine", spy)
     x = digits[0].repeat(8, 1, 1, 1)  # 256 images
     torch.manual_seed(0)
-    out = Augment(degrees=7)(x)
-    (degrees, shift), = seen
+    out = augment_batch(x, Augment(degrees=7))
+    ((degrees, shift),) = seen
     assert out.shape == x.shape and shift is None
     assert degrees.shape == (256,)
     assert degrees.abs().max() <= 7
     assert degrees.min() < -5 and degrees.max() > 5  # spread over the range, not one angle
     assert len(degrees.unique()) > 250
 
-    Augment(degrees=5, translate=0.1)(x)
+    augment_batch(x, Augment(degrees=5, translate=0.1))
     degrees, shift = seen[1]
     assert degrees.abs().max() <= 5 and shift.shape == (256, 2) and shift.abs().max() <= 0.1
     assert shift.min() < -0.07 and shift.max() > 0.07
@@ -346,23 +589,20 @@ def test_augment_off_is_falsy_and_the_loader_skips_it(monkeypatch):
     assert not Augment() and not Augment(degrees=0) and Augment(degrees=7) and Augment(translate=0.1)
     monkeypatch.setattr(data, "affine", lambda *a, **k: pytest.fail("augmented without augmentation"))
     images, labels = load_mnist("test", limit=10)
-    (x, _), = list(data.TensorLoader(images, labels, 10, "cpu"))
+    ((x, _),) = list(data.TensorLoader(images, labels, 10, "cpu"))
     assert torch.equal(x, normalize(images))
 
 
-def test_empty_folder_tries_the_download_and_fails_in_one_line(tmp_path, monkeypatch):
+def test_a_folder_without_mnist_is_refused_and_nothing_is_downloaded(tmp_path, monkeypatch):
     import torchvision
 
-    calls = []
-
-    def offline(root, download):
-        calls.append((root, download))
-        raise RuntimeError("Error downloading train-images-idx3-ubyte.gz:\nTried https://..., got [Errno -3] offline")
-
-    monkeypatch.setattr(torchvision.datasets, "MNIST", offline)
+    monkeypatch.setattr(torchvision.datasets, "MNIST", lambda *a, **k: pytest.fail("tried to download MNIST"))
+    (tmp_path / "notes.txt").write_text("not MNIST")
     with pytest.raises(DataError) as caught:
         load_mnist("test", tmp_path)
-    assert calls == [(tmp_path.resolve(), True)]
+    assert [p.name for p in tmp_path.rglob("*")] == ["notes.txt"]  # nothing written
     message = str(caught.value)
-    assert "\n" not in message and message.startswith(f"{tmp_path.resolve()}: no MNIST files here")
-    assert "download failed (Tried https://..., got [Errno -3] offline)" in message
+    assert "\n" not in message and message.startswith(
+        f"{tmp_path.resolve()}: holds none of the four MNIST files"
+    )
+    assert "--data-dir / MNIST_LITE_DATA" in message and "git checkout data/" in message

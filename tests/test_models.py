@@ -1,8 +1,8 @@
-"""The models of the five steps, their budgets, and the numbers their docstrings claim."""
+"""The models of the five steps: shapes, receptive fields, parameters and multiply-adds, checked
+against hand computations."""
 
 from __future__ import annotations
 
-import dataclasses
 import re
 from collections import OrderedDict
 
@@ -10,10 +10,14 @@ import pytest
 import torch
 from torch import nn
 
-from mnist_lite.models import count_parameters, layer_table
-from mnist_lite.steps import MAX_EPOCHS, PARAM_BUDGET, STEP5_BUDGET, STEPS
+from mnist_lite.config import Baseline, Lite
+from mnist_lite.models import BaselineNet, LiteNet, count_parameters, layer_table, multiply_adds
+from mnist_lite.steps import DESIGN_BASELINE, STEPS
 
-MODELS = sorted({recipe.model for recipe in STEPS.values()}, key=lambda cls: cls.__name__)
+CONFIGS = {f"step{step}": recipe.model for step, recipe in STEPS.items()} | {
+    "previous_step5": DESIGN_BASELINE.model
+}
+
 
 @pytest.mark.parametrize("step", sorted(STEPS))
 def test_model_maps_images_to_ten_logits(step):
@@ -25,11 +29,12 @@ def test_model_maps_images_to_ten_logits(step):
         assert logits.shape == (3, 10) and torch.isfinite(logits).all()
 
 
-def test_parameter_budgets():
-    assert (PARAM_BUDGET, STEP5_BUDGET) == (10_000, 8_000)  # the project's promise, pinned
-    for step in (2, 3, 4, 5):
-        assert count_parameters(STEPS[step].model()) < PARAM_BUDGET, step
-    assert count_parameters(STEPS[5].model()) < STEP5_BUDGET
+def test_a_config_builds_its_model():
+    assert isinstance(Baseline()(), BaselineNet)
+    config = Lite(full_resolution=(4,), low_resolution=(6,), dropout=0.1)
+    model = config()
+    assert isinstance(model, LiteNet) and model.config is config
+    assert type(model).__name__ == config.name == "LiteNet" and BaselineNet.__name__ == Baseline.name
 
 
 def test_count_parameters_counts_trainable_only():
@@ -39,39 +44,59 @@ def test_count_parameters_counts_trainable_only():
     assert count_parameters(model) == 14
 
 
-def receptive_field_at(model, where: str) -> int:
-    """The receptive field at the last convolution or pool, as ``layer_table`` computes it."""
-    kind = {"convolution": "Conv2d", "pool": "MaxPool2d"}[where]
-    return [row for row in layer_table(model) if row.kind == kind][-1].receptive_field
+def lite_parameters(config: Lite) -> int:
+    """A LiteNet's parameters, counted by hand from its config: each convolution has k*k*in*out
+    weights and either a bias or BatchNorm's weight and bias per output channel."""
+    per_channel = 2 if config.batch_norm else 1
+    total, channels = 0, 1
+    for width in config.full_resolution:
+        total, channels = total + 9 * channels * width + per_channel * width, width
+    if config.transition:
+        total, channels = (
+            total + channels * config.transition + per_channel * config.transition,
+            config.transition,
+        )
+    for width in config.low_resolution:
+        total, channels = total + 9 * channels * width + per_channel * width, width
+    return total + channels * 10 + 10  # the 1x1 classifier, with its bias
 
 
-@pytest.mark.parametrize("cls", [pytest.param(cls, id=cls.__name__) for cls in MODELS])
-def test_docstring_numbers_match_layer_table(cls):
-    doc = " ".join(cls.__doc__.split())
-    rf = re.search(r"Receptive field (\d+)x(\d+) at the last (convolution|pool)", doc)
+@pytest.mark.parametrize("name", sorted(CONFIGS))
+def test_parameter_counts_by_hand(name):
+    config = CONFIGS[name]
+    model = config()
+    if isinstance(config, Baseline):
+        assert count_parameters(model) == (9 * 16 + 16) + (9 * 16 * 32 + 32) + (32 * 25 * 64 + 64) + (
+            64 * 10 + 10
+        )
+    else:
+        assert count_parameters(model) == lite_parameters(config)
+
+
+def test_baseline_docstring_numbers_match_layer_table():
+    doc = " ".join(BaselineNet.__doc__.split())
+    rf = re.search(r"Receptive field (\d+)x(\d+) at the last pool", doc)
     params = re.search(r"([\d,]+) parameters", doc)
-    assert rf and params, f"{cls.__name__}'s docstring gives no receptive field or parameter count: {doc}"
-    model = cls()
-    assert rf.group(1) == rf.group(2)
-    claimed = int(rf.group(1)), int(params.group(1).replace(",", ""))
-    assert claimed == (receptive_field_at(model, rf.group(3)), count_parameters(model))
-    gap = re.search(r"(\d+)x(\d+) feature maps into GAP", doc)
-    if gap:
-        rows = layer_table(model)
-        into_gap = rows[[row.name for row in rows].index("gap") - 1].out_shape
-        assert into_gap[1:] == (int(gap.group(1)), int(gap.group(2)))
+    assert rf and params, doc
+    model = BaselineNet()
+    last_pool = [row for row in layer_table(model) if row.kind == "MaxPool2d"][-1]
+    assert (int(rf.group(1)), int(rf.group(2))) == (last_pool.receptive_field,) * 2
+    assert int(params.group(1).replace(",", "")) == count_parameters(model)
 
 
 class PaperNet(nn.Module):
     """A model whose table is worked out by hand: a 3x3 conv adds 2 * jump to the receptive field,
-    a 2x2 pool adds 1 * jump and doubles the jump, a 1x1 conv adds nothing."""
+    a 2x2 pool adds 1 * jump and doubles the jump, a 1x1 conv adds nothing. A convolution's
+    multiply-adds are out_channels * out_height * out_width * in_channels * k * k."""
 
     def __init__(self):
         super().__init__()
         self.features = nn.Sequential(
             OrderedDict(
                 conv1=nn.Sequential(nn.Conv2d(1, 4, 3), nn.ReLU()),  # 28 -> 26, rf 3, 4*9+4 = 40
-                conv2=nn.Sequential(nn.Conv2d(4, 6, 3, bias=False), nn.BatchNorm2d(6), nn.ReLU()),  # 24, rf 5, 216+12
+                conv2=nn.Sequential(
+                    nn.Conv2d(4, 6, 3, bias=False), nn.BatchNorm2d(6), nn.ReLU()
+                ),  # 24, rf 5, 216+12
                 pool=nn.MaxPool2d(2),  # 24 -> 12, rf 6, jump 2
                 conv3=nn.Conv2d(6, 8, 3),  # 12 -> 10, rf 10, 432+8
                 squeeze=nn.Conv2d(8, 4, 1),  # rf 10, 32+4
@@ -85,29 +110,72 @@ class PaperNet(nn.Module):
 def test_layer_table_by_hand():
     model = PaperNet()
     rows = layer_table(model)
-    assert [(r.name, r.kind, r.out_shape, r.receptive_field, r.params) for r in rows] == [
-        ("conv1", "Conv2d", (4, 26, 26), 3, 40),
-        ("conv2", "Conv2d", (6, 24, 24), 5, 228),
-        ("pool", "MaxPool2d", (6, 12, 12), 6, 0),
-        ("conv3", "Conv2d", (8, 10, 10), 10, 440),
-        ("squeeze", "Conv2d", (4, 10, 10), 10, 36),
-        ("pool2", "MaxPool2d", (4, 5, 5), 12, 0),
-        ("conv4", "Conv2d", (10, 1, 1), 28, 1010),
-        ("flatten", "Flatten", (10,), 28, 0),
+    assert [(r.name, r.kind, r.out_shape, r.receptive_field, r.params, r.multiply_adds) for r in rows] == [
+        ("conv1", "Conv2d", (4, 26, 26), 3, 40, 4 * 26 * 26 * 1 * 9),
+        ("conv2", "Conv2d", (6, 24, 24), 5, 228, 6 * 24 * 24 * 4 * 9),
+        ("pool", "MaxPool2d", (6, 12, 12), 6, 0, 0),
+        ("conv3", "Conv2d", (8, 10, 10), 10, 440, 8 * 10 * 10 * 6 * 9),
+        ("squeeze", "Conv2d", (4, 10, 10), 10, 36, 4 * 10 * 10 * 8),
+        ("pool2", "MaxPool2d", (4, 5, 5), 12, 0, 0),
+        ("conv4", "Conv2d", (10, 1, 1), 28, 1010, 10 * 4 * 25),
+        ("flatten", "Flatten", (10,), 28, 0, 0),
     ]
     assert count_parameters(model) == 40 + 228 + 440 + 36 + 1010
+    assert multiply_adds(model) == 24336 + 124416 + 43200 + 3200 + 1000
 
 
-@pytest.mark.parametrize("step", sorted(STEPS))
-def test_layer_table_rows(step):
-    model = STEPS[step].model()
+def test_a_small_lite_net_by_hand():
+    """conv 3x3 pad 1 (1 -> 4) at 28x28, pool, transition 1x1 (4 -> 3), conv 3x3 (3 -> 6) at 12x12,
+    GAP over 12x12, classifier 1x1 (6 -> 10)."""
+    model = Lite(full_resolution=(4,), padding=1, transition=3, low_resolution=(6,), batch_norm=False)()
+    rows = {row.name: row for row in layer_table(model)}
+    assert list(rows) == ["conv1", "pool", "transition", "conv2", "gap", "classifier", "flatten"]
+    expected = {  # name: (shape, receptive field, parameters, multiply-adds)
+        "conv1": ((4, 28, 28), 3, 4 * 9 + 4, 4 * 28 * 28 * 9),
+        "pool": ((4, 14, 14), 4, 0, 0),
+        "transition": ((3, 14, 14), 4, 4 * 3 + 3, 3 * 14 * 14 * 4),
+        "conv2": ((6, 12, 12), 8, 3 * 6 * 9 + 6, 6 * 12 * 12 * 3 * 9),
+        "gap": ((6, 1, 1), 8 + 11 * 2, 0, 0),  # a 12x12 kernel at jump 2: the whole image and more
+        "classifier": ((10, 1, 1), 30, 6 * 10 + 10, 6 * 10),
+        "flatten": ((10,), 30, 0, 0),
+    }
+    assert {
+        name: (r.out_shape, r.receptive_field, r.params, r.multiply_adds) for name, r in rows.items()
+    } == expected
+    assert multiply_adds(model) == 28224 + 2352 + 23328 + 60
+    assert count_parameters(model) == 40 + 15 + 168 + 70 == lite_parameters(model.config)
+    assert rows["conv1"].description == "conv 3x3 pad 1, ReLU" and rows["gap"].description == "GAP"
+
+
+def test_batch_norm_and_dropout_add_no_multiply_adds():
+    plain = Lite(full_resolution=(4,), low_resolution=(6,), batch_norm=False)
+    both = Lite(full_resolution=(4,), low_resolution=(6,), batch_norm=True, dropout=0.1)
+    assert multiply_adds(plain()) == multiply_adds(both())
+    assert [row.description for row in layer_table(both())][:1] == ["conv 3x3 pad 1, BN, ReLU, Dropout2d 0.1"]
+
+
+def test_dense_layers_count_their_multiply_adds():
+    rows = {row.name: row for row in layer_table(BaselineNet())}
+    assert rows["dense"].multiply_adds == 800 * 64 and rows["classifier"].multiply_adds == 64 * 10
+    assert rows["conv2"].multiply_adds == 32 * 11 * 11 * 16 * 9
+
+
+@pytest.mark.parametrize("name", sorted(CONFIGS))
+def test_layer_table_rows(name):
+    model = CONFIGS[name]()
     model.train()
     rows = layer_table(model)
     assert rows[-1].out_shape == (10,)
     assert sum(row.params for row in rows) == count_parameters(model)
+    assert sum(row.multiply_adds for row in rows) == multiply_adds(model) > 0
     assert [row.name for row in rows] == [name for name, _ in model.features.named_children()]
     fields = [row.receptive_field for row in rows]
     assert fields == sorted(fields) and fields[0] == 3
+    if "gap" in [row.name for row in rows]:
+        gap = [row.name for row in rows].index("gap")
+        assert rows[gap].out_shape[1:] == (1, 1)
+        assert all(row.receptive_field >= 28 for row in rows[gap:])  # after GAP, the whole image
+        assert rows[gap - 1].receptive_field < 28  # the last convolution still sees a part of it
     assert model.training  # left as it was found
 
 
@@ -119,23 +187,24 @@ def test_steps_add_one_idea_each():
     assert "BatchNorm2d" in kinds[2] and "Dropout2d" in kinds[2]
     assert any(isinstance(m, nn.AdaptiveAvgPool2d) for m in lite[0].modules())
     assert not any(isinstance(m, nn.Linear) for model in lite for m in model.modules())
+    # convolutions carry a bias only where no BatchNorm follows them
+    assert all(m.bias is not None for m in lite[0].modules() if isinstance(m, nn.Conv2d))
+    assert all(m.bias is None for m in lite[1].features[:-2].modules() if isinstance(m, nn.Conv2d))
 
 
-@pytest.mark.parametrize("step", sorted(STEPS))
-def test_recipe(step):
-    recipe = STEPS[step]
-    assert recipe.step == step
-    assert 1 <= recipe.epochs <= MAX_EPOCHS == 15
-    assert recipe.target.strip() and recipe.title.strip()
-    assert recipe.schedule in ("constant", "onecycle", "step") and recipe.lr > 0 and recipe.batch_size > 0
-    if recipe.schedule == "step":
-        assert recipe.milestones and list(recipe.milestones) == sorted(set(recipe.milestones))
-        assert all(0 < m < recipe.epochs for m in recipe.milestones)
-    assert recipe.as_dict()["model"] == recipe.model.__name__ and recipe.as_dict()["step"] == step
+@pytest.mark.results
+def test_recorded_design_runs_are_the_size_of_their_architecture(repo_root):
+    """results/design/NAME/seedS.json records the parameters and multiply-adds of its model."""
+    import json
 
+    from mnist_lite.steps import Recipe
 
-def test_a_targets_numbers_come_from_its_recipe():
-    changed = dataclasses.replace(STEPS[4], lr=0.05, milestones=(5, 10))
-    assert "a rate of 0.05 " in changed.target and "after epochs 5 and 10." in changed.target
-    assert "a rate of 0.1 " in STEPS[4].target and "after epochs 8 and 12." in STEPS[4].target
-    assert f"±{STEPS[5].augment.degrees:g}°" in STEPS[5].target and "{" not in STEPS[5].target
+    failed = []
+    for path in sorted((repo_root / "results" / "design").glob("*/seed*.json")):
+        r = json.loads(path.read_text())
+        try:
+            model = Recipe.from_dict(r["recipe"]).model()
+            assert (r["params"], r["multiply_adds"]) == (count_parameters(model), multiply_adds(model))
+        except Exception as error:  # noqa: BLE001 - each failing file is listed
+            failed.append(f"{path.relative_to(repo_root)}: {type(error).__name__}: {error}")
+    assert not failed, "\n".join(failed)

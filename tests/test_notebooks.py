@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 from pathlib import Path
 
 import nbformat
@@ -11,7 +12,10 @@ import pytest
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
 
-from mnist_lite.notebook import format_result
+from mnist_lite import notebook as notebook_module
+from mnist_lite import reproduce as reproduce_module
+from mnist_lite.notebook import RECORD, WHY_RUNS_DIFFER, format_result
+from mnist_lite.paths import RESULTS
 from mnist_lite.results import load_result
 from mnist_lite.steps import STEPS
 
@@ -55,16 +59,22 @@ def test_parameters_cell(step):
         assert f"{name} = env(" in cells[0].source
 
 
+@pytest.mark.results
 @pytest.mark.parametrize("step", sorted(STEPS))
 def test_stored_result_matches_result_json(step):
     """The committed notebook's Result output is the recorded run's result.json, to the digit."""
     notebook = read(step)
-    index = next(i for i, c in enumerate(notebook.cells) if c.cell_type == "markdown" and c.source.startswith("## Result"))
+    index = next(
+        i
+        for i, c in enumerate(notebook.cells)
+        if c.cell_type == "markdown" and c.source.startswith("## Result")
+    )
     outputs = notebook.cells[index + 1].outputs
     printed = "".join(o.get("text", "") for o in outputs if o.output_type == "stream")
     assert printed.strip() == format_result(load_result(REPO / "results" / f"step{step}")).strip()
 
 
+@pytest.mark.results
 @pytest.mark.parametrize("step", sorted(STEPS))
 def test_notebook_ran_fully(step):
     """Committed with the outputs of a full run: every code cell executed, no errors."""
@@ -99,9 +109,28 @@ def tree_digest(folder: Path) -> str:
     return digest.hexdigest()
 
 
+def progress_bars(notebook) -> list[str]:
+    """Outputs that are tqdm bars: a widget (whose saved text is frozen at its first frame) or bar text."""
+    found = []
+    for cell in notebook.cells:
+        for output in cell.get("outputs", []):
+            data = output.get("data", {})
+            text = output.get("text", "") + "".join(str(value) for value in data.values())
+            if "application/vnd.jupyter.widget-view+json" in data or re.search(r"\d+%\|", text):
+                found.append(text[:80])
+    return found
+
+
+@pytest.mark.results
+@pytest.mark.parametrize("step", sorted(STEPS))
+def test_committed_notebooks_hold_no_frozen_progress_bar(step):
+    assert progress_bars(read(step)) == []
+
+
 @pytest.mark.parametrize("step", sorted(STEPS))
 def test_smoke_execution(step, tmp_path):
-    """MNIST_LITE_SMOKE=1 runs the notebook headless in seconds and leaves results/ alone."""
+    """MNIST_LITE_SMOKE=1 runs the notebook headless in seconds, leaves results/ alone, shows the
+    recorded run beside its own, and saves the epoch lines rather than progress bars."""
     before = tree_digest(REPO / "results")
     notebook = execute(step, {"MNIST_LITE_SMOKE": "1"}, tmp_path)
     assert tree_digest(REPO / "results") == before
@@ -109,7 +138,65 @@ def test_smoke_execution(step, tmp_path):
         notebook.cells[i + 1] for i, c in enumerate(notebook.cells) if c.source.startswith("## Result")
     )
     printed = "".join(o.get("text", "") for o in result_cell.outputs)
-    assert "epochs run:                      1 of 1 (train limit 2000, test limit 1000)" in printed
+    assert "1 of 1 (limits 2000/1000)" in printed and f"recorded (results/step{step})" in printed
+    assert WHY_RUNS_DIFFER in printed
+    training = "".join(o.get("text", "") for c in notebook.cells for o in c.get("outputs", []))
+    assert "epoch  1/1  train loss" in training and progress_bars(notebook) == []
+
+
+def test_a_default_run_records_only_when_reproduce_asks(tmp_path, monkeypatch):
+    """A run with every default writes elsewhere unless MNIST_LITE_RECORD=1, which only reproduce sets."""
+    calls = []
+    monkeypatch.setattr(notebook_module, "fit", lambda recipe, **kwargs: calls.append(kwargs["out"]))
+    monkeypatch.delenv(RECORD, raising=False)
+    notebook_module.train(5)
+    monkeypatch.setenv(RECORD, "1")
+    notebook_module.train(5, epochs=1)  # not the default run: never recorded
+    notebook_module.train(5)
+    assert RESULTS not in calls[0].parents and RESULTS not in calls[1].parents
+    assert calls[2] == RESULTS / "step5"
+    assert reproduce_module.HEADLESS[RECORD] == "1"
+
+
+def test_format_result_shows_the_recorded_run_beside_another():
+    rows = [
+        dict(
+            epoch=e,
+            train_loss=0.1,
+            train_acc=99.0,
+            test_loss=0.1,
+            test_acc=99.0 + e / 100,
+            lr=0.1,
+            seconds=1.0,
+        )
+        for e in (1, 2)
+    ]
+    recorded = dict(
+        step=4,
+        model="LiteNet",
+        params=7578,
+        epochs=2,
+        history=rows,
+        train_limit=None,
+        test_limit=None,
+        best_train_acc=99.0,
+        last5_test_acc=[99.01, 99.02],
+        last5_min_test_acc=99.01,
+        train_seconds=2.0,
+        device_name="a CPU",
+        dtype="bfloat16",
+    )
+    other = dict(
+        recorded,
+        history=recorded["history"][:-1] + [dict(recorded["history"][-1], test_acc=12.5)],
+        last5_test_acc=recorded["last5_test_acc"][:-1] + [12.5],
+        last5_min_test_acc=12.5,
+    )
+    alone = format_result(recorded, recorded)
+    beside = format_result(other, recorded)
+    assert "recorded" not in alone and WHY_RUNS_DIFFER not in alone
+    assert "this run" in beside and "recorded (results/step4)" in beside and WHY_RUNS_DIFFER in beside
+    assert "12.50%" in beside and f"{recorded['last5_min_test_acc']:.2f}%" in beside
 
 
 def test_notebook_error_is_one_line(tmp_path):

@@ -1,34 +1,160 @@
-"""The README's generated sections and the recorded results behind them."""
+"""The README's and docs' generated sections and figures, and the recorded results behind them."""
 
 from __future__ import annotations
 
+import io
 import json
+import re
 from pathlib import Path
 
+import matplotlib.image
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from mnist_lite import report
 from mnist_lite.errors import MnistLiteError
 from mnist_lite.models import count_parameters
-from mnist_lite.results import History, load_result, seed_summary
-from mnist_lite.steps import PARAM_BUDGET, STEP5_BUDGET, STEPS, TARGET_ACCURACY
+from mnist_lite.results import History, clopper_pearson_lower, load_result, seed_summary
+from mnist_lite.steps import DESIGN_BASELINE, PARAM_BUDGET, STEP5_BUDGET, STEPS, TARGET_ACCURACY
 
 REPO = Path(__file__).resolve().parent.parent
 RESULTS = REPO / "results"
+HOLDING = [99.41, 99.45, 99.43, 99.47, 99.5]  # the last five test accuracies of a seed that holds the target
+MISSING = [99.41, 99.45, 99.38, 99.47, 99.5]  # ... and of one that does not
+
+
+# --- fake results, written into tmp_path --------------------------------------------------------------------
+
+
+def fake_run(step=5, seed=1, last5=HOLDING, **changes) -> dict:
+    """A complete result.json of ``step``'s recipe whose last five test accuracies are ``last5``."""
+    recipe = STEPS[step]
+    accs = [97.0 + epoch / 10 for epoch in range(recipe.epochs - len(last5))] + list(last5)
+    history = History(
+        [
+            {
+                "epoch": epoch,
+                "train_loss": 0.05,
+                "train_acc": acc - 0.2,
+                "test_loss": 0.02,
+                "test_acc": acc,
+                "lr": 0.1,
+                "seconds": 1.0,
+            }
+            for epoch, acc in enumerate(accs, start=1)
+        ]
+    )
+    run = {
+        "step": step,
+        "name": recipe.slug,
+        "model": recipe.model.name,
+        "params": 7578,
+        "seed": seed,
+        "device": "cpu",
+        "device_name": "a CPU",
+        "loader": "fast",
+        "dtype": "float32",
+        "epochs": recipe.epochs,
+        "train_limit": None,
+        "test_limit": None,
+        "eval_split": "test",
+        "recipe": recipe.as_dict(),
+        "torch_version": "2.9",
+        "interrupted": False,
+        "error": None,
+        "history": history.epochs,
+        **history.summary(),
+    }
+    return {**run, **changes}
+
+
+def write(path: Path, content) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(
+        content
+        if isinstance(content, bytes)
+        else (content if isinstance(content, str) else json.dumps(content)).encode()
+    )
+    return path
+
+
+def write_sweep(results: Path, folder: str, seeds, dtype="float32", missing=(), **changes) -> dict:
+    summary = seed_summary(
+        [fake_run(seed=s, last5=MISSING if s in missing else HOLDING, dtype=dtype, **changes) for s in seeds]
+    )
+    write(results / folder / "summary.json", summary)
+    return summary
+
+
+def design_run(variant: str, seed: int, last5=HOLDING, changes=(), **recipe_changes) -> dict:
+    recipe = dict(DESIGN_BASELINE.as_dict(), **recipe_changes)
+    return fake_run(
+        seed=seed,
+        last5=last5,
+        recipe=recipe,
+        eval_split="validation",
+        variant=variant,
+        changes=sorted(changes),
+        multiply_adds=584_224,
+    )
+
+
+def checkout(tmp_path: Path) -> Path:
+    """A copy of the documents the report rewrites, in ``tmp_path/repo``."""
+    repo = tmp_path / "repo"
+    for name in report.DOCUMENTS:
+        write(repo / name, (REPO / name).read_bytes())
+    return repo
+
+
+def documents(repo: Path) -> dict[str, bytes]:
+    return {name: (repo / name).read_bytes() for name in report.DOCUMENTS}
+
+
+# --- the committed documents and figures are what the report makes ------------------------------------------
 
 
 @pytest.mark.parametrize("name", sorted(report.DOCUMENTS))
 def test_generated_sections_are_what_report_writes(name):
     text = (REPO / name).read_text()
-    assert report.render(text, RESULTS, report.DOCUMENTS[name]) == text, f"{name} is stale: run python -m mnist_lite report"
+    rendered = report.render(text, RESULTS, report.DOCUMENTS[name])
+    assert rendered == text, f"{name} is stale: run python -m mnist_lite report"
+
+
+def pixels(png: bytes):
+    return matplotlib.image.imread(io.BytesIO(png), format="png")
+
+
+@pytest.mark.parametrize("name", sorted(report.FIGURES))
+def test_committed_figures_are_what_report_draws(name):
+    """Compared as decoded pixels, so that another PNG encoder's bytes for the same picture pass."""
+    drawn = report.draw_figure(name, RESULTS)
+    committed = REPO / name
+    if drawn is None:
+        assert not committed.exists(), f"{name}: nothing to draw from results/, yet the file is there"
+        return
+    assert committed.exists(), f"{name} is missing: run python -m mnist_lite report"
+    old, new = pixels(committed.read_bytes()), pixels(drawn)
+    assert old.shape == new.shape and (old == new).all(), f"{name} is stale: run python -m mnist_lite report"
+
+
+def test_figures_are_drawn_the_same_every_time(tmp_path):
+    write(tmp_path / "step1" / "result.json", fake_run(step=1))
+    first, second = (report.draw_figure(report.SERIES_FIGURE, tmp_path) for _ in range(2))
+    assert first == second and first.startswith(b"\x89PNG") and b"Software" not in first
+
+
+# --- the steps and the series -------------------------------------------------------------------------------
 
 
 def test_render_fills_every_section_and_keeps_the_rest(tmp_path):
     (tmp_path / "step5_seeds").mkdir()
-    text = "intro\n" + "".join(f"<!-- generated:{n} -->\nold\n<!-- /generated:{n} -->\n" for n in report.DOCUMENTS["README.md"])
+    sections = report.DOCUMENTS["README.md"]
+    text = "intro\n" + "".join(f"<!-- generated:{n} -->\nold\n<!-- /generated:{n} -->\n" for n in sections)
     rendered = report.render(text, tmp_path)
     assert rendered.startswith("intro\n") and "\nold\n" not in rendered
-    assert "run `python -m mnist_lite seeds --step 5 --seeds 1-5`" in rendered
+    assert "run `python -m mnist_lite seeds --step 5 --seeds 1-20`" in rendered
     assert "| 5 | " in rendered and "not run yet" in rendered
 
 
@@ -38,7 +164,7 @@ def test_render_refuses_a_readme_without_markers():
 
 
 def test_steps_table_rows_come_from_result_files():
-    table = report.steps_section(RESULTS)
+    table = report.steps_table(report.load_steps(RESULTS))
     for step in STEPS:
         r = load_result(RESULTS / f"step{step}")
         assert f"| {step} | {STEPS[step].target} | {r['params']:,}" in table
@@ -52,26 +178,43 @@ def test_recorded_runs_match_the_committed_recipes(step):
     recipe = STEPS[step]
     assert r["recipe"] == recipe.as_dict()
     assert r["params"] == count_parameters(recipe.model())
-    assert r["model"] == recipe.model.__name__
+    assert r["model"] == recipe.model.name
     history = History(r["history"])
     assert r["best_test_acc"] == history.best_test_acc
     assert r["last5_min_test_acc"] == history.last5_min_test_acc
     assert (RESULTS / f"step{step}" / "model.pt").is_file()
 
 
-@pytest.mark.parametrize("change", [
-    dict(interrupted=True),
-    dict(error="epoch 2, batch 3/469: the loss is nan"),
-    dict(test_limit=1000),  # full training, but scored on part of the test set
-    dict(train_limit=5000),
-    dict(epochs=20),  # 15 of 20 epochs done
-])
+@pytest.mark.parametrize(
+    "change",
+    [
+        dict(interrupted=True),
+        dict(error="epoch 2, batch 3/469: the loss is nan"),
+        dict(test_limit=1000),  # full training, but scored on part of the test set
+        dict(train_limit=5000),
+        dict(epochs=20),  # 15 of 20 epochs done
+        dict(eval_split="validation"),  # a design run: never in the steps table
+    ],
+)
 def test_report_refuses_an_incomplete_run(tmp_path, change):
-    (tmp_path / "step1").mkdir()
-    partial = dict(load_result(RESULTS / "step1"), **change)
-    (tmp_path / "step1" / "result.json").write_text(json.dumps(partial))
+    write(tmp_path / "step1" / "result.json", fake_run(step=1, **change))
     with pytest.raises(MnistLiteError, match="step1/result.json: not a complete full run"):
-        report.steps_section(tmp_path)
+        report.load_steps(tmp_path)
+
+
+def test_a_run_from_before_the_validation_split_counts_as_a_test_run(tmp_path):
+    run = fake_run(step=2)
+    del run["eval_split"]
+    write(tmp_path / "step2" / "result.json", run)
+    assert list(report.load_steps(tmp_path)) == [2]
+
+
+def test_series_section_shows_the_figure_of_the_recorded_steps(tmp_path):
+    assert "_No step run recorded yet" in report.series_text({})
+    runs = {1: fake_run(step=1), 3: fake_run(step=3)}
+    assert f"]({report.SERIES_FIGURE})" in report.series_text(runs)
+    write(tmp_path / "step3" / "result.json", runs[3])
+    assert report.draw_figure(report.SERIES_FIGURE, tmp_path).startswith(b"\x89PNG")
 
 
 def test_budgets_of_the_recorded_runs():
@@ -80,32 +223,215 @@ def test_budgets_of_the_recorded_runs():
     assert load_result(RESULTS / "step5")["params"] < STEP5_BUDGET
 
 
-@pytest.mark.parametrize("folder, dtype", [("step5_seeds", "float32"), ("step5_seeds_bfloat16", "bfloat16")])
-def test_seed_summary_matches_the_seed_runs(folder, dtype):
+# --- robustness: the seed sweeps ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("folder", sorted(p.parent.name for p in RESULTS.glob("step5_seeds*/summary.json")))
+def test_seed_summary_matches_the_seed_runs(folder):
     summary = json.loads((RESULTS / folder / "summary.json").read_text())
     runs = [load_result(RESULTS / folder / f"seed{row['seed']}") for row in summary["seeds"]]
-    assert seed_summary(runs) == summary and summary["dtype"] == dtype
+    assert seed_summary(runs) == summary
+    assert folder == "step5_seeds" or folder == f"step5_seeds_{summary['dtype']}"
     for run in runs:
         assert run["recipe"] == STEPS[5].as_dict() and run["train_limit"] is None
         assert len(run["history"]) == STEPS[5].epochs
 
 
-def test_seed_summary_refuses_runs_of_different_precision():
-    runs = [load_result(RESULTS / "step5_seeds" / "seed1"), load_result(RESULTS / "step5_seeds_bfloat16" / "seed2")]
-    with pytest.raises(MnistLiteError, match="differ in recipe or precision"):
-        seed_summary(runs)
-
-
 def test_step5_holds_the_target_on_every_recorded_seed():
     summary = json.loads((RESULTS / "step5_seeds" / "summary.json").read_text())
-    assert [row["seed"] for row in summary["seeds"]] == [1, 2, 3, 4, 5]
+    assert [row["seed"] for row in summary["seeds"]] == list(range(1, 21))
     assert summary["worst_last5_min_test_acc"] >= TARGET_ACCURACY
+
+
+def test_clopper_pearson_lower_bound():
+    assert clopper_pearson_lower(20, 20) == pytest.approx(0.05 ** (1 / 20), abs=1e-12)
+    assert round(clopper_pearson_lower(20, 20), 3) == 0.861
+    assert clopper_pearson_lower(0, 7) == 0.0
+    bounds = [clopper_pearson_lower(k, 10) for k in range(11)]
+    assert bounds == sorted(bounds) and bounds[-1] < 1
+    with pytest.raises(ValueError):
+        clopper_pearson_lower(3, 2)
+
+
+def test_clopper_pearson_lower_bound_is_scipys():
+    beta = pytest.importorskip("scipy.stats").beta
+    for k, n in [(1, 1), (3, 10), (9, 10), (19, 20), (10, 10), (1, 200), (150, 1000)]:
+        for confidence in (0.95, 0.99):
+            expected = beta.ppf(1 - confidence, k, n - k + 1)
+            assert clopper_pearson_lower(k, n, confidence) == pytest.approx(expected, rel=1e-9, abs=1e-12)
+
+
+def test_seed_summary_counts_the_seeds_that_hold():
+    runs = [fake_run(seed=s, last5=MISSING if s == 3 else HOLDING) for s in range(1, 11)]
+    summary = seed_summary(runs)
+    assert summary["seeds_holding"] == 9 and summary["hold_confidence"] == 0.95
+    assert summary["hold_probability_lower_bound"] == round(clopper_pearson_lower(9, 10), 4)
+    assert summary["median_last5_min_test_acc"] == 99.41 and summary["worst_last5_min_test_acc"] == 99.38
+    assert summary["eval_split"] == "test"
+
+
+def test_seed_summary_refuses_runs_scored_on_different_splits():
+    with pytest.raises(MnistLiteError, match="differ in recipe or precision"):
+        seed_summary([fake_run(seed=1), fake_run(seed=2, eval_split="validation")])
+
+
+def test_robustness_shows_both_sweeps_and_what_they_say(tmp_path):
+    write_sweep(tmp_path, "step5_seeds", range(1, 21))
+    write_sweep(tmp_path, "step5_seeds_bfloat16", range(1, 11), dtype="bfloat16", missing={4})
+    sweeps = report.load_sweeps(tmp_path)
+    assert [folder for folder, _ in sweeps] == ["step5_seeds", "step5_seeds_bfloat16"]
+    text = report.robustness_text(sweeps)
+    assert "`python -m mnist_lite seeds --step 5 --seeds 1-20 --dtype float32`" in text
+    assert "--seeds 1-10 --dtype bfloat16 --out results/step5_seeds_bfloat16`" in text
+    assert "**20 of 20 seeds** hold 99.4%" in text and "at least **86.1%**" in text
+    assert "**9 of 10 seeds**" in text and f"**{100 * clopper_pearson_lower(9, 10):.1f}%**" in text
+    assert "| 4 | 99.50% | 99.50% | 99.41, 99.45, 99.38, 99.47, 99.50 | 99.38% | **no** |" in text
+    assert "median **99.41%**, worst **99.38%**" in text and "median **99.41%**, worst **99.41%**" in text
+    assert text.endswith(f"]({report.SEEDS_FIGURE})")
+    assert report.bfloat16_text(sweeps) == report.sweep_text(*sweeps[1])
+    assert report.draw_figure(report.SEEDS_FIGURE, tmp_path).startswith(b"\x89PNG")
+
+
+def test_the_bfloat16_section_finds_the_bfloat16_sweep_wherever_it_is(tmp_path):
+    write_sweep(tmp_path, "step5_seeds", range(1, 21), dtype="bfloat16")
+    write_sweep(tmp_path, "step5_seeds_float32", range(1, 11))
+    sweeps = report.load_sweeps(tmp_path)
+    assert report.bfloat16_text(sweeps) == report.sweep_text(*sweeps[0])
+    assert "_No bfloat16 seed sweep recorded yet" in report.bfloat16_text(sweeps[1:])
+
+
+@pytest.mark.parametrize(
+    "folders, message",
+    [
+        ({"step5_seeds": dict(eval_split="validation")}, "scored on the validation split"),
+        (
+            {
+                "step5_seeds": {},
+                "step5_seeds_bfloat16": {"dtype": "bfloat16"},
+                "step5_seeds_float16": {"dtype": "float16"},
+            },
+            "more than one other-precision sweep",
+        ),
+        (
+            {"step5_seeds": {}, "step5_seeds_bfloat16": {}},
+            "a float32 sweep in the folder of another precision",
+        ),
+        ({"step5_seeds": {}, "step5_seeds_float32": {}}, "both sweeps in float32"),
+    ],
+)
+def test_robustness_refuses_sweeps_it_cannot_show(tmp_path, folders, message):
+    for folder, changes in folders.items():
+        write_sweep(tmp_path, folder, range(1, 4), **changes)
+    with pytest.raises(MnistLiteError, match=message):
+        report.load_sweeps(tmp_path)
+
+
+# --- the design search and the experiments before it --------------------------------------------------------
+
+
+def test_architecture_summary():
+    assert (
+        report.architecture_summary(DESIGN_BASELINE.as_dict()["architecture"])
+        == "28x28: 8,16 | pool | 1x1 conv: 8 | 14x14: 12,14,14,16"
+    )
+    one_pool = STEPS[5].as_dict()["architecture"]
+    assert report.architecture_summary(one_pool) == "28x28: 8 | pool | 14x14: 12,16,16,16"
+    unpadded = dict(one_pool, padding=0, full_resolution=[8, 8])
+    assert report.architecture_summary(unpadded) == "28x28: 8,8 | pool | 12x12: 12,16,16,16"
+
+
+def test_what_changed_names_only_what_differs_from_the_baseline():
+    baseline = DESIGN_BASELINE.as_dict()
+    recipe = dict(baseline, lr=0.1, batch_size=64, label_smoothing=0.1, momentum=0.95)
+    changes = ["lr", "batch_size", "label_smoothing", "momentum", "frobnicate"]
+    changed = report.what_changed(recipe, changes, baseline)
+    assert changed == "batch 64; label smoothing 0.1; momentum 0.95; frobnicate changed"  # lr was 0.1 already
+    assert report.what_changed(baseline, [], baseline) == "none"
+
+
+def test_design_section_rows(tmp_path):
+    for seed in (1, 2):
+        write(tmp_path / "design" / "previous" / f"seed{seed}.json", design_run("previous", seed))
+        write(
+            tmp_path / "design" / "batch64" / f"seed{seed}.json",
+            design_run(
+                "batch64",
+                seed,
+                last5=MISSING if seed == 2 else HOLDING,
+                changes=["batch_size", "lr"],
+                batch_size=64,
+                lr=0.05,
+            ),
+        )
+    write(
+        tmp_path / "design" / "smooth" / "seed3.json",
+        dict(design_run("smooth", 3, changes=["label_smoothing"], label_smoothing=0.1), round=1),
+    )
+    speed = {"previous": {"median_seconds_per_epoch": 8.28}}
+    write(
+        tmp_path / "design_speed.json",
+        {"device_name": "a CPU", "torch_version": "2.9", "dtype": "bfloat16", "variants": speed},
+    )
+    text = report.design_text(report.load_design(tmp_path))
+    rows = [line for line in text.splitlines() if line.startswith("| ") and not line.startswith("| Variant")]
+    assert [row.split(" | ")[0] for row in rows] == [
+        "| smooth",
+        "| batch64",
+        "| previous",
+    ]  # round, then name
+    assert rows[0] == (
+        "| smooth | label smoothing 0.1 | 7,578 | 584,224 | — |  |  | 99.41% | 99.41% | 99.50% |"
+    )
+    assert rows[1] == (
+        "| batch64 | step (0.05, ÷10 after epochs 8, 12); batch 64 | 7,578 | 584,224 | — | "
+        "99.41% | 99.38% |  | 99.39% | 99.50% |"
+    )  # 99.395 in binary is a hair below
+    assert rows[2].startswith("| previous | none | 7,578 | 584,224 | 8.28 | 99.41% | 99.41% |  |")
+    assert "| Seed 1 | Seed 2 | Seed 3 |" in text
+    assert "median of `python tools/design.py --time` on a CPU" in text
+    assert text.endswith("](figures/frontier.png)")
+    assert report.draw_figure(report.FRONTIER_FIGURE, tmp_path).startswith(b"\x89PNG")
+
+
+def test_no_design_search_no_frontier(tmp_path):
+    (tmp_path / "design").mkdir()
+    assert report.load_design(tmp_path) is None
+    assert report.draw_figure(report.FRONTIER_FIGURE, tmp_path) is None
+    assert "_No design search recorded yet" in report.design_text(None)
+
+
+@pytest.mark.parametrize(
+    "name, run, message",
+    [
+        (
+            "a/seed1.json",
+            dict(design_run("a", 1), eval_split="test"),
+            "on the test split, not the validation",
+        ),
+        ("a/seed1.json", design_run("b", 1), "not what its folder and name say"),
+        ("a/seed2.json", design_run("a", 1), "not what its folder and name say"),
+        ("a/seed2.json", design_run("a", 2, batch_size=64), "another recipe than"),
+        ("a/seed2.json", dict(design_run("a", 2), interrupted=True), "stopped early"),
+    ],
+)
+def test_design_section_refuses_runs_it_cannot_show(tmp_path, name, run, message):
+    write(tmp_path / "design" / "a" / "seed1.json", design_run("a", 1))
+    write(tmp_path / "design" / name, run)
+    with pytest.raises(MnistLiteError, match=message):
+        report.load_design(tmp_path)
+
+
+def test_legacy_experiments_say_they_were_chosen_on_the_test_set():
+    text = report.legacy_table(report.load_legacy(RESULTS))
+    assert "compared by their TEST accuracy on seed 1" in text and "selection effect" in text
 
 
 def test_one_epoch_runs_are_step5_with_only_the_named_changes():
     runs = [load_result(p) for p in RESULTS.glob("one_epoch_5000/*/seed*/result.json")]
-    table = report.one_epoch_section(RESULTS)
-    assert any((r["recipe"]["batch_size"], r["recipe"]["lr"]) == (STEPS[5].batch_size, STEPS[5].lr) for r in runs)
+    table = report.one_epoch_table(report.load_one_epoch(RESULTS))
+    assert any(
+        (r["recipe"]["batch_size"], r["recipe"]["lr"]) == (STEPS[5].batch_size, STEPS[5].lr) for r in runs
+    )
     for r in runs:
         varied = dict(epochs=1, batch_size=r["recipe"]["batch_size"], lr=r["recipe"]["lr"])
         assert r["recipe"] == dict(STEPS[5].as_dict(), **varied)
@@ -113,16 +439,208 @@ def test_one_epoch_runs_are_step5_with_only_the_named_changes():
         assert f"{r['final_test_acc']:.1f}% (seed {r['seed']})" in table
 
 
-def test_trials_section_shows_the_convolutions_share(tmp_path):
+def test_trials_section_shows_the_convolutions_share():
     profile = {
         "total_seconds_per_epoch": 8.0,
         "convolution_seconds_per_epoch": 6.0,
         "top_ops": [{"op": "aten::convolution_backward", "seconds_per_epoch": 4.0}],
     }
-    trials = {"default": {"what": "as shipped", "median_seconds_per_epoch": 8.0, "vs_default": 1.0, "warmup_seconds": 0.5}}
-    (tmp_path / "perf_trials.json").write_text(json.dumps(dict(
-        device_name="cpu", cpu_flags=["avx2"], model="DropoutNet", batch_size=128, batches_timed=10, repeats=1, trials=trials, profile=profile
-    )))
-    text = report.trials_section(tmp_path)
+    trials = {
+        "default": {
+            "what": "as shipped",
+            "median_seconds_per_epoch": 8.0,
+            "vs_default": 1.0,
+            "warmup_seconds": 0.5,
+        }
+    }
+    text = report.trials_text(
+        {
+            "device_name": "cpu",
+            "cpu_flags": ["avx2"],
+            "model": "LiteNet",
+            "batch_size": 128,
+            "batches_timed": 10,
+            "repeats": 1,
+            "trials": trials,
+            "profile": profile,
+        }
+    )
     assert "8.00 s in all" in text and "take 6.00 s, 75%" in text
     assert "| `aten::convolution_backward` | 4.00 | 50% |" in text
+
+
+# --- safety: a failed report changes nothing ----------------------------------------------------------------
+
+
+def test_update_docs_writes_every_document_and_figure(tmp_path):
+    repo, results = checkout(tmp_path), tmp_path / "results"
+    write(results / "step1" / "result.json", fake_run(step=1))
+    write_sweep(results, "step5_seeds", range(1, 4))
+    report.update_docs(repo, results)
+    readme = (repo / "README.md").read_text()
+    assert "| 1 | " in readme and "**3 of 3 seeds**" in readme
+    assert (repo / report.SERIES_FIGURE).read_bytes() == report.draw_figure(report.SERIES_FIGURE, results)
+    assert (repo / report.SEEDS_FIGURE).exists() and not (repo / report.FRONTIER_FIGURE).exists()
+    rendered = documents(repo)
+    report.update_docs(repo, results)
+    assert documents(repo) == rendered  # a second report changes nothing
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda tmp: tmp / "nope",
+        lambda tmp: write(tmp / "results", "a file"),
+        lambda tmp: (tmp / "empty").mkdir() or tmp / "empty",
+        lambda tmp: write(tmp / "other" / "notes.txt", "no results here").parent,
+    ],
+    ids=["missing", "a-file", "empty", "unrelated"],
+)
+def test_report_refuses_a_results_folder_without_results(tmp_path, make):
+    repo = checkout(tmp_path)
+    before = documents(repo)
+    results = make(tmp_path)
+    with pytest.raises(MnistLiteError, match=f"^{re.escape(str(results))}: no"):
+        report.update_docs(repo, results)
+    assert documents(repo) == before and not (repo / "docs" / "figures").exists()
+
+
+def test_a_failure_in_a_later_document_leaves_the_earlier_ones_unchanged(tmp_path):
+    repo, results = checkout(tmp_path), tmp_path / "results"
+    write(results / "step1" / "result.json", fake_run(step=1))
+    write(results / "perf_trials.json", "[]")  # docs/performance.md, rendered after README.md, fails
+    before = documents(repo)
+    with pytest.raises(MnistLiteError, match="perf_trials.json"):
+        report.update_docs(repo, results)
+    assert documents(repo) == before and not (repo / "docs" / "figures").exists()
+
+
+SECTIONS = {"a": lambda results: "new a", "b": lambda results: "new\nb"}
+A, A_END = "<!-- generated:a -->", "<!-- /generated:a -->"
+B, B_END = "<!-- generated:b -->", "<!-- /generated:b -->"
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        (f"{A}\nhand-written\n{A}\nold\n{A_END}\n{B}\n{B_END}\n", "generated:a --> is there 2 times"),
+        (f"{A}\nold\n{A_END}\nhand\n{A_END}\n{B}\n{B_END}\n", "1 times and <!-- /generated:a --> 2 times"),
+        (f"{A_END}\nhand-written\n{A}\n{B}\n{B_END}\n", "must end its line"),
+        (f"{A} old\n{A_END}\n{B}\n{B_END}\n", "must end its line"),
+        (f"{A}\nold{A_END}\n{B}\n{B_END}\n", "must end its line"),
+        (f"{A}\n{B}\n{A_END}\n{B_END}\n", "must not overlap"),
+        (f"{A}\n{B}\n{B_END}\n{A_END}\n", "must not overlap"),
+        (f"{A}\n{A_END}\n", "no <!-- generated:b -->"),
+    ],
+)
+def test_render_refuses_markers_that_could_lose_text(text, message):
+    with pytest.raises(MnistLiteError, match=message):
+        report.render(text, Path("unused"), SECTIONS, source="doc.md")
+
+
+def test_a_document_with_a_duplicated_marker_is_left_as_it_was(tmp_path):
+    repo, results = checkout(tmp_path), tmp_path / "results"
+    write(results / "step1" / "result.json", fake_run(step=1))
+    readme = repo / "README.md"
+    opening = "<!-- generated:steps -->\n"
+    readme.write_text(readme.read_text().replace(opening, f"{opening}hand\n" * 2, 1))
+    before = documents(repo)
+    with pytest.raises(MnistLiteError, match=re.escape(f"{readme}: {opening.strip()} is there 2 times")):
+        report.update_docs(repo, results)
+    assert documents(repo) == before
+
+
+def test_render_refuses_a_section_that_would_hold_a_marker():
+    with pytest.raises(MnistLiteError, match="would hold a section marker"):
+        sections = dict(SECTIONS, a=lambda results: B_END)
+        report.render(f"{A}\n{A_END}\n{B}\n{B_END}\n", Path("unused"), sections)
+
+
+SUMMARY = seed_summary([fake_run(seed=1)])
+
+
+@pytest.mark.parametrize(
+    "name, content",
+    [
+        ("step1/result.json", {key: value for key, value in fake_run(step=1).items() if key != "history"}),
+        ("step1/result.json", dict(fake_run(step=1), history=[{"epoch": 1, "train_acc": 99.0}])),
+        ("step1/result.json", dict(fake_run(step=1), best_test_acc="99.5")),
+        ("step1/result.json", dict(fake_run(step=1), params=True)),
+        ("step1/result.json", "[]"),
+        ("step5_seeds/summary.json", ""),
+        ("step5_seeds/summary.json", b"\xff\xfe not UTF-8"),
+        ("step5_seeds/summary.json", "[1, 2]"),
+        ("step5_seeds/summary.json", '{"step": 5'),
+        ("step5_seeds/summary.json", "NaN"),
+        (
+            "step5_seeds/summary.json",
+            {key: value for key, value in SUMMARY.items() if key != "seeds_holding"},
+        ),
+        ("step5_seeds/summary.json", dict(SUMMARY, seeds=[])),
+        (
+            "step5_seeds/summary.json",
+            dict(SUMMARY, seeds=[dict(SUMMARY["seeds"][0], last5_min_test_acc=None)]),
+        ),
+        ("step5_seeds/summary.json", dict(SUMMARY, final_test_acc_mean=float("nan"))),
+        ("step5_seeds/summary.json", dict(SUMMARY, final_test_acc_mean=10**400)),
+        ("step5_seeds_bfloat16/summary.json", "{}"),
+        ("bench.json", '[{"device_name": '),
+        ("bench.json", '{"device_name": "x"}'),
+        ("bench.json", '[{"device_name": "x"}]'),
+        ("bench.json", "[" * 100_000),
+        ("perf_trials.json", "[]"),
+        ("perf_trials.json", {"device_name": "x"}),
+        ("reproduce.json", {"notebooks": [{"step": 1}], "total_seconds": 1}),
+        (
+            "design/a/seed1.json",
+            {key: value for key, value in design_run("a", 1).items() if key != "changes"},
+        ),
+        ("design/a/seed1.json", dict(design_run("a", 1), recipe={})),
+        (
+            "design_speed.json",
+            {"device_name": "x", "torch_version": "2", "dtype": "bfloat16", "variants": []},
+        ),
+        ("experiments/x.json", {"params": 1}),
+        ("one_epoch_5000/b128/seed1/result.json", dict(fake_run(), recipe={"batch_size": 0, "lr": 0.1})),
+    ],
+)
+def test_a_malformed_results_file_is_one_line_naming_it(tmp_path, name, content):
+    repo, results = checkout(tmp_path), tmp_path / "results"
+    write(results / "design" / "a" / "seed1.json", design_run("a", 1))  # so that design_speed.json is read
+    write(results / name, content)
+    before = documents(repo)
+    with pytest.raises(MnistLiteError) as error:
+        report.update_docs(repo, results)
+    message = str(error.value)
+    assert message.startswith(str(results / name)) and "\n" not in message, message
+    assert documents(repo) == before
+
+
+# --- render, for any text -----------------------------------------------------------------------------------
+
+HAND = st.text().filter(lambda text: "generated:" not in text)  # hand-written text: no markers in it
+BODY = st.lists(st.text().filter(lambda line: "\n" not in line and "generated:" not in line)).map(
+    lambda lines: "".join(line + "\n" for line in lines)
+)  # what a section held before: whole lines
+
+
+@given(HAND, BODY, HAND, BODY, HAND)
+def test_render_keeps_every_character_outside_the_markers(before, body_a, between, body_b, after):
+    text = f"{before}{A}\n{body_a}{A_END}{between}{B}\n{body_b}{B_END}{after}"
+    rendered = report.render(text, Path("unused"), SECTIONS)
+    assert rendered == f"{before}{A}\nnew a\n{A_END}{between}{B}\nnew\nb\n{B_END}{after}"
+    assert report.render(rendered, Path("unused"), SECTIONS) == rendered
+
+
+PIECES = st.one_of(st.text(max_size=12), st.sampled_from([A, A_END, B, B_END, "\n", "<!-- ", " -->"]))
+
+
+@given(st.lists(PIECES).map("".join))
+def test_render_of_any_text_fills_it_or_refuses_it(text):
+    try:
+        rendered = report.render(text, Path("unused"), SECTIONS)
+    except MnistLiteError as error:
+        assert "\n" not in str(error)
+    else:
+        assert report.render(rendered, Path("unused"), SECTIONS) == rendered
+        assert rendered.count(A) == rendered.count(A_END) == rendered.count(B) == rendered.count(B_END) == 1

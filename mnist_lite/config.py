@@ -1,0 +1,76 @@
+"""What a recipe is made of, as plain frozen data: the model's shape and the augmentation.
+
+Nothing here imports torch, so the command line can read the recipes (``--help``, argument
+checks) at once; calling a model config builds the ``nn.Module`` (``mnist_lite.models``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+DEVICES = ("auto", "cpu", "cuda", "mps")  # auto: CUDA, else Apple's MPS, else the CPU
+PRECISIONS = ("bfloat16", "float32")  # of the forward pass in training; "auto" picks one per device
+LOADERS = ("fast", "torchvision")  # input pipelines (mnist_lite.data)
+MAX_SEED = 2**63 - 1  # torch.manual_seed takes a signed 64-bit number
+
+
+@dataclass(frozen=True)
+class Augment:
+    """Random rotation within ``±degrees`` and shift within ``±translate`` of the image size,
+    applied by ``mnist_lite.data`` to whole batches."""
+
+    degrees: float = 0.0
+    translate: float = 0.0
+
+    def __bool__(self) -> bool:
+        return bool(self.degrees or self.translate)
+
+
+@dataclass(frozen=True)
+class Baseline:
+    """Step 1's model: it has nothing to vary. Calling it builds the net."""
+
+    name = "BaselineNet"
+
+    def __call__(self):
+        from mnist_lite.models import BaselineNet
+
+        return BaselineNet()
+
+
+@dataclass(frozen=True)
+class Lite:
+    """A ``LiteNet`` as plain data: what a recipe records, and what a design variant changes.
+
+    3x3 convolutions at full resolution (``full_resolution`` channels, padded by ``padding``),
+    a 2x2 max-pool, an optional 1x1 ``transition`` that narrows the channels again, 3x3
+    convolutions without padding (``low_resolution`` channels; each trims the border), then
+    global average pooling (GAP) and a 1x1 classifier. ``batch_norm`` and ``dropout``
+    (channel-wise, ``Dropout2d``) follow every convolution. Calling it builds the net.
+    """
+
+    full_resolution: tuple[int, ...] = (8, 16)
+    padding: int = 1
+    transition: int = 8  # 0: no 1x1 convolution after the pool
+    low_resolution: tuple[int, ...] = (12, 14, 14, 16)
+    batch_norm: bool = True
+    dropout: float = 0.0
+
+    name = "LiteNet"
+
+    def __call__(self):
+        from mnist_lite.models import LiteNet
+
+        return LiteNet(self)
+
+
+MODELS = {config.name: config for config in (Baseline, Lite)}
+
+
+def model_from_dict(name: str, fields: dict) -> Baseline | Lite:
+    """The model config that a recipe recorded as ``name`` and ``fields`` (lists back to tuples)."""
+    if name not in MODELS or not isinstance(fields, dict):
+        raise ValueError(f"unknown model {name!r} or architecture {fields!r}")
+    return MODELS[name](
+        **{key: tuple(value) if isinstance(value, list) else value for key, value in fields.items()}
+    )

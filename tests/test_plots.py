@@ -1,0 +1,122 @@
+"""The figures: what each panel shows, and PNGs that depend on the data alone."""
+
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+import pytest
+
+from mnist_lite import plots
+from mnist_lite.results import History, seed_summary
+from mnist_lite.steps import TARGET_ACCURACY
+
+STEP5_LIKE = [97.9, 98.5, 98.9, 99.0, 99.1, 99.2, 99.25, 99.3, 99.45, 99.48, 99.5, 99.47, 99.52, 99.5, 99.55]
+
+
+def history(test_accs=STEP5_LIKE, lrs=None) -> History:
+    lrs = lrs or [0.1] * 8 + [0.01] * 4 + [0.001] * (len(test_accs) - 12)
+    return History(
+        [
+            {
+                "epoch": epoch,
+                "train_loss": 1 / epoch,
+                "train_acc": acc - 0.3,
+                "test_loss": 0.5 / epoch,
+                "test_acc": acc,
+                "lr": lr,
+                "seconds": 1.0,
+            }
+            for epoch, (acc, lr) in enumerate(zip(test_accs, lrs, strict=False), start=1)
+        ]
+    )
+
+
+@pytest.fixture(autouse=True)
+def close_figures():
+    yield
+    plt.close("all")
+
+
+def test_plot_history_takes_the_old_arguments():
+    fig = plots.plot_history(history(), "step 5")
+    assert len(fig.axes) == 3 and fig._suptitle.get_text() == "step 5"
+
+
+def test_plot_history_shows_every_epoch_and_zooms_on_the_top():
+    fig = plots.plot_history(history())
+    _, full, top = fig.axes
+    low, high = full.get_ylim()
+    assert low <= min(STEP5_LIKE) - 0.3 and high >= max(STEP5_LIKE)  # the early epochs are not cut off
+    low, high = top.get_ylim()
+    assert low <= 99.0 and 99.6 <= high <= 100 and high - low < 1.5  # 99.0-99.6 takes much of the panel
+
+
+def test_plot_history_zoom_shows_the_target_for_a_step_far_below_it():
+    low, high = plots.top_range([96.0, 98.2, 98.4])
+    assert low < 98.4 - 0.5 and high > TARGET_ACCURACY
+
+
+def test_plot_history_shows_the_learning_rate_on_a_log_scale():
+    fig = plots.plot_history(history(), "step 5", show_lr=True)
+    lr_ax = fig.axes[3]
+    assert len(fig.axes) == 4 and lr_ax.get_yscale() == "log"
+    assert list(lr_ax.lines[0].get_ydata()) == [row["lr"] for row in history().epochs]
+
+
+def test_plot_series_lists_what_is_off_the_scale():
+    low_start = [90.0, 97.0, *STEP5_LIKE[2:]]
+    fig = plots.plot_series({"step 2": history(low_start).epochs, "step 5": history().epochs})
+    note = fig.texts[-1].get_text()
+    assert "step 2: test in 2 epoch(s), down to 90.00%, train in 2 epoch(s), down to 89.70%" in note
+    assert "step 5: test in 1 epoch(s), down to 97.90%, train in 1 epoch(s), down to 97.60%" in note
+    assert fig.axes[0].get_ylim() == plots.SERIES_RANGE
+
+
+def test_plot_series_without_anything_off_the_scale_has_no_note():
+    fig = plots.plot_series({"step 5": history([99.0] * 15).epochs})
+    assert fig.texts[-1].get_text() == ""
+
+
+def test_plot_seeds_draws_every_accuracy_of_every_sweep():
+    def sweep(dtype, seeds):
+        return seed_summary(
+            [
+                {
+                    "step": 5,
+                    "model": "LiteNet",
+                    "params": 7578,
+                    "epochs": 15,
+                    "dtype": dtype,
+                    "device_name": "a CPU",
+                    "seed": seed,
+                    "recipe": {},
+                    "best_test_acc": 99.5,
+                    "final_test_acc": 99.5,
+                    "last5_test_acc": [99.41, 99.42, 99.43, 99.44, 99.5],
+                    "last5_min_test_acc": 99.41,
+                }
+                for seed in seeds
+            ]
+        )
+
+    fig = plots.plot_seeds([sweep("float32", range(1, 21)), sweep("bfloat16", range(1, 11))])
+    first, second = fig.axes[:2]
+    assert sum(len(line.get_xdata()) for line in first.lines if line.get_marker() == "o") == 20 * 5
+    assert sum(len(line.get_xdata()) for line in second.lines if line.get_marker() == "o") == 10 * 5
+    assert first.get_title() == "float32: 20 of 20 seeds hold"
+
+
+def test_plot_frontier_adds_the_time_panel_only_with_timings():
+    variants = [
+        {"name": "a", "multiply_adds": 5e5, "seconds_per_epoch": None, "min_last5": [99.1, 99.2]},
+        {"name": "b", "multiply_adds": 9e5, "seconds_per_epoch": None, "min_last5": [99.3]},
+    ]
+    assert len(plots.plot_frontier(variants).axes) == 1
+    variants[1]["seconds_per_epoch"] = 8.0
+    assert len(plots.plot_frontier(variants).axes) == 2
+
+
+def test_render_png_is_the_same_picture_every_time_and_unstamped():
+    first, second = (plots.render_png(plots.plot_history, history(), "x") for _ in range(2))
+    assert first == second and first.startswith(b"\x89PNG") and b"Software" not in first
+    with plt.style.context("dark_background"):  # a local style does not leak into the file
+        assert plots.render_png(plots.plot_history, history(), "x") == first

@@ -1,0 +1,225 @@
+"""The recipes: what each step trains, their budgets, their texts, and how result.json and
+checkpoints record them (``as_dict`` / ``from_dict``)."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import pytest
+from conftest import REPO, every_field_changed
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from mnist_lite.config import Augment, Baseline, Lite, model_from_dict
+from mnist_lite.engine import recipe_from_checkpoint
+from mnist_lite.errors import MnistLiteError
+from mnist_lite.models import count_parameters
+from mnist_lite.results import load_result
+from mnist_lite.steps import (
+    DESIGN_BASELINE,
+    MAX_EPOCHS,
+    PARAM_BUDGET,
+    STEP5_BUDGET,
+    STEPS,
+    TARGET_ACCURACY,
+    Recipe,
+)
+
+RECIPES = {f"step{step}": recipe for step, recipe in STEPS.items()} | {"previous_step5": DESIGN_BASELINE}
+TEXTS = ("step", "slug", "title", "target_template")
+
+
+@pytest.mark.parametrize("step", sorted(STEPS))
+def test_recipe(step):
+    recipe = STEPS[step]
+    assert recipe.step == step
+    assert 1 <= recipe.epochs <= MAX_EPOCHS == 15
+    assert recipe.target.strip() and recipe.title.strip()
+    assert recipe.schedule in ("constant", "onecycle", "step") and recipe.lr > 0 and recipe.batch_size > 0
+    if recipe.schedule == "step":
+        assert recipe.milestones and list(recipe.milestones) == sorted(set(recipe.milestones))
+        assert all(0 < m < recipe.epochs for m in recipe.milestones)
+    assert 0 <= recipe.label_smoothing < 1 and 0 <= recipe.ema_decay < 1
+    assert (
+        recipe.notebook == f"notebooks/{step:02d}_{recipe.slug}.ipynb" and (REPO / recipe.notebook).is_file()
+    )
+    recorded = recipe.as_dict()
+    assert recorded["step"] == step and recorded["name"] == recipe.slug
+    assert recorded["model"] == recipe.model.name == type(recipe.model()).__name__
+    # JSON has no tuples: the record holds lists, so that a record read back equals the recipe's
+    assert recorded["architecture"] == json.loads(json.dumps(dataclasses.asdict(recipe.model)))
+    assert json.loads(json.dumps(recorded)) == recorded
+
+
+def test_step1_is_the_baseline_and_steps_2_to_5_are_one_skeleton():
+    assert STEPS[1].model == Baseline() and STEPS[1].model.name == "BaselineNet"
+    for step in (2, 3, 4, 5):
+        assert isinstance(STEPS[step].model, Lite) and STEPS[step].model.name == "LiteNet"
+    assert STEPS[3].model == STEPS[4].model  # step 4 changes the schedule, not the model
+
+
+def test_parameter_budgets():
+    assert (PARAM_BUDGET, STEP5_BUDGET) == (10_000, 8_000)  # the project's promise, pinned
+    for step in (2, 3, 4, 5):
+        assert count_parameters(STEPS[step].model()) < PARAM_BUDGET, step
+    assert count_parameters(STEPS[5].model()) < STEP5_BUDGET
+
+
+@pytest.mark.parametrize("name", sorted(RECIPES))
+def test_as_dict_from_dict_round_trip(name):
+    """What result.json and a checkpoint record is the whole recipe: it comes back equal, also
+    through JSON, where tuples become lists."""
+    recipe = RECIPES[name]
+    assert Recipe.from_dict(recipe.as_dict()) == recipe
+    recorded = json.loads(json.dumps(recipe.as_dict()))
+    assert Recipe.from_dict(recorded) == recipe
+    assert recipe_from_checkpoint({"recipe": recorded}, "checkpoint.pt") == recipe
+
+
+@pytest.mark.parametrize("name", sorted(RECIPES))
+def test_as_dict_is_what_json_records(name):
+    """result.json holds ``as_dict()`` through JSON, and callers compare the two (a seed sweep
+    counting a finished seed, the report checking a recorded run): they must be equal."""
+    recorded = RECIPES[name].as_dict()
+    assert json.loads(json.dumps(recorded)) == recorded
+
+
+def test_every_field_survives_the_round_trip():
+    recipe = every_field_changed()
+    assert Recipe.from_dict(json.loads(json.dumps(recipe.as_dict()))) == recipe
+    assert recipe_from_checkpoint({"recipe": recipe.as_dict()}, "checkpoint.pt") == recipe
+
+
+def test_the_previous_step5_is_step5_with_its_older_model():
+    assert DESIGN_BASELINE.step == 5 and [getattr(DESIGN_BASELINE, t) for t in TEXTS] == [
+        getattr(STEPS[5], t) for t in TEXTS
+    ]
+    assert DESIGN_BASELINE.model != STEPS[5].model
+    assert DESIGN_BASELINE.model.transition and len(DESIGN_BASELINE.model.full_resolution) == 2
+    assert count_parameters(DESIGN_BASELINE.model()) < PARAM_BUDGET
+
+
+def test_model_from_dict():
+    assert model_from_dict("LiteNet", {"full_resolution": [4, 6], "low_resolution": [8]}) == Lite(
+        full_resolution=(4, 6), low_resolution=(8,)
+    )
+    assert model_from_dict("BaselineNet", {}) == Baseline()
+    with pytest.raises(ValueError, match="unknown model 'DropoutNet'"):
+        model_from_dict("DropoutNet", {})
+
+
+@pytest.mark.parametrize(
+    "change, error",
+    [
+        (lambda d: d.pop("architecture"), KeyError),  # recorded before the refactor
+        (lambda d: d.update(model="DropoutNet"), ValueError),
+        (lambda d: d.update(step=9), ValueError),
+        (lambda d: d["architecture"].update(widths=[8]), TypeError),
+    ],
+    ids=["no-architecture", "old-model-name", "no-such-step", "unknown-field"],
+)
+def test_from_dict_refuses_what_as_dict_never_writes(change, error):
+    """The errors its callers turn into one line (``recipe_from_checkpoint``, ``evaluate``)."""
+    recorded = STEPS[5].as_dict()
+    change(recorded)
+    with pytest.raises(error):
+        Recipe.from_dict(recorded)
+    with pytest.raises(MnistLiteError, match="^checkpoint.pt: a recipe this version cannot read"):
+        recipe_from_checkpoint({"recipe": recorded}, "checkpoint.pt")
+
+
+def test_a_targets_numbers_come_from_its_recipe():
+    changed = dataclasses.replace(STEPS[4], lr=0.05, milestones=(5, 10))
+    assert "a rate of 0.05 " in changed.target and "after epochs 5 and 10." in changed.target
+    assert f"a rate of {STEPS[4].lr:g} " in STEPS[4].target and "after epochs 8 and 12." in STEPS[4].target
+    assert f"±{STEPS[5].augment.degrees:g}°" in STEPS[5].target and f"{TARGET_ACCURACY:g}%" in STEPS[5].target
+    rotated = dataclasses.replace(STEPS[5], augment=Augment(degrees=12.5))
+    assert "±12.5°" in rotated.target
+    for recipe in STEPS.values():
+        assert "{" not in recipe.target and "}" not in recipe.target
+
+
+# --- hostile recorded recipes -------------------------------------------------------------------
+
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=8),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3),
+    max_leaves=10,
+)
+KEYS = sorted(STEPS[5].as_dict())
+
+
+@st.composite
+def recorded_recipes(draw):
+    """A dict like those ``as_dict`` writes with some keys dropped or replaced by any JSON value
+    (in the architecture too), or any JSON object at all."""
+    if draw(st.booleans()):
+        return draw(st.dictionaries(st.sampled_from(KEYS) | st.text(max_size=8), JSON_VALUES, max_size=8))
+    recorded = json.loads(json.dumps(draw(st.sampled_from(list(RECIPES.values()))).as_dict()))
+    for key in draw(st.lists(st.sampled_from(KEYS), max_size=3)):
+        if draw(st.booleans()):
+            recorded.pop(key, None)
+        else:
+            recorded[key] = draw(JSON_VALUES)
+    architecture = recorded.get("architecture")
+    choice = draw(st.sampled_from(["keep", "replace", "change a field"]))
+    if choice == "replace":
+        recorded["architecture"] = draw(JSON_VALUES)
+    elif choice == "change a field" and isinstance(architecture, dict) and architecture:
+        architecture[draw(st.sampled_from(sorted(architecture)))] = draw(JSON_VALUES)
+    return recorded
+
+
+@settings(max_examples=50, deadline=None, derandomize=True)
+@given(recorded_recipes())
+def test_from_dict_of_any_recorded_recipe_raises_only_what_its_callers_catch(recorded):
+    """``recipe_from_checkpoint`` and ``evaluate`` turn KeyError, TypeError and ValueError into
+    one line; anything else would be a traceback. What it accepts, it records back unchanged."""
+    try:
+        recipe = Recipe.from_dict(recorded)
+    except (KeyError, TypeError, ValueError, MnistLiteError):
+        return
+    recorded_again = as_lists(recipe.as_dict())
+    assert {key: recorded[key] for key in recorded_again if key in recorded} == recorded_again
+
+
+def as_lists(value):
+    """``value`` with its tuples as lists, as JSON records them; the leaves themselves kept."""
+    if isinstance(value, dict):
+        return {key: as_lists(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [as_lists(item) for item in value]
+    return value
+
+
+@settings(max_examples=50, deadline=None, derandomize=True)
+@given(recorded_recipes())
+def test_recipe_from_checkpoint_of_any_recorded_recipe_is_a_recipe_or_one_error(recorded):
+    try:
+        recipe = recipe_from_checkpoint({"recipe": recorded}, "checkpoint.pt")
+    except MnistLiteError as error:
+        assert "\n" not in str(error)
+    else:
+        assert isinstance(recipe, Recipe)
+
+
+# --- audits of the committed results/ -----------------------------------------------------------
+
+
+@pytest.mark.results
+@pytest.mark.parametrize("step", sorted(STEPS))
+def test_recorded_step_runs_are_the_committed_recipes(step):
+    """results/stepN/result.json records exactly this commit's recipe, and its model's size."""
+    r = load_result(REPO / "results" / f"step{step}")
+    assert Recipe.from_dict(r["recipe"]) == STEPS[step]
+    assert r["model"] == STEPS[step].model.name
+    assert r["params"] == count_parameters(STEPS[step].model())
+    assert (r["train_limit"], r["test_limit"], r["eval_split"]) == (None, None, "test")
+
+
+@pytest.mark.results
+def test_budgets_of_the_recorded_runs():
+    recorded = {step: load_result(REPO / "results" / f"step{step}")["params"] for step in STEPS}
+    assert all(recorded[step] < PARAM_BUDGET for step in (2, 3, 4, 5)), recorded
+    assert recorded[5] < STEP5_BUDGET, recorded

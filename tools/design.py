@@ -1,0 +1,198 @@
+"""The design search of step 5, judged on the validation split (never on the test set).
+
+    python tools/design.py                      # list the variants
+    python tools/design.py NAME [NAME ...] --seeds 1,2 [--dtype bfloat16]
+    python tools/design.py --time [--repeats 3]   # seconds per epoch of every recorded variant
+    python tools/design.py --summarise FOLDER     # summary.json of a sweep of seedS/ folders on the test set
+
+A variant is step 5's previous recipe (``DESIGN_BASELINE``) with the changes named in
+``VARIANTS`` below, plain data. Each run trains on 50,000 training images and is scored on the
+10,000 held out of them (``mnist_lite.data.validation_split``); it trains into
+runs/design/NAME/seedS/ (resumable)
+and its result.json, plus the variant's changes and multiply-adds, is copied to
+results/design/NAME/seedS.json, which ``docs/experiments.md`` is generated from.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import statistics
+import time
+from pathlib import Path
+
+import torch
+
+from mnist_lite.config import Augment, Lite
+from mnist_lite.data import TensorLoader, load_mnist
+from mnist_lite.device import DTYPES, device_name
+from mnist_lite.engine import fit, make_optimizer, train_epoch
+from mnist_lite.models import multiply_adds
+from mnist_lite.paths import REPO, RESULTS
+from mnist_lite.results import load_result, seed_summary, write_json
+from mnist_lite.steps import DESIGN_BASELINE
+
+STEP_SCHEDULE = dict(lr=0.1, schedule="step", milestones=(8, 12))
+ONE_POOL = Lite(dropout=0.02)  # one padded convolution at 28x28, then the pool
+
+VARIANTS = {
+    # round 1: the previous design against one convolution at full resolution, then single levers
+    "previous": {},  # step 5 before the search: DESIGN_BASELINE unchanged
+    "one_pool": dict(model=ONE_POOL, **STEP_SCHEDULE, augment=Augment(7.0)),
+    "one_pool_onecycle": dict(
+        model=ONE_POOL, lr=0.1, schedule="onecycle", milestones=(), augment=Augment(7.0)
+    ),
+    "one_pool_translate": dict(model=ONE_POOL, **STEP_SCHEDULE, augment=Augment(7.0, 0.08)),
+    "one_pool_smooth": dict(model=ONE_POOL, **STEP_SCHEDULE, augment=Augment(7.0), label_smoothing=0.1),
+    "one_pool_drop05": dict(
+        model=dataclasses.replace(ONE_POOL, dropout=0.05), **STEP_SCHEDULE, augment=Augment(7.0)
+    ),
+    "one_pool_batch256": dict(
+        model=ONE_POOL, lr=0.2, schedule="step", milestones=(8, 12), batch_size=256, augment=Augment(7.0)
+    ),
+    # round 2: what dropout and rotation each give (ablations), more steps, a later first drop,
+    # a wider first layer
+    "one_pool_no_dropout": dict(
+        model=dataclasses.replace(ONE_POOL, dropout=0.0), **STEP_SCHEDULE, augment=Augment(7.0)
+    ),
+    "one_pool_no_rotation": dict(model=ONE_POOL, **STEP_SCHEDULE, augment=Augment()),
+    "one_pool_batch64": dict(
+        model=ONE_POOL, lr=0.05, schedule="step", milestones=(8, 12), batch_size=64, augment=Augment(7.0)
+    ),
+    "one_pool_drops_10_13": dict(
+        model=ONE_POOL, lr=0.1, schedule="step", milestones=(10, 13), augment=Augment(7.0)
+    ),
+    "one_pool_first10": dict(
+        model=dataclasses.replace(ONE_POOL, full_resolution=(10,)), **STEP_SCHEDULE, augment=Augment(7.0)
+    ),
+    "one_pool_weight_decay": dict(model=ONE_POOL, **STEP_SCHEDULE, augment=Augment(7.0), weight_decay=5e-4),
+    "one_pool_ema": dict(model=ONE_POOL, **STEP_SCHEDULE, augment=Augment(7.0), ema_decay=0.999),
+    # round 3: more capacity (a second convolution at full resolution, or a wider first one after the pool),
+    # and an earlier settling (all of the last five epochs at the lowest rate)
+    "two_at_full": dict(
+        model=dataclasses.replace(ONE_POOL, full_resolution=(8, 8), low_resolution=(12, 16, 16, 14)),
+        **STEP_SCHEDULE,
+        augment=Augment(7.0),
+    ),
+    "one_pool_13": dict(
+        model=dataclasses.replace(ONE_POOL, low_resolution=(13, 16, 16, 16)),
+        **STEP_SCHEDULE,
+        augment=Augment(7.0),
+    ),
+    "one_pool_drops_6_10": dict(
+        model=ONE_POOL, lr=0.1, schedule="step", milestones=(6, 10), augment=Augment(7.0)
+    ),
+}
+FOLDER = "design"
+
+
+def variant_recipe(name: str):
+    return dataclasses.replace(DESIGN_BASELINE, **VARIANTS[name])
+
+
+def time_variants(names: list[str], dtype: str, repeats: int, images: int = 7680) -> None:
+    """Seconds per 60,000-image training epoch of each variant, from ``images`` images, the
+    variants interleaved ``repeats`` times after a warm-up; written to results/design_speed.json."""
+    device = torch.device("cpu")
+    train_images, train_labels = load_mnist("train", limit=images)
+    setups = {}
+    for name in names:
+        recipe = variant_recipe(name)
+        torch.manual_seed(0)
+        model = recipe.model()
+        loader = TensorLoader(
+            train_images, train_labels, recipe.batch_size, device, shuffle=True, augment=recipe.augment
+        )
+        setups[name] = (model, loader, *make_optimizer(recipe, model, len(loader)))
+
+    def epoch(name: str) -> float:
+        model, loader, optimizer, scheduler = setups[name]
+        start = time.perf_counter()
+        train_epoch(model, loader, optimizer, scheduler, dtype=DTYPES[dtype], quiet=True)
+        return (time.perf_counter() - start) * 60_000 / images
+
+    for name in names:
+        epoch(name)
+    seconds = {name: [] for name in names}
+    for _ in range(repeats):
+        for name in names:
+            seconds[name].append(epoch(name))
+    variants = {
+        name: {
+            "seconds_per_epoch": [round(s, 2) for s in times],
+            "median_seconds_per_epoch": round(statistics.median(times), 2),
+        }
+        for name, times in seconds.items()
+    }
+    write_json(
+        RESULTS / "design_speed.json",
+        {
+            "device_name": device_name(device),
+            "torch_version": torch.__version__,
+            "dtype": dtype,
+            "images_timed": images,
+            "repeats": repeats,
+            "variants": variants,
+        },
+    )
+    for name, row in variants.items():
+        print(f"{name:<24} {row['median_seconds_per_epoch']:6.2f} s/epoch")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("names", nargs="*", metavar="NAME")
+    parser.add_argument("--seeds", default="1,2", help="comma-separated, e.g. 1,2")
+    parser.add_argument("--dtype", default="bfloat16", choices=["bfloat16", "float32"])
+    parser.add_argument("--time", action="store_true", help="time every variant recorded in results/design")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument(
+        "--summarise", metavar="FOLDER", help="write FOLDER/summary.json from FOLDER/seed*/result.json"
+    )
+    args = parser.parse_args()
+    if args.summarise:
+        folder = Path(args.summarise)
+        runs = [
+            load_result(path)
+            for path in sorted(folder.glob("seed*/result.json"), key=lambda p: int(p.parent.name[4:]))
+        ]
+        write_json(folder / "summary.json", seed_summary(runs))
+        return
+    if args.time:
+        recorded = sorted(path.name for path in (RESULTS / FOLDER).iterdir() if path.name in VARIANTS)
+        time_variants(recorded, args.dtype, args.repeats)
+        return
+    if not args.names:
+        for name in VARIANTS:
+            print(name, variant_recipe(name).as_dict())
+        return
+    for name in args.names:
+        recipe = variant_recipe(name)
+        for seed in (int(s) for s in args.seeds.split(",")):
+            folder = REPO / "runs" / FOLDER / name / f"seed{seed}"
+            run = fit(
+                recipe,
+                seed=seed,
+                dtype=args.dtype,
+                eval_split="validation",
+                out=folder,
+                resume=(folder / "checkpoint.pt").exists(),
+                quiet=True,
+                log=lambda line: None,
+            )
+            result = dict(
+                run.result,
+                variant=name,
+                changes=sorted(VARIANTS[name]),
+                multiply_adds=multiply_adds(recipe.model()),
+            )
+            write_json(RESULTS / FOLDER / name / f"seed{seed}.json", result)
+            print(
+                f"{name} seed {seed}: validation last five {run.history.last_test_accs}, "
+                f"{run.history.seconds:.0f} s",
+                flush=True,
+            )
+
+
+if __name__ == "__main__":
+    main()
