@@ -14,7 +14,8 @@ from nbclient.exceptions import CellExecutionError
 
 from mnist_lite import notebook as notebook_module
 from mnist_lite import reproduce as reproduce_module
-from mnist_lite.notebook import RECORD, WHY_RUNS_DIFFER, format_result
+from mnist_lite.errors import MnistLiteError
+from mnist_lite.notebook import PARAMETERS, RECORD, WHY_RUNS_DIFFER, format_result
 from mnist_lite.paths import RESULTS
 from mnist_lite.results import load_result
 from mnist_lite.steps import STEPS
@@ -55,7 +56,7 @@ def test_analysis_is_written(step):
 def test_parameters_cell(step):
     cells = [c for c in read(step).cells if "parameters" in c.get("metadata", {}).get("tags", [])]
     assert len(cells) == 1 and cells[0].cell_type == "code"
-    for name in ("EPOCHS", "SEED", "DEVICE", "TRAIN_LIMIT", "TEST_LIMIT"):
+    for name in PARAMETERS:
         assert f"{name} = env(" in cells[0].source
 
 
@@ -88,16 +89,13 @@ def test_notebook_ran_fully(step):
 
 
 def execute(step: int, env: dict, tmp_path: Path):
+    """Step ``step``'s notebook executed headless in ``tmp_path``, its kernel's environment this
+    one's plus ``env``; its run's temporary folder (see ``notebook.train``) is made in ``tmp_path``."""
     notebook = read(step)
-    old = dict(os.environ)
-    os.environ.update(env)
-    try:
-        NotebookClient(
-            notebook, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}
-        ).execute()
-    finally:
-        os.environ.clear()
-        os.environ.update(old)
+    client = NotebookClient(
+        notebook, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}
+    )
+    client.execute(env={**os.environ, "TMPDIR": str(tmp_path), **env})
     return notebook
 
 
@@ -109,31 +107,43 @@ def tree_digest(folder: Path) -> str:
     return digest.hexdigest()
 
 
+WIDGET_VIEW, WIDGET_STATE = (
+    "application/vnd.jupyter.widget-view+json",
+    "application/vnd.jupyter.widget-state+json",
+)
+
+
 def progress_bars(notebook) -> list[str]:
-    """Outputs that are tqdm bars: a widget (whose saved text is frozen at its first frame) or bar text."""
+    """The progress bars among ``notebook``'s outputs: widget views (whose text fallback is frozen
+    at their first frame, "0%| | 0/469") and bar text."""
     found = []
     for cell in notebook.cells:
         for output in cell.get("outputs", []):
             data = output.get("data", {})
             text = output.get("text", "") + "".join(str(value) for value in data.values())
-            if "application/vnd.jupyter.widget-view+json" in data or re.search(r"\d+%\|", text):
+            if WIDGET_VIEW in data or re.search(r"\d+%\|", text):
                 found.append(text[:80])
     return found
 
 
-@pytest.mark.results
+@pytest.mark.results  # fails for a notebook last executed before headless runs lost their bars: reproduce it
 @pytest.mark.parametrize("step", sorted(STEPS))
 def test_committed_notebooks_hold_no_frozen_progress_bar(step):
-    assert progress_bars(read(step)) == []
+    """What GitHub shows of a committed notebook: the epoch lines, no bar frozen at 0%, and no
+    widget state kept in its metadata (``reproduce`` drops an earlier run's)."""
+    notebook = read(step)
+    assert progress_bars(notebook) == []
+    assert WIDGET_STATE not in notebook.metadata.get("widgets", {})
 
 
 @pytest.mark.parametrize("step", sorted(STEPS))
 def test_smoke_execution(step, tmp_path):
-    """MNIST_LITE_SMOKE=1 runs the notebook headless in seconds, leaves results/ alone, shows the
-    recorded run beside its own, and saves the epoch lines rather than progress bars."""
-    before = tree_digest(REPO / "results")
+    """MNIST_LITE_SMOKE=1 runs the notebook headless in seconds, leaves the recorded run alone, shows
+    it beside its own, and saves the epoch lines rather than progress bars."""
+    recorded = REPO / "results" / f"step{step}"  # the one folder of results/ a notebook could write
+    before = tree_digest(recorded)
     notebook = execute(step, {"MNIST_LITE_SMOKE": "1"}, tmp_path)
-    assert tree_digest(REPO / "results") == before
+    assert tree_digest(recorded) == before
     result_cell = next(
         notebook.cells[i + 1] for i, c in enumerate(notebook.cells) if c.source.startswith("## Result")
     )
@@ -155,7 +165,56 @@ def test_a_default_run_records_only_when_reproduce_asks(tmp_path, monkeypatch):
     notebook_module.train(5)
     assert RESULTS not in calls[0].parents and RESULTS not in calls[1].parents
     assert calls[2] == RESULTS / "step5"
-    assert reproduce_module.HEADLESS[RECORD] == "1"
+
+
+def test_reproduce_records_full_runs_without_bars_whatever_the_callers_environment(monkeypatch):
+    for name, value in {
+        "MNIST_LITE_SMOKE": "1",
+        "MNIST_LITE_EPOCHS": "2",
+        "MNIST_LITE_PROGRESS": "1",
+    }.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("MNIST_LITE_DATA", "/elsewhere")
+    kernel = reproduce_module.kernel_environment()
+    assert kernel[RECORD] == "1" and kernel["MNIST_LITE_PROGRESS"] == "0"
+    assert "MNIST_LITE_SMOKE" not in kernel and "MNIST_LITE_EPOCHS" not in kernel
+    assert kernel["MNIST_LITE_DATA"] == "/elsewhere" and kernel["PATH"] == os.environ["PATH"]
+
+
+def fake_checkout(tmp_path: Path, monkeypatch, failing_cell: str) -> tuple[Path, Path]:
+    """A checkout in ``tmp_path`` for ``reproduce``: step 1's notebook, whose second cell is
+    ``failing_cell``, and a reproduction record; returns the two files."""
+    notebook = tmp_path / STEPS[1].notebook
+    notebook.parent.mkdir()
+    cells = [nbformat.v4.new_markdown_cell("# Step 1"), nbformat.v4.new_code_cell(failing_cell)]
+    nbformat.write(nbformat.v4.new_notebook(cells=cells), notebook)
+    record = tmp_path / "results" / "reproduce.json"
+    record.parent.mkdir()
+    record.write_text('{"notebooks": [], "total_seconds": 0}\n')
+    monkeypatch.setattr(reproduce_module, "in_checkout", lambda relative: tmp_path / relative)
+    return notebook, record
+
+
+@pytest.mark.parametrize(
+    "cell, line",
+    [
+        (
+            "import mnist_lite.notebook\nfrom mnist_lite.errors import MnistLiteError\n"
+            "raise MnistLiteError('data/t10k-labels-idx1-ubyte.gz: truncated or not a gzip file')",
+            "cell 2: error: data/t10k-labels-idx1-ubyte.gz: truncated or not a gzip file",
+        ),
+        ("1 / 0", "cell 2: ZeroDivisionError: division by zero"),
+    ],
+)
+def test_reproduce_stops_at_a_failing_notebook_with_one_line_and_writes_nothing(
+    tmp_path, monkeypatch, cell, line
+):
+    notebook, record = fake_checkout(tmp_path, monkeypatch, cell)
+    before = notebook.read_bytes(), record.read_bytes()
+    with pytest.raises(MnistLiteError) as caught:
+        reproduce_module.reproduce(steps=[1])
+    assert str(caught.value) == f"{notebook}: {line}"
+    assert (notebook.read_bytes(), record.read_bytes()) == before
 
 
 def test_format_result_shows_the_recorded_run_beside_another():

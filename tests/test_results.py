@@ -39,7 +39,30 @@ def test_write_atomic_replaces_and_leaves_nothing_behind(tmp_path):
     write_atomic(path, b"new content")
     assert path.read_bytes() == b"new content"
     assert os.listdir(path.parent) == ["result.json"]
-    assert path.stat().st_mode & 0o777 == 0o644  # readable by everyone, unlike mkstemp's private file
+
+
+@pytest.mark.parametrize("umask, mode", [(0o022, 0o644), (0o077, 0o600), (0o002, 0o664)])
+def test_write_atomic_gives_the_mode_the_umask_allows(tmp_path, umask, mode):
+    """mkstemp's file is private; the written file gets what a plain open() would under the umask."""
+    previous = os.umask(umask)
+    try:
+        write_atomic(tmp_path / "result.json", b"x")
+    finally:
+        os.umask(previous)
+    assert (tmp_path / "result.json").stat().st_mode & 0o777 == mode
+
+
+def test_write_atomic_syncs_the_file_and_then_its_folder(tmp_path, monkeypatch):
+    """The rename is durable only once the folder's entry is on disk: fsync the folder after it."""
+    synced, real_fsync = [], os.fsync
+
+    def fsync(fd):
+        synced.append(os.path.isdir(f"/proc/self/fd/{fd}") if os.path.exists("/proc/self/fd") else None)
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    write_atomic(tmp_path / "result.json", b"x")
+    assert synced == [False, True]  # the temporary file's data, then the folder
 
 
 def test_write_atomic_failure_keeps_the_old_file(tmp_path):
