@@ -6,6 +6,7 @@ checks) at once; calling a model config builds the ``nn.Module`` (``mnist_lite.m
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 DEVICES = ("auto", "cpu", "cuda", "mps")  # auto: CUDA, else Apple's MPS, else the CPU
@@ -71,6 +72,9 @@ def model_from_dict(name: str, fields: dict) -> Baseline | Lite:
     """The model config that a recipe recorded as ``name`` and ``fields`` (lists back to tuples)."""
     if name not in MODELS or not isinstance(fields, dict):
         raise ValueError(f"unknown model {name!r} or architecture {fields!r}")
+    expected = {field.name for field in dataclasses.fields(MODELS[name])}
+    if set(fields) != expected:  # a default must not stand in for a value that was not recorded
+        raise ValueError(f"architecture of {name}: fields {sorted(fields)}, expected {sorted(expected)}")
     return MODELS[name](
         **{key: tuple(value) if isinstance(value, list) else value for key, value in fields.items()}
     )

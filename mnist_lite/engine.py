@@ -206,7 +206,7 @@ def _resumable(out: Path, recipe: Recipe) -> dict:
 def _settings_of(checkpoint: dict, path: Path) -> Settings:
     try:
         return Settings(**checkpoint["settings"])
-    except TypeError as error:
+    except (TypeError, MnistLiteError) as error:
         raise MnistLiteError(f"{path}: a damaged checkpoint (its settings: {error}); train afresh") from None
 
 

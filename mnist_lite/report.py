@@ -390,7 +390,7 @@ def steps_table(runs: dict[int, dict]) -> str:
     for step, recipe in STEPS.items():
         notebook = f"[{Path(recipe.notebook).name}]({recipe.notebook}) {colab_link(recipe.notebook)}"
         if step not in runs:
-            lines.append(f"| {step} | {recipe.target} | | | | | | | {notebook} |")
+            lines.append(f"| {step} | {recipe.target} | | | | | | not run yet | {notebook} |")
             continue
         r = runs[step]
         above = [str(epoch) for epoch in History(r["history"]).epochs_at_or_above(TARGET_ACCURACY)]

@@ -246,3 +246,20 @@ def edit_checkpoint(path, change) -> None:
     checkpoint = torch.load(path, weights_only=True)
     change(checkpoint)
     torch.save(checkpoint, path)
+
+
+def seed_run(seed, final, last5_min, dtype="float32", lr=0.1):
+    return {
+        "step": 5,
+        "model": "LiteNet",
+        "params": 7578,
+        "epochs": 15,
+        "dtype": dtype,
+        "device_name": "a CPU",
+        "seed": seed,
+        "recipe": {"step": 5, "lr": lr},
+        "best_test_acc": final + 0.05,
+        "final_test_acc": final,
+        "last5_test_acc": [last5_min, final],
+        "last5_min_test_acc": last5_min,
+    }

@@ -55,7 +55,9 @@ def test_a_crafted_checkpoint_is_refused_and_its_payload_never_runs(command, run
     assert not marker.exists()
 
 
-def test_what_fit_saves_loads_with_weights_only(tmp_path):
+@pytest.fixture
+def trained(tmp_path):
+    """A folder holding what one short epoch of ``fit`` writes."""
     fit(
         dataclasses.replace(STEPS[5], epochs=1),
         train_limit=256,
@@ -65,6 +67,11 @@ def test_what_fit_saves_loads_with_weights_only(tmp_path):
         quiet=True,
         log=lambda line: None,
     )
+    return tmp_path
+
+
+def test_what_fit_saves_loads_with_weights_only(trained):
+    tmp_path = trained
     checkpoint = torch.load(tmp_path / "checkpoint.pt", weights_only=True)
     assert set(checkpoint) == set(checkpoints.FIELDS)
     assert checkpoints.load_checkpoint(tmp_path / "checkpoint.pt")["settings"]["seed"] == 1
@@ -79,16 +86,8 @@ def test_what_fit_saves_loads_with_weights_only(tmp_path):
         (lambda c: c.update(format="something else"), "not an mnist-lite training checkpoint"),
     ],
 )
-def test_a_damaged_checkpoint_is_one_error(tmp_path, change, message):
-    fit(
-        dataclasses.replace(STEPS[5], epochs=1),
-        train_limit=256,
-        test_limit=100,
-        device="cpu",
-        out=tmp_path,
-        quiet=True,
-        log=lambda line: None,
-    )
+def test_a_damaged_checkpoint_is_one_error(trained, change, message):
+    tmp_path = trained
     checkpoint = torch.load(tmp_path / "checkpoint.pt", weights_only=True)
     change(checkpoint)
     torch.save(checkpoint, tmp_path / "checkpoint.pt")

@@ -26,7 +26,6 @@ from conftest import (
     tree,
 )
 
-from mnist_lite.device import resolve_dtype
 from mnist_lite.engine import Interrupted, fit
 from mnist_lite.models import count_parameters
 from mnist_lite.steps import STEPS
@@ -66,20 +65,9 @@ LIMITS = ("--train-limit", 256, "--test-limit", 256)
 def step5_run(run_cli, tmp_path_factory):
     out = tmp_path_factory.mktemp("step5")
     proc = run_cli(
-        "train",
-        "--step",
-        5,
-        "--epochs",
-        1,
-        "--train-limit",
-        512,
-        "--test-limit",
-        256,
+        *"train --step 5 --epochs 1 --train-limit 512 --test-limit 256 --quiet --device cpu".split(),
         "--out",
         out,
-        "--quiet",
-        "--device",
-        "cpu",
     )
     assert proc.returncode == 0, proc.stderr
     assert proc.stderr == ""  # --quiet: no progress bars, no warnings
@@ -100,7 +88,7 @@ def test_train_writes_result_and_model(step5_run):
     assert result["step"] == 5 and result["name"] == STEPS[5].slug and result["epochs"] == 1
     assert result["params"] == count_parameters(STEPS[5].model()) and result["model"] == "LiteNet"
     assert result["seed"] == 1 and result["device"] == "cpu" and result["loader"] == "fast"
-    assert result["dtype"] == resolve_dtype("auto", torch.device("cpu"))  # the default precision: auto
+    assert result["dtype"] == "float32"  # the default precision
     assert result["torch_version"] == torch.__version__
     assert result["train_limit"] == 512 and result["test_limit"] == 256 and result["interrupted"] is False
     (row,) = result["history"]
@@ -337,24 +325,8 @@ def test_resume_completes_the_run(run_cli, unfinished_run, tmp_path):
 
 def test_divergence(run_cli, tmp_path):
     """Before its first epoch is complete the run has nothing to record: the error is said on stderr."""
-    proc = run_cli(
-        "train",
-        "--step",
-        2,
-        "--lr",
-        "1e6",
-        "--batch-size",
-        128,
-        "--epochs",
-        2,
-        "--train-limit",
-        512,
-        "--test-limit",
-        256,
-        "--out",
-        tmp_path,
-        "--quiet",
-    )
+    args = "train --step 2 --lr 1e6 --batch-size 128 --epochs 2 --train-limit 512 --test-limit 256 --quiet"
+    proc = run_cli(*args.split(), "--out", tmp_path)
     assert_clean_error(proc, 1, "epoch 1, batch ", "the run diverged (lower --lr)")
     assert list(tmp_path.iterdir()) == []
 

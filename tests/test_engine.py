@@ -15,7 +15,6 @@ from conftest import copy_run, every_field_changed, interrupt_at_epoch_line, qui
 from mnist_lite import checkpoints, engine, results
 from mnist_lite.config import MAX_SEED
 from mnist_lite.data import EVAL_BATCH_SIZE, TensorLoader, load_mnist, make_loaders, validation_split
-from mnist_lite.device import resolve_dtype
 from mnist_lite.engine import (
     Diverged,
     Interrupted,
@@ -80,7 +79,7 @@ def test_fit_writes_its_files(tmp_path):
     assert result == json.loads(json.dumps(run.result))
     assert result["interrupted"] is False and result["error"] is None
     assert result["train_limit"] == 256 and result["test_limit"] == 256 and result["seed"] == 3
-    assert result["dtype"] == resolve_dtype("auto", torch.device("cpu")) and result["eval_split"] == "test"
+    assert result["dtype"] == "float32" and result["eval_split"] == "test"
     assert result["recipe"] == as_json(TWO_EPOCHS_OF_5.as_dict()) and result["model"] == "LiteNet"
     assert result["best_test_acc"] == max(r["test_acc"] for r in result["history"])
     assert result["last5_min_test_acc"] == min(r["test_acc"] for r in result["history"])

@@ -217,7 +217,9 @@ CASES = [
                 "--data-dir",
                 c.nodata,
             ],
-            ["checkpoint.pt", "not a PyTorch checkpoint this project can load"],
+            # not a run that can be resumed, so a fresh run may start over it; the data stops this one
+            # first, and the file is left as it was, its payload never run (checked for every case)
+            ["holds none of the four MNIST files"],
         ),
     ),
     case(
@@ -234,7 +236,7 @@ CASES = [
                 "--data-dir",
                 c.nodata,
             ],
-            ["checkpoint.pt", "older mnist-lite"],
+            ["holds none of the four MNIST files"],
         ),
     ),
     case(
@@ -682,7 +684,6 @@ CASES = [
         "reproduce/garbage-record",
         1,
         reproduce_with_a_garbage_record,
-        "UnicodeDecodeError traceback; reproduce.py is being finished",
     ),
     case(
         "reproduce/results-is-a-file",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import matplotlib.pyplot as plt
 import pytest
+from conftest import seed_run
 
 from mnist_lite import plots
 from mnist_lite.results import History, seed_summary
@@ -80,20 +81,7 @@ def test_plot_seeds_draws_every_accuracy_of_every_sweep():
     def sweep(dtype, seeds):
         return seed_summary(
             [
-                {
-                    "step": 5,
-                    "model": "LiteNet",
-                    "params": 7578,
-                    "epochs": 15,
-                    "dtype": dtype,
-                    "device_name": "a CPU",
-                    "seed": seed,
-                    "recipe": {},
-                    "best_test_acc": 99.5,
-                    "final_test_acc": 99.5,
-                    "last5_test_acc": [99.41, 99.42, 99.43, 99.44, 99.5],
-                    "last5_min_test_acc": 99.41,
-                }
+                dict(seed_run(seed, 99.5, 99.41, dtype), last5_test_acc=[99.41, 99.42, 99.43, 99.44, 99.5])
                 for seed in seeds
             ]
         )
