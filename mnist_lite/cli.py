@@ -15,7 +15,7 @@ from pathlib import Path
 
 from mnist_lite.config import DEVICES, LOADERS, MAX_SEED, PRECISIONS
 from mnist_lite.errors import MnistLiteError
-from mnist_lite.paths import in_checkout
+from mnist_lite.paths import SEED_SWEEPS, in_checkout
 from mnist_lite.steps import STEPS
 
 
@@ -151,7 +151,7 @@ def cmd_evaluate(args) -> None:
 def cmd_seeds(args) -> None:
     from mnist_lite.engine import sweep_seeds
 
-    out = Path(args.out) if args.out else in_checkout(f"results/step{args.step}_seeds")
+    out = Path(args.out) if args.out else in_checkout(f"results/{SEED_SWEEPS.format(step=args.step)}")
     summary = sweep_seeds(
         STEPS[args.step],
         args.seeds,

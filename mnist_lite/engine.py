@@ -171,6 +171,22 @@ class Run:
     result: dict
 
 
+@dataclass
+class Trainer:
+    """What a checkpoint saves and a resume restores besides the history: the model, the average
+    of its weights the recipe may keep, the optimiser and the schedule."""
+
+    model: nn.Module
+    averaged: nn.Module | None
+    optimizer: torch.optim.Optimizer
+    scheduler: object | None
+
+    @property
+    def kept(self) -> nn.Module:
+        """What is evaluated, saved as model.pt and returned: the average if there is one."""
+        return self.averaged.module if self.averaged is not None else self.model
+
+
 def recipe_from_checkpoint(checkpoint: dict, path) -> Recipe:
     """The recipe a checkpointed run used, architecture and flag overrides included."""
     try:
@@ -210,17 +226,15 @@ def _settings_of(checkpoint: dict, path: Path) -> Settings:
         raise MnistLiteError(f"{path}: a damaged checkpoint (its settings: {error}); train afresh") from None
 
 
-def _restore(
-    checkpoint: dict, model, averaged, optimizer, scheduler, device: torch.device, path: Path
-) -> History:
+def _restore(checkpoint: dict, trainer: Trainer, device: torch.device, path: Path) -> History:
     """Load a checkpoint's states into the fresh objects; its history is returned."""
     try:
-        model.load_state_dict(checkpoint["model"])
-        if averaged is not None:
-            averaged.load_state_dict(checkpoint["averaged"])
-        optimizer.load_state_dict(checkpoint["optimizer"])
-        if scheduler is not None:
-            scheduler.load_state_dict(checkpoint["scheduler"])
+        trainer.model.load_state_dict(checkpoint["model"])
+        if trainer.averaged is not None:
+            trainer.averaged.load_state_dict(checkpoint["averaged"])
+        trainer.optimizer.load_state_dict(checkpoint["optimizer"])
+        if trainer.scheduler is not None:
+            trainer.scheduler.load_state_dict(checkpoint["scheduler"])
         torch.set_rng_state(checkpoint["rng"])
         if device.type == "cuda" and checkpoint["cuda_rng"] is not None:
             torch.cuda.set_rng_state(checkpoint["cuda_rng"], device)
@@ -273,29 +287,15 @@ def fit(
     else:
         settings = Settings(seed, loader, resolve_dtype(dtype, device), train_limit, test_limit, eval_split)
     if out is not None and not resume:
-        ensure_writable(out)
-        if checkpoints.is_unfinished(out / "checkpoint.pt"):
-            raise MnistLiteError(
-                f"{out}: holds an unfinished run; resume it (--resume {out}), or choose another --out"
-            )
+        _check_fresh(out)
     torch.manual_seed(settings.seed)
     train_loader, eval_loader = make_loaders(
-        settings.loader,
-        recipe.batch_size,
-        device,
-        recipe.augment,
-        data_dir,
-        settings.train_limit,
-        settings.test_limit,
-        settings.eval_split,
+        settings.loader, recipe.batch_size, device, recipe.augment, data_dir, *_limits(settings)
     )
     model = recipe.model().to(device)
-    averaged = make_averaged(recipe, model)
-    kept = averaged.module if averaged is not None else model  # what is evaluated, saved and returned
-    optimizer, scheduler = make_optimizer(recipe, model, len(train_loader))
-    history = History()
+    trainer = Trainer(model, make_averaged(recipe, model), *make_optimizer(recipe, model, len(train_loader)))
+    history = _restore(checkpoint, trainer, device, out / "checkpoint.pt") if checkpoint else History()
     if checkpoint:
-        history = _restore(checkpoint, model, averaged, optimizer, scheduler, device, out / "checkpoint.pt")
         log(f"resuming {out} after epoch {len(history)}")
     result = _run_record(recipe, settings, model, device)
 
@@ -307,32 +307,10 @@ def fit(
     saved = len(history)  # epochs whose checkpoint is on disk: what a resume starts after
     try:
         for epoch in range(len(history) + 1, recipe.epochs + 1):
-            row = run_epoch(
-                recipe,
-                model,
-                averaged,
-                train_loader,
-                eval_loader,
-                optimizer,
-                scheduler,
-                settings,
-                epoch,
-                quiet,
-            )
-            history.append(row)
-            log(format_epoch(row, recipe.epochs))
+            history.append(run_epoch(recipe, trainer, train_loader, eval_loader, settings, epoch, quiet))
+            log(format_epoch(history.epochs[-1], recipe.epochs))
             if out is not None:
-                _save_checkpoint(
-                    out / "checkpoint.pt",
-                    recipe,
-                    settings,
-                    device,
-                    model,
-                    averaged,
-                    optimizer,
-                    scheduler,
-                    history,
-                )
+                _save_checkpoint(out / "checkpoint.pt", recipe, settings, device, trainer, history)
                 (out / "model.pt").unlink(missing_ok=True)  # an older run's weights, or none
             saved = len(history)
             record()
@@ -342,16 +320,30 @@ def fit(
             record(interrupted=True)
         hint = f"; resume with --resume {out}" if out is not None else ""
         raise Interrupted(f"interrupted after {len(history)} complete epoch(s){hint}") from None
-    except (
-        MnistLiteError
-    ) as error:  # diverged, or a write failed (a full disk): say so in result.json if it can
+    # diverged, or a write failed (a full disk): say so in result.json if it still can
+    except MnistLiteError as error:
         del history.epochs[saved:]
         with contextlib.suppress(MnistLiteError):
             record(error=str(error))
         raise
     if out is not None:
-        save_torch(out / "model.pt", {name: tensor.cpu() for name, tensor in kept.state_dict().items()})
-    return Run(kept, history, result)
+        save_torch(
+            out / "model.pt", {name: tensor.cpu() for name, tensor in trainer.kept.state_dict().items()}
+        )
+    return Run(trainer.kept, history, result)
+
+
+def _check_fresh(out: Path) -> None:
+    """A fresh run may write into ``out``: it can, and it would not overwrite a run to resume."""
+    ensure_writable(out)
+    if checkpoints.is_unfinished(out / "checkpoint.pt"):
+        raise MnistLiteError(
+            f"{out}: holds an unfinished run; resume it (--resume {out}), or choose another --out"
+        )
+
+
+def _limits(settings: Settings) -> tuple:
+    return settings.train_limit, settings.test_limit, settings.eval_split
 
 
 def _run_record(recipe: Recipe, settings: Settings, model: nn.Module, device: torch.device) -> dict:
@@ -373,16 +365,18 @@ def _run_record(recipe: Recipe, settings: Settings, model: nn.Module, device: to
     }
 
 
-def _save_checkpoint(path, recipe, settings, device, model, averaged, optimizer, scheduler, history) -> None:
+def _save_checkpoint(
+    path, recipe: Recipe, settings: Settings, device, trainer: Trainer, history: History
+) -> None:
     checkpoints.save_checkpoint(
         path,
         recipe=recipe.as_dict(),
         settings=dataclasses.asdict(settings),
         device=device.type,
-        model=model.state_dict(),
-        averaged=averaged.state_dict() if averaged is not None else None,
-        optimizer=optimizer.state_dict(),
-        scheduler=scheduler.state_dict() if scheduler is not None else None,
+        model=trainer.model.state_dict(),
+        averaged=trainer.averaged.state_dict() if trainer.averaged is not None else None,
+        optimizer=trainer.optimizer.state_dict(),
+        scheduler=trainer.scheduler.state_dict() if trainer.scheduler is not None else None,
         rng=torch.get_rng_state(),
         cuda_rng=torch.cuda.get_rng_state(device) if device.type == "cuda" else None,
         history=history.epochs,
@@ -390,24 +384,24 @@ def _save_checkpoint(path, recipe, settings, device, model, averaged, optimizer,
 
 
 def run_epoch(
-    recipe, model, averaged, train_loader, eval_loader, optimizer, scheduler, settings, epoch, quiet
+    recipe: Recipe, trainer: Trainer, train_loader, eval_loader, settings: Settings, epoch: int, quiet
 ) -> dict:
-    """Train one epoch and evaluate (the average, if the recipe keeps one): the history row,
-    rounded as ``result.json`` records it."""
+    """Train one epoch and evaluate what the run keeps (the average, if the recipe has one): the
+    history row, rounded as ``result.json`` records it."""
     start = time.perf_counter()
-    lr = optimizer.param_groups[0]["lr"]  # the rate of the epoch's first batch
+    lr = trainer.optimizer.param_groups[0]["lr"]  # the rate of the epoch's first batch
     train_loss, train_acc = train_epoch(
-        model,
+        trainer.model,
         train_loader,
-        optimizer,
-        scheduler,
-        averaged=averaged,
+        trainer.optimizer,
+        trainer.scheduler,
+        averaged=trainer.averaged,
         dtype=DTYPES[settings.dtype],
         label_smoothing=recipe.label_smoothing,
         epoch=epoch,
         quiet=quiet,
     )
-    test_loss, test_acc = evaluate(averaged.module if averaged is not None else model, eval_loader)
+    test_loss, test_acc = evaluate(trainer.kept, eval_loader)
     return dict(
         epoch=epoch,
         train_loss=round(train_loss, 5),

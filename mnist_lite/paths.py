@@ -30,6 +30,10 @@ def find_checkout(package: Path) -> Path | None:
 
 REPO = find_checkout(PACKAGE)
 RESULTS = REPO / "results" if REPO else None  # the recorded runs the README and notebooks show
+# folders under RESULTS, one name each for the command that writes them and the report that reads them
+SEED_SWEEPS = "step{step}_seeds"  # `seeds --step N`
+DESIGN = "design"  # tools/design.py: DESIGN/VARIANT/seedS.json, scored on the validation split
+ONE_EPOCH = "one_epoch_5000"  # tools/one_epoch.py
 
 
 def default_data_dir() -> Path | None:

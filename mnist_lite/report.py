@@ -18,20 +18,19 @@ from pathlib import Path
 
 from mnist_lite import plots
 from mnist_lite.errors import MnistLiteError
-from mnist_lite.paths import REPO, REPOSITORY, RESULTS
+from mnist_lite.paths import DESIGN, ONE_EPOCH, REPO, REPOSITORY, RESULTS, SEED_SWEEPS
 from mnist_lite.results import History, holds_target, write_atomic
 from mnist_lite.steps import DESIGN_BASELINE, PARAM_BUDGET, STEPS, TARGET_ACCURACY
 
 # --- what the report reads, relative to the results folder: spelled here once, for its writers to import
 STEP_RUN = "step{step}"  # the recorded run of each step: STEP_RUN/RESULT
 RESULT = "result.json"
-SEED_SWEEP = "step5_seeds"  # `seeds --step 5`: SEED_SWEEP/seedS/RESULT and SEED_SWEEP/SWEEP_SUMMARY
+# `seeds --step 5`: SEED_SWEEP/seedS/RESULT and SEED_SWEEP/SWEEP_SUMMARY
+SEED_SWEEP = SEED_SWEEPS.format(step=5)
 OTHER_PRECISION_SWEEP = SEED_SWEEP + "_{dtype}"  # the same, `--dtype DTYPE --out results/step5_seeds_DTYPE`
 SWEEP_SUMMARY = "summary.json"
-DESIGN = "design"  # tools/design.py: DESIGN/VARIANT/seedS.json, scored on the validation split
 DESIGN_SPEED = "design_speed.json"  # tools/design.py --time
 LEGACY_EXPERIMENTS = "experiments"  # the designs tried before the design search, chosen on the test set
-ONE_EPOCH = "one_epoch_5000"  # tools/one_epoch.py: ONE_EPOCH/NAME/seedS/RESULT
 BENCH = "bench.json"  # `bench`
 PERF_TRIALS = "perf_trials.json"  # tools/perf_trials.py
 REPRODUCE = "reproduce.json"  # `reproduce`

@@ -15,11 +15,7 @@ from pathlib import Path
 import torch
 
 from mnist_lite.errors import MnistLiteError
-from mnist_lite.paths import REPO as REPO  # re-exported until importers use paths
-from mnist_lite.paths import RESULTS as RESULTS
-from mnist_lite.steps import TARGET_ACCURACY
-
-LAST_EPOCHS = 5  # "consistently in the last epochs" means these
+from mnist_lite.steps import LAST_EPOCHS, TARGET_ACCURACY
 
 
 def write_atomic(path: str | os.PathLike, data: bytes) -> None:

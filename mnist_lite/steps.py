@@ -11,7 +11,10 @@ from dataclasses import dataclass, field
 
 from mnist_lite.config import Augment, Baseline, Lite, model_from_dict
 
-TARGET_ACCURACY = 99.4  # percent, held in each of the last epochs
+# The success rule, in one place: every one of the last LAST_EPOCHS epochs at or above TARGET_ACCURACY
+# (result.json's keys such as last5_min_test_acc spell the 5 into the file format).
+TARGET_ACCURACY = 99.4  # percent
+LAST_EPOCHS = 5
 PARAM_BUDGET = 10_000  # steps 2-5
 STEP5_BUDGET = 8_000  # the final model
 MAX_EPOCHS = 15

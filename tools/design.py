@@ -3,7 +3,7 @@
     python tools/design.py                      # list the variants
     python tools/design.py NAME [NAME ...] --seeds 1,2 [--dtype bfloat16]
     python tools/design.py --time [--repeats 3]   # seconds per epoch of every recorded variant
-    python tools/design.py --summarise FOLDER     # summary.json of a sweep of seedS/ folders on the test set
+    python tools/design.py --summarise DESIGN     # summary.json of a sweep of seedS/ folders on the test set
 
 A variant is step 5's previous recipe (``DESIGN_BASELINE``) with the changes named in
 ``VARIANTS`` below, plain data. Each run trains on 50,000 training images and is scored on the
@@ -28,7 +28,7 @@ from mnist_lite.data import TensorLoader, load_mnist
 from mnist_lite.device import DTYPES, device_name
 from mnist_lite.engine import fit, make_optimizer, train_epoch
 from mnist_lite.models import multiply_adds
-from mnist_lite.paths import REPO, RESULTS
+from mnist_lite.paths import DESIGN, REPO, RESULTS
 from mnist_lite.results import load_result, seed_summary, write_json
 from mnist_lite.steps import DESIGN_BASELINE
 
@@ -83,7 +83,6 @@ VARIANTS = {
         model=ONE_POOL, lr=0.1, schedule="step", milestones=(6, 10), augment=Augment(7.0)
     ),
 }
-FOLDER = "design"
 
 
 def variant_recipe(name: str):
@@ -147,7 +146,7 @@ def main() -> None:
     parser.add_argument("--time", action="store_true", help="time every variant recorded in results/design")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument(
-        "--summarise", metavar="FOLDER", help="write FOLDER/summary.json from FOLDER/seed*/result.json"
+        "--summarise", metavar="DESIGN", help="write DESIGN/summary.json from DESIGN/seed*/result.json"
     )
     args = parser.parse_args()
     if args.summarise:
@@ -159,7 +158,7 @@ def main() -> None:
         write_json(folder / "summary.json", seed_summary(runs))
         return
     if args.time:
-        recorded = sorted(path.name for path in (RESULTS / FOLDER).iterdir() if path.name in VARIANTS)
+        recorded = sorted(path.name for path in (RESULTS / DESIGN).iterdir() if path.name in VARIANTS)
         time_variants(recorded, args.dtype, args.repeats)
         return
     if not args.names:
@@ -169,7 +168,7 @@ def main() -> None:
     for name in args.names:
         recipe = variant_recipe(name)
         for seed in (int(s) for s in args.seeds.split(",")):
-            folder = REPO / "runs" / FOLDER / name / f"seed{seed}"
+            folder = REPO / "runs" / DESIGN / name / f"seed{seed}"
             run = fit(
                 recipe,
                 seed=seed,
@@ -186,7 +185,7 @@ def main() -> None:
                 changes=sorted(VARIANTS[name]),
                 multiply_adds=multiply_adds(recipe.model()),
             )
-            write_json(RESULTS / FOLDER / name / f"seed{seed}.json", result)
+            write_json(RESULTS / DESIGN / name / f"seed{seed}.json", result)
             print(
                 f"{name} seed {seed}: validation last five {run.history.last_test_accs}, "
                 f"{run.history.seconds:.0f} s",

@@ -13,7 +13,7 @@ from __future__ import annotations
 import dataclasses
 
 from mnist_lite.engine import fit
-from mnist_lite.paths import RESULTS
+from mnist_lite.paths import ONE_EPOCH, RESULTS
 from mnist_lite.steps import DESIGN_BASELINE
 
 RECIPE = DESIGN_BASELINE
@@ -37,7 +37,7 @@ def main() -> None:
     for batch_size, lr in VARIANTS:
         recipe = dataclasses.replace(RECIPE, epochs=1, batch_size=batch_size, lr=lr)
         for seed in SEEDS:
-            out = RESULTS / "one_epoch_5000" / f"b{batch_size}_lr{lr:g}" / f"seed{seed}"
+            out = RESULTS / ONE_EPOCH / f"b{batch_size}_lr{lr:g}" / f"seed{seed}"
             if (out / "model.pt").exists():
                 continue
             run = fit(
