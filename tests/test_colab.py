@@ -24,6 +24,7 @@ from jupyter_client.manager import KernelManager
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
 
+from mnist_lite import paths
 from mnist_lite.steps import STEPS
 
 tomllib = pytest.importorskip("tomllib")  # Python 3.11 on
@@ -58,6 +59,7 @@ def test_every_notebook_has_the_same_setup_cell_and_clones_the_projects_reposito
     sources = {setup_cell(step).source for step in STEPS}
     assert len(sources) == 1, "the five set-up cells differ"
     assert assigned(sources.pop(), "REPO_URL") == repository
+    assert paths.REPOSITORY == repository  # what the README's Colab badges link to
 
 
 @pytest.fixture
