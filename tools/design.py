@@ -33,7 +33,20 @@ from mnist_lite.results import load_result, seed_summary, write_json
 from mnist_lite.steps import DESIGN_BASELINE
 
 STEP_SCHEDULE = dict(lr=0.1, schedule="step", milestones=(8, 12))
-ONE_POOL = Lite(dropout=0.02)  # one padded convolution at 28x28, then the pool
+# one padded convolution at 28x28, then the pool, no 1x1 transition; spelled out in full, like
+# DESIGN_BASELINE, so that a change of Lite's defaults cannot change what a recorded variant means
+ONE_POOL = Lite(
+    full_resolution=(8,),
+    padding=1,
+    transition=0,
+    low_resolution=(12, 16, 16, 16),
+    batch_norm=True,
+    dropout=0.02,
+)
+
+VARIANT_BATCH256 = dict(
+    model=ONE_POOL, lr=0.2, schedule="step", milestones=(8, 12), batch_size=256, augment=Augment(7.0)
+)
 
 VARIANTS = {
     # round 1: the previous design against one convolution at full resolution, then single levers
@@ -47,9 +60,7 @@ VARIANTS = {
     "one_pool_drop05": dict(
         model=dataclasses.replace(ONE_POOL, dropout=0.05), **STEP_SCHEDULE, augment=Augment(7.0)
     ),
-    "one_pool_batch256": dict(
-        model=ONE_POOL, lr=0.2, schedule="step", milestones=(8, 12), batch_size=256, augment=Augment(7.0)
-    ),
+    "one_pool_batch256": VARIANT_BATCH256,
     # round 2: what dropout and rotation each give (ablations), more steps, a later first drop,
     # a wider first layer
     "one_pool_no_dropout": dict(
@@ -82,6 +93,10 @@ VARIANTS = {
     "one_pool_drops_6_10": dict(
         model=ONE_POOL, lr=0.1, schedule="step", milestones=(6, 10), augment=Augment(7.0)
     ),
+    # round 4, from the cheapest tie (one_pool_batch256): two of the ties together (shifts and
+    # an average of the weights), and stronger augmentation
+    "batch256_translate_ema": dict(VARIANT_BATCH256, augment=Augment(7.0, 0.08), ema_decay=0.999),
+    "batch256_rotate12_translate": dict(VARIANT_BATCH256, augment=Augment(12.0, 0.1)),
 }
 
 
