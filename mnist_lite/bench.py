@@ -7,11 +7,13 @@ The setups, each a recipe, an input pipeline and a precision:
   transforms, worker processes) in float32: what the fast pipeline is measured against;
 * ``default``: the step's recipe with every default: the fast pipeline, float32;
 * ``bfloat16``: the same with ``--dtype bfloat16`` (autocast), where the device has native
-  bfloat16 arithmetic; left out elsewhere.
+  bfloat16 arithmetic; left out elsewhere;
+* ``previous_step5`` (step 5 only): step 5's recipe before the design search
+  (``steps.DESIGN_BASELINE``), fast pipeline, float32: what "half the time" is measured against.
 
-Each trains from the same initial weights with the same ``train_epoch``. Epochs alternate
-(classic, default, bfloat16, classic, ...) after one warm-up epoch of each, so that a machine
-slowing down or speeding up affects all alike.
+Each trains from seed 0's initial weights with the same ``train_epoch``. Epochs alternate
+(classic, default, bfloat16, previous_step5, classic, ...) after one warm-up epoch of each, so that
+a machine slowing down or speeding up affects all alike.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ from mnist_lite.device import DTYPES, device_name, has_native_bfloat16, pick_dev
 from mnist_lite.engine import make_optimizer, train_epoch
 from mnist_lite.errors import MnistLiteError
 from mnist_lite.results import write_json
-from mnist_lite.steps import Recipe
+from mnist_lite.steps import DESIGN_BASELINE, Recipe
 
 
 @dataclass(frozen=True)
@@ -42,8 +44,12 @@ class Setup:
 
 
 def setups(recipe: Recipe, device: torch.device) -> list[Setup]:
-    both = [Setup("classic", recipe, "torchvision", "float32"), Setup("default", recipe, "fast", "float32")]
-    return both + ([Setup("bfloat16", recipe, "fast", "bfloat16")] if has_native_bfloat16(device) else [])
+    chosen = [Setup("classic", recipe, "torchvision", "float32"), Setup("default", recipe, "fast", "float32")]
+    if has_native_bfloat16(device):
+        chosen.append(Setup("bfloat16", recipe, "fast", "bfloat16"))
+    if recipe.step == DESIGN_BASELINE.step and recipe != DESIGN_BASELINE:
+        chosen.append(Setup("previous_step5", DESIGN_BASELINE, "fast", "float32"))
+    return chosen
 
 
 def read_runs(out: Path) -> list[dict]:

@@ -29,6 +29,7 @@ RESULT = "result.json"
 SEED_SWEEP = SEED_SWEEPS.format(step=5)
 OTHER_PRECISION_SWEEP = SEED_SWEEP + "_{dtype}"  # the same, `--dtype DTYPE --out results/step5_seeds_DTYPE`
 SWEEP_SUMMARY = "summary.json"
+PREVIOUS_SWEEP = "frontier/previous_float32"  # DESIGN_BASELINE's seed sweep on the test set
 DESIGN_SPEED = "design_speed.json"  # tools/design.py --time
 LEGACY_EXPERIMENTS = "experiments"  # the designs tried before the design search, chosen on the test set
 BENCH = "bench.json"  # `bench`
@@ -706,8 +707,9 @@ def legacy_table(runs: list[dict]) -> str:
 
 
 def load_one_epoch(results: Path) -> tuple[list[dict], list[dict]]:
-    """The one-epoch runs of step 5 on part of the data, and the complete runs of the seed sweep
-    (whose first epochs the section compares them with)."""
+    """The one-epoch runs of step 5's previous recipe (``DESIGN_BASELINE``, which
+    ``tools/one_epoch.py`` trains) on part of the data, and the complete runs of that recipe's
+    seed sweep (whose first epochs the section compares them with)."""
     runs = []
     for path in sorted((results / ONE_EPOCH).glob(f"*/seed*/{RESULT}")):
         r = read_json(path, ONE_EPOCH_RUN)
@@ -719,22 +721,26 @@ def load_one_epoch(results: Path) -> tuple[list[dict], list[dict]]:
             or not limited
             or len(r["history"]) != 1
             or r.get("eval_split", "test") != "test"
-            or r["recipe"] != dict(STEPS[5].as_dict(), **varied)
+            or r["recipe"] != dict(DESIGN_BASELINE.as_dict(), **varied)
         ):
-            raise MnistLiteError(f"{path}: not a one-epoch run of step 5's recipe; {ONE_EPOCH_RUN.fix}")
+            raise MnistLiteError(
+                f"{path}: not a one-epoch run of step 5's previous recipe; {ONE_EPOCH_RUN.fix}"
+            )
         runs.append(r)
     setting = {(r["train_limit"], r["test_limit"], r["torch_version"]) for r in runs}
     if len(setting) > 1:
         raise MnistLiteError(
             f"{results / ONE_EPOCH}: runs with different limits or torch versions {sorted(setting)}"
         )
-    sweep = [read_json(path, RUN_FILE) for path in (results / SEED_SWEEP).glob(f"seed*/{RESULT}")]
-    return runs, sorted((r for r in sweep if _unfit(r, "test") is None), key=lambda r: r["seed"])
+    sweep = [read_json(path, RUN_FILE) for path in (results / PREVIOUS_SWEEP).glob(f"seed*/{RESULT}")]
+    sweep = [r for r in sweep if r["recipe"] == DESIGN_BASELINE.as_dict() and _unfit(r, "test") is None]
+    return runs, sorted(sweep, key=lambda r: r["seed"])
 
 
 def one_epoch_table(loaded: tuple[list[dict], list[dict]]) -> str:
-    """Step 5 trained for one epoch on the first images of the training set, per batch size and
-    rate (all runs with the same limits and torch version), and the first epochs of the seed sweep."""
+    """Step 5's previous recipe trained for one epoch on the first images of the training set, per
+    batch size and rate (all runs with the same limits and torch version), and the first epochs of
+    its seed sweep."""
     runs, sweep = loaded
     if not runs:
         return "_No short runs recorded yet: run `python tools/one_epoch.py`._"
@@ -742,7 +748,7 @@ def one_epoch_table(loaded: tuple[list[dict], list[dict]]) -> str:
     variants: dict[tuple, list[dict]] = {}
     for r in runs:
         variants.setdefault((r["recipe"]["batch_size"], r["recipe"]["lr"]), []).append(r)
-    default = (STEPS[5].batch_size, STEPS[5].lr)
+    default = (DESIGN_BASELINE.batch_size, DESIGN_BASELINE.lr)
     lines = [
         "| Batch size | Learning rate | SGD steps | Test accuracy by seed | Best |",
         "|---:|---:|---:|---|---:|",
@@ -777,28 +783,40 @@ def performance_table(runs: list[dict] | None) -> str:
     if runs is None:
         return _missing("benchmark", "python -m mnist_lite bench")
     lines = [
-        "| Machine | Setup | Pipeline | Forward pass | Seconds per epoch (median) | Images per second | "
-        "Time against the default |",
-        "|---|---|---|---|---:|---:|---:|",
+        "| Machine | Setup | Parameters | Batch | Pipeline | Forward pass | Seconds per epoch (median) | "
+        "Images per second | Time against the default |",
+        "|---|---|---:|---:|---|---|---:|---:|---:|",
     ]
     for b in runs:
         for name, row in b["setups"].items():
             lines.append(
-                f"| {b['device_name']} | `{name}` | `{row['loader']}` | {row['dtype']} | "
-                f"{row['median_seconds']:.2f} | "
+                f"| {b['device_name']} | `{name}` | {row['params']:,} | {row['batch_size']} | "
+                f"`{row['loader']}` | {row['dtype']} | {row['median_seconds']:.2f} | "
                 f"{row['images_per_second']:,.0f} | {b['vs_default'][name]:.2f}× |"
             )
-        first = next(iter(b["setups"].values()))
         lines += [
             "",
-            f"Step {b['step']} ({first['model']}, {first['params']:,} parameters), {b['train_images']:,} "
-            "training images "
-            f"an epoch, batch size {first['batch_size']}; {b['repeats']} epochs of each setup, "
-            "interleaved, after a "
-            f"warm-up; torch {b['torch_version']}, measured {b['date']}.",
+            f"Step {b['step']}, {b['train_images']:,} training images an epoch; {b['repeats']} epochs of "
+            f"each setup, interleaved, after a warm-up; torch {b['torch_version']}, measured {b['date']}."
+            + speed_targets(b),
             "",
         ]
     return "\n".join(lines).rstrip()
+
+
+def speed_targets(b: dict) -> str:
+    """Step 5's two speed bars, read from the same run: the default against the previous recipe
+    (at most half its time) and the classic pipeline against the default (at least three times)."""
+    ratios, seconds = b["vs_default"], {name: row["median_seconds"] for name, row in b["setups"].items()}
+    if "previous_step5" not in ratios or "classic" not in ratios:
+        return ""
+    against_previous = seconds["default"] / seconds["previous_step5"]
+    return (
+        f" The default takes **{against_previous:.2f}×** the time of step 5's previous recipe "
+        f"(`previous_step5`; the bar: at most 0.50×, {'met' if against_previous <= 0.5 else 'missed'}), and "
+        f"the classic pipeline takes **{ratios['classic']:.2f}×** the default's (the bar: at least 3×, "
+        f"{'met' if ratios['classic'] >= 3 else 'missed'})."
+    )
 
 
 def reproduce_text(r: dict | None) -> str:

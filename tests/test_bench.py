@@ -1,5 +1,5 @@
-"""The benchmark: three setups on real MNIST, interleaved, recorded per machine; a bad bench.json
-is refused before any epoch is timed."""
+"""The benchmark: step 5's setups and its previous recipe on real MNIST, interleaved, recorded per
+machine; a bad bench.json is refused before any epoch is timed."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from mnist_lite.cli import main
 from mnist_lite.device import has_native_bfloat16
 from mnist_lite.errors import MnistLiteError
 from mnist_lite.models import count_parameters
-from mnist_lite.steps import STEPS
+from mnist_lite.steps import DESIGN_BASELINE, STEPS
 
 
 @pytest.fixture
@@ -33,7 +33,7 @@ def epochs_timed(monkeypatch):
     return calls
 
 
-def test_bench_times_three_setups_interleaved_and_keeps_other_machines(tmp_path, capsys, epochs_timed):
+def test_bench_times_every_setup_interleaved_and_keeps_other_machines(tmp_path, capsys, epochs_timed):
     out = tmp_path / "bench.json"
     out.write_text(json.dumps([{"device_name": "Some GPU", "setups": {}}]))
     assert (
@@ -62,35 +62,41 @@ def test_bench_times_three_setups_interleaved_and_keeps_other_machines(tmp_path,
     run = runs[1]
     assert run["train_images"] == 256 and run["repeats"] == 2 and run["step"] == 5 and run["device"] == "cpu"
     names = ["classic", "default"] + (["bfloat16"] if has_native_bfloat16(torch.device("cpu")) else [])
+    names.append("previous_step5")
     assert list(run["setups"]) == names
-    expected = {
-        "classic": ("torchvision", "float32"),
-        "default": ("fast", "float32"),
-        "bfloat16": ("fast", "bfloat16"),
+    expected = {  # loader, dtype, recipe
+        "classic": ("torchvision", "float32", STEPS[5]),
+        "default": ("fast", "float32", STEPS[5]),
+        "bfloat16": ("fast", "bfloat16", STEPS[5]),
+        "previous_step5": ("fast", "float32", DESIGN_BASELINE),
     }
     for name in names:
         row = run["setups"][name]
-        assert (row["loader"], row["dtype"], row["model"]) == (*expected[name], STEPS[5].model.name)
-        assert row["architecture"] == json.loads(json.dumps(STEPS[5].as_dict()["architecture"]))
-        assert (
-            row["params"] == count_parameters(STEPS[5].model()) and row["batch_size"] == STEPS[5].batch_size
-        )
+        loader, dtype, recipe = expected[name]
+        assert (row["loader"], row["dtype"], row["model"]) == (loader, dtype, recipe.model.name)
+        assert row["architecture"] == json.loads(json.dumps(recipe.as_dict()["architecture"]))
+        assert row["params"] == count_parameters(recipe.model()) and row["batch_size"] == recipe.batch_size
         assert len(row["seconds"]) == 2 and all(s > 0 for s in row["seconds"])
         assert row["median_seconds"] == pytest.approx(statistics.median(row["seconds"]), abs=1e-3)
         assert row["images_per_second"] == round(256 / row["median_seconds"], 1)
+    assert run["setups"]["previous_step5"]["params"] != run["setups"]["default"]["params"]
     setups = run["setups"]
     assert run["vs_default"] == {
         name: round(setups[name]["median_seconds"] / setups["default"]["median_seconds"], 3) for name in names
     }
     # one warm-up epoch of each, then the repeats, always in the same order
-    params = count_parameters(STEPS[5].model())
     one_round = [
-        ("torchvision" if name == "classic" else "fast", params, getattr(torch, expected[name][1]))
+        (expected[name][0], count_parameters(expected[name][2].model()), getattr(torch, expected[name][1]))
         for name in names
     ]
     assert epochs_timed == one_round * 3
     printed = capsys.readouterr().out
     assert "classic takes" in printed and "the default's time" in printed
+
+
+def test_only_step5_is_timed_against_its_previous_recipe(tmp_path, epochs_timed):
+    run = bench(STEPS[4], device="cpu", repeats=1, train_limit=256)
+    assert "previous_step5" not in run["setups"] and "default" in run["setups"]
 
 
 def test_bench_replaces_this_machines_earlier_run(tmp_path, epochs_timed):

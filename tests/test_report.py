@@ -430,17 +430,24 @@ def test_legacy_experiments_say_they_were_chosen_on_the_test_set():
     assert "compared by their TEST accuracy on seed 1" in text and "selection effect" in text
 
 
-def test_one_epoch_runs_are_step5_with_only_the_named_changes():
+def test_one_epoch_runs_are_step5s_previous_recipe_with_only_the_named_changes():
     runs = [load_result(p) for p in RESULTS.glob("one_epoch_5000/*/seed*/result.json")]
     table = report.one_epoch_table(report.load_one_epoch(RESULTS))
     assert any(
-        (r["recipe"]["batch_size"], r["recipe"]["lr"]) == (STEPS[5].batch_size, STEPS[5].lr) for r in runs
+        (r["recipe"]["batch_size"], r["recipe"]["lr"]) == (DESIGN_BASELINE.batch_size, DESIGN_BASELINE.lr)
+        for r in runs
     )
     for r in runs:
         varied = dict(epochs=1, batch_size=r["recipe"]["batch_size"], lr=r["recipe"]["lr"])
-        assert r["recipe"] == dict(STEPS[5].as_dict(), **varied)
+        assert r["recipe"] == dict(DESIGN_BASELINE.as_dict(), **varied)
         assert (r["train_limit"], r["test_limit"], len(r["history"])) == (5000, 1000, 1)
         assert f"{r['final_test_acc']:.1f}% (seed {r['seed']})" in table
+    # the full epochs it is compared with are the same recipe's, from its sweep on the test set
+    first_epochs = sorted(RESULTS.glob("frontier/previous_float32/seed*/result.json"))
+    assert first_epochs
+    for path in first_epochs:
+        r = load_result(path)
+        assert f"{r['history'][0]['test_acc']:.2f}% (seed {r['seed']})" in table
 
 
 def test_trials_section_shows_the_convolutions_share():
@@ -656,3 +663,56 @@ def test_render_of_any_text_fills_it_or_refuses_it(text):
     else:
         assert report.render(rendered, Path("unused"), SECTIONS) == rendered
         assert rendered.count(A) == rendered.count(A_END) == rendered.count(B) == rendered.count(B_END) == 1
+
+
+def bench_run(seconds: dict[str, float]) -> dict:
+    setups = {
+        name: {
+            "model": "LiteNet",
+            "params": 7854 if name == "previous_step5" else 7578,
+            "batch_size": 128 if name == "previous_step5" else 256,
+            "loader": "torchvision" if name == "classic" else "fast",
+            "dtype": "bfloat16" if name == "bfloat16" else "float32",
+            "median_seconds": value,
+            "images_per_second": round(60000 / value, 1),
+        }
+        for name, value in seconds.items()
+    }
+    return {
+        "step": 5,
+        "device": "cpu",
+        "device_name": "Some CPU",
+        "train_images": 60000,
+        "repeats": 3,
+        "torch_version": "2.x",
+        "date": "2026-11-23",
+        "setups": setups,
+        "vs_default": {name: round(value / seconds["default"], 3) for name, value in seconds.items()},
+    }
+
+
+@pytest.mark.parametrize(
+    "seconds, verdicts",
+    [
+        (dict(classic=15.0, default=4.5, previous_step5=11.0), ("0.41×", "met", "3.33×", "met")),
+        (dict(classic=12.0, default=6.0, previous_step5=11.0), ("0.55×", "missed", "2.00×", "missed")),
+        (dict(classic=15.0, default=5.0, previous_step5=10.0), ("0.50×", "met", "3.00×", "met")),
+    ],
+)
+def test_the_performance_table_states_both_speed_bars_from_one_run(seconds, verdicts):
+    text = report.performance_table([bench_run(seconds)])
+    previous, previous_verdict, classic, classic_verdict = verdicts
+    assert (
+        f"the time of step 5's previous recipe (`previous_step5`; the bar: at most 0.50×, {previous_verdict})"
+        in text
+    )
+    assert (
+        f"**{previous}**" in text
+        and f"**{classic}** the default's (the bar: at least 3×, {classic_verdict})" in text
+    )
+    assert "| Some CPU | `previous_step5` | 7,854 | 128 | `fast` | float32 | " in text
+
+
+def test_the_speed_bars_are_left_out_without_the_previous_recipe():
+    text = report.performance_table([bench_run(dict(classic=15.0, default=4.5))])
+    assert "bar" not in text and "| `default` | 7,578 | 256 |" in text

@@ -363,3 +363,20 @@ def test_every_committed_seed_summary_is_the_summary_of_its_runs():
     paths = sorted(p for p in RESULTS.glob("**/summary.json") if "previous_step5" not in p.parts)
     failed = offenders(paths, check)
     assert paths and not failed, "\n".join(failed)
+
+
+@pytest.mark.results
+def test_every_step_model_and_step5_sweep_model_re_evaluates_to_its_recorded_accuracy():
+    """The models the README's claims rest on (each step's run and every seed of step 5's sweeps)
+    score on the 10,000 test images exactly the final accuracy their result.json records."""
+    from mnist_lite.engine import evaluate_checkpoint
+
+    def check(path):
+        _, accuracy, images, _ = evaluate_checkpoint(path.parent / "model.pt", device="cpu")
+        assert (images, round(accuracy, 2)) == (10_000, load_result(path)["final_test_acc"])
+
+    paths = sorted(RESULTS.glob("step[1-5]/result.json")) + sorted(
+        RESULTS.glob("step5_seeds*/seed*/result.json")
+    )
+    failed = offenders(paths, check)
+    assert len(paths) >= 5 + 20 and not failed, "\n".join(failed)

@@ -52,11 +52,15 @@ def test_recipe(step):
     assert json.loads(json.dumps(recorded)) == recorded
 
 
-def test_step1_is_the_baseline_and_steps_2_to_5_are_one_skeleton():
+def test_step1_is_the_baseline_and_steps_2_to_4_are_one_skeleton():
     assert STEPS[1].model == Baseline() and STEPS[1].model.name == "BaselineNet"
     for step in (2, 3, 4, 5):
         assert isinstance(STEPS[step].model, Lite) and STEPS[step].model.name == "LiteNet"
     assert STEPS[3].model == STEPS[4].model  # step 4 changes the schedule, not the model
+    assert dataclasses.replace(STEPS[2].model, batch_norm=True) == STEPS[3].model
+    # step 5 moves to the cheaper skeleton the design search chose (see the next test)
+    five, four = STEPS[5].model, STEPS[4].model
+    assert five.full_resolution == four.full_resolution[:1] and four.transition and not five.transition
 
 
 def test_parameter_budgets():
@@ -92,13 +96,29 @@ def test_every_field_survives_the_round_trip():
 
 
 def test_the_design_baseline_is_step5_as_the_search_began():
-    """Spelled out field by field so that the search's variants keep their meaning; today step 5 is it."""
+    """Spelled out field by field so that the search's variants keep their meaning; it is what
+    step 5 trained before the search, as the sweep of that recipe recorded it."""
     assert DESIGN_BASELINE.step == 5 and [getattr(DESIGN_BASELINE, t) for t in TEXTS] == [
         getattr(STEPS[5], t) for t in TEXTS
     ]
-    assert DESIGN_BASELINE == STEPS[5]
     assert DESIGN_BASELINE.model.transition and len(DESIGN_BASELINE.model.full_resolution) == 2
     assert count_parameters(DESIGN_BASELINE.model()) < PARAM_BUDGET
+    previous = load_result(REPO / "results" / "frontier" / "previous_float32" / "seed1" / "result.json")
+    assert Recipe.from_dict(previous["recipe"]) == DESIGN_BASELINE != STEPS[5]
+
+
+def test_step5_is_a_recipe_the_design_search_recorded_on_validation():
+    """The design is chosen on held-out training images: step 5's recipe, field for field, is one
+    of the variants in results/design, run on at least five seeds of the validation split."""
+    chosen = [
+        sorted(folder.glob("seed*.json"))
+        for folder in (REPO / "results" / "design").iterdir()
+        if json.loads((folder / "seed1.json").read_text())["recipe"] == STEPS[5].as_dict()
+    ]
+    assert len(chosen) == 1 and len(chosen[0]) >= 5
+    for path in chosen[0]:
+        run = json.loads(path.read_text())
+        assert run["eval_split"] == "validation" and run["recipe"] == STEPS[5].as_dict()
 
 
 def test_model_from_dict():
