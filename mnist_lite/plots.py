@@ -17,7 +17,7 @@ import torch
 from mnist_lite.data import MEAN, STD
 from mnist_lite.models import count_parameters, layer_table
 from mnist_lite.results import History
-from mnist_lite.steps import TARGET_ACCURACY
+from mnist_lite.steps import STEP5_BUDGET, TARGET_ACCURACY
 
 
 def plot_history(history: History, title: str = "", show_lr: bool = False):
@@ -221,16 +221,17 @@ def plot_seeds(summaries: list[dict]):
 
 
 def plot_frontier(variants: list[dict]):
-    """The design search: per variant (``name``, ``multiply_adds``, ``seconds_per_epoch`` or None,
-    ``min_last5``: the validation minimum of the last five epochs of each seed), the mean over
-    seeds against the cost, with the seeds' range as a bar; against time too when timings exist."""
-    panels = [("multiply_adds", "multiply-adds per image")]
+    """The design search: per variant (``name``, ``params``, ``multiply_adds``, ``seconds_per_epoch``
+    or None, ``min_last5``: the validation minimum of the last five epochs of each seed), the mean
+    over seeds against its parameters and its cost, with the seeds' range as a bar; against time
+    too when timings exist."""
+    panels = [("params", "parameters"), ("multiply_adds", "multiply-adds per image")]
     if any(v["seconds_per_epoch"] is not None for v in variants):
         panels.append(("seconds_per_epoch", "seconds per training epoch"))
     lowest = min(min(v["min_last5"]) for v in variants)
     highest = max(TARGET_ACCURACY, *(max(v["min_last5"]) for v in variants))
     margin = (highest - lowest) * 0.08 + 0.01
-    fig, axes = plt.subplots(1, len(panels), figsize=(7.5 * len(panels), 6), sharey=True, squeeze=False)
+    fig, axes = plt.subplots(1, len(panels), figsize=(6.5 * len(panels), 6), sharey=True, squeeze=False)
     for ax, (key, label) in zip(axes[0], panels, strict=False):
         shown = [v for v in variants if v[key] is not None]
         means = [sum(v["min_last5"]) / len(v["min_last5"]) for v in shown]
@@ -251,8 +252,18 @@ def plot_frontier(variants: list[dict]):
                 arrowprops={"arrowstyle": "-", "color": "grey", "linewidth": 0.5},
             )
         ax.axhline(TARGET_ACCURACY, color="black", linewidth=1, linestyle=":")
+        if key == "params":
+            ax.axvline(STEP5_BUDGET, color="grey", linewidth=1, linestyle="--")
+            ax.annotate(
+                f"step 5's budget: {STEP5_BUDGET:,}",
+                (STEP5_BUDGET, lowest),
+                xytext=(4, 0),
+                textcoords="offset points",
+                fontsize=7,
+                color="grey",
+            )
         ax.set(xlabel=label, title=f"against {label}", ylim=(lowest - margin, highest + margin))
-        ticks = "{x:,.0f}" if key == "multiply_adds" else "{x:g}"
+        ticks = "{x:g}" if key == "seconds_per_epoch" else "{x:,.0f}"
         ax.xaxis.set_major_formatter(matplotlib.ticker.StrMethodFormatter(ticks))
         ax.margins(x=0.15)
         ax.grid(alpha=0.3)

@@ -609,6 +609,7 @@ def frontier_points(design: dict) -> list[dict]:
     return [
         {
             "name": name,
+            "params": runs[0]["params"],
             "multiply_adds": runs[0]["multiply_adds"],
             "seconds_per_epoch": speed[name]["median_seconds_per_epoch"] if name in speed else None,
             "min_last5": [r["last5_min_test_acc"] for r in runs],

@@ -95,12 +95,20 @@ def test_plot_seeds_draws_every_accuracy_of_every_sweep():
 
 def test_plot_frontier_adds_the_time_panel_only_with_timings():
     variants = [
-        {"name": "a", "multiply_adds": 5e5, "seconds_per_epoch": None, "min_last5": [99.1, 99.2]},
-        {"name": "b", "multiply_adds": 9e5, "seconds_per_epoch": None, "min_last5": [99.3]},
+        {
+            "name": "a",
+            "params": 7578,
+            "multiply_adds": 5e5,
+            "seconds_per_epoch": None,
+            "min_last5": [99.1, 99.2],
+        },
+        {"name": "b", "params": 15490, "multiply_adds": 9e5, "seconds_per_epoch": None, "min_last5": [99.3]},
     ]
-    assert len(plots.plot_frontier(variants).axes) == 1
+    fig = plots.plot_frontier(variants)
+    assert [ax.get_xlabel() for ax in fig.axes] == ["parameters", "multiply-adds per image"]
+    assert [line.get_xdata()[0] for line in fig.axes[0].lines if line.get_marker() == "o"] == [7578, 15490]
     variants[1]["seconds_per_epoch"] = 8.0
-    assert len(plots.plot_frontier(variants).axes) == 2
+    assert [ax.get_xlabel() for ax in plots.plot_frontier(variants).axes][-1] == "seconds per training epoch"
 
 
 def test_render_png_is_the_same_picture_every_time_and_unstamped():

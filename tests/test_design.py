@@ -1,0 +1,40 @@
+"""tools/design.py: what each variant trains is what its recorded results say it trained."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+
+import pytest
+from conftest import REPO
+
+from mnist_lite.steps import DESIGN_BASELINE, STEPS
+
+
+def load_design_tool():
+    spec = importlib.util.spec_from_file_location("design", REPO / "tools" / "design.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+design = load_design_tool()
+RECORDED = sorted((REPO / "results" / "design").glob("*/seed*.json"))
+
+
+@pytest.mark.results
+@pytest.mark.parametrize("path", RECORDED, ids=lambda path: f"{path.parent.name}/{path.stem}")
+def test_every_recorded_variant_is_what_the_tool_trains_today(path):
+    """A variant's record and its definition must not drift apart (they did once, when ONE_POOL
+    leaned on Lite's defaults and those changed)."""
+    run = json.loads(path.read_text())
+    assert run["variant"] == path.parent.name and run["variant"] in design.VARIANTS
+    recorded = {"ema_decay": 0.0} | run["recipe"]  # the first rounds ran before recipes had an EMA field
+    assert recorded == design.variant_recipe(run["variant"]).as_dict()
+    assert run["changes"] == sorted(design.VARIANTS[run["variant"]])
+    assert run["eval_split"] == "validation" and run["seed"] == int(path.stem.removeprefix("seed"))
+
+
+def test_variants_start_from_the_previous_recipe_and_one_of_them_is_step5():
+    assert design.variant_recipe("previous") == DESIGN_BASELINE
+    assert design.variant_recipe("batch256_rotate12_translate") == STEPS[5]
