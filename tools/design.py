@@ -47,7 +47,8 @@ ONE_POOL = Lite(
 VARIANT_BATCH256 = dict(
     model=ONE_POOL, lr=0.2, schedule="step", milestones=(8, 12), batch_size=256, augment=Augment(7.0)
 )
-STEP5_NOW = dict(VARIANT_BATCH256, augment=Augment(12.0, 0.1))  # what round 4 chose: step 5 today
+# round 4's choice, spelled out here as a record; steps.STEPS[5] is this recipe (tests/test_design.py)
+ROTATE12_TRANSLATE = dict(VARIANT_BATCH256, augment=Augment(12.0, 0.1))
 
 VARIANTS = {
     # round 1: the previous design against one convolution at full resolution, then single levers
@@ -97,11 +98,15 @@ VARIANTS = {
     # round 4, from the cheapest tie (one_pool_batch256): two of the ties together (shifts and
     # an average of the weights), and stronger augmentation
     "batch256_translate_ema": dict(VARIANT_BATCH256, augment=Augment(7.0, 0.08), ema_decay=0.999),
-    "batch256_rotate12_translate": STEP5_NOW,
+    "batch256_rotate12_translate": ROTATE12_TRANSLATE,
     # round 5, over step 5's budget of 8,000 parameters: how much wider the half-resolution block
     # must be before the validation accuracy moves (what it would take, not a candidate)
-    "wider_14_18": dict(STEP5_NOW, model=dataclasses.replace(ONE_POOL, low_resolution=(14, 18, 18, 18))),
-    "wider_16_24": dict(STEP5_NOW, model=dataclasses.replace(ONE_POOL, low_resolution=(16, 24, 24, 24))),
+    "wider_14_18": dict(
+        ROTATE12_TRANSLATE, model=dataclasses.replace(ONE_POOL, low_resolution=(14, 18, 18, 18))
+    ),
+    "wider_16_24": dict(
+        ROTATE12_TRANSLATE, model=dataclasses.replace(ONE_POOL, low_resolution=(16, 24, 24, 24))
+    ),
 }
 
 
