@@ -45,8 +45,9 @@ class Lite:
 
     3x3 convolutions at full resolution (``full_resolution`` channels, padded by ``padding``),
     a 2x2 max-pool, an optional 1x1 ``transition`` that narrows the channels again, 3x3
-    convolutions without padding (``low_resolution`` channels; each trims the border), then
-    global average pooling (GAP) and a 1x1 classifier. ``batch_norm`` and ``dropout``
+    convolutions without padding (``low_resolution`` channels; each trims the border), with a
+    second 2x2 max-pool after the first ``second_pool`` of them if that is not 0, then global
+    average pooling (GAP) and a 1x1 classifier. ``batch_norm`` and ``dropout``
     (channel-wise, ``Dropout2d``) follow every convolution. Calling it builds the net.
     """
 
@@ -54,6 +55,7 @@ class Lite:
     padding: int = 1
     transition: int = 8  # 0: no 1x1 convolution after the pool
     low_resolution: tuple[int, ...] = (12, 14, 14, 16)
+    second_pool: int = 0  # 0: one max-pool; n: another after the first n low_resolution convolutions
     batch_norm: bool = True
     dropout: float = 0.0
 
@@ -66,12 +68,30 @@ class Lite:
 
 
 MODELS = {config.name: config for config in (Baseline, Lite)}
+# fields newer than some recorded architectures, at the value every record written before them had
+ARCHITECTURE_FIELDS_ADDED = {"LiteNet": {"second_pool": 0}}
+
+
+def model_to_dict(config: Baseline | Lite) -> dict:
+    """The architecture a recipe records: the config's fields, tuples as lists.
+
+    A field in ``ARCHITECTURE_FIELDS_ADDED`` is left out while it has the value that records
+    written before it implied, so that the same net recorded before and after the field existed
+    compares equal (runs are resumed and sweeps checked by comparing recorded recipes).
+    """
+    added = ARCHITECTURE_FIELDS_ADDED.get(config.name, {})
+    return {
+        key: list(value) if isinstance(value, tuple) else value
+        for key, value in dataclasses.asdict(config).items()
+        if key not in added or value != added[key]
+    }
 
 
 def model_from_dict(name: str, fields: dict) -> Baseline | Lite:
-    """The model config that a recipe recorded as ``name`` and ``fields`` (lists back to tuples)."""
+    """The model config that a recipe recorded as ``name`` and ``fields`` (``model_to_dict``)."""
     if name not in MODELS or not isinstance(fields, dict):
         raise ValueError(f"unknown model {name!r} or architecture {fields!r}")
+    fields = {**ARCHITECTURE_FIELDS_ADDED.get(name, {}), **fields}
     expected = {field.name for field in dataclasses.fields(MODELS[name])}
     if set(fields) != expected:  # a default must not stand in for a value that was not recorded
         raise ValueError(f"architecture of {name}: fields {sorted(fields)}, expected {sorted(expected)}")

@@ -65,6 +65,8 @@ class LiteNet(nn.Module):
         for i, width in enumerate(config.low_resolution, start=len(config.full_resolution) + 1):
             blocks[f"conv{i}"] = self.block(channels, width)
             channels = width
+            if i == len(config.full_resolution) + config.second_pool:
+                blocks["pool2"] = nn.MaxPool2d(2)
         blocks["gap"] = nn.AdaptiveAvgPool2d(1)
         blocks["classifier"] = nn.Conv2d(channels, 10, 1)
         blocks["flatten"] = nn.Flatten()

@@ -193,6 +193,7 @@ LITE_RECIPE = {
         "padding": COUNT,
         "transition": COUNT,
         "low_resolution": ListOf(COUNT, 1),
+        "second_pool?": COUNT,
         "dropout": NUMBER,
     },
 }
@@ -548,13 +549,18 @@ def load_design(results: Path) -> dict | None:
 
 def architecture_summary(architecture: dict) -> str:
     """A LiteNet's layout: the channels of the convolutions at each resolution, e.g.
-    ``28x28: 8 | pool | 14x14: 12,16,16,16``."""
+    ``28x28: 8 | pool | 14x14: 12,16,16,16`` (the size is each group's input)."""
     full, low = architecture["full_resolution"], architecture["low_resolution"]
+    second_pool = architecture.get("second_pool", 0)
     size = 28 - len(full) * (2 - 2 * architecture["padding"])  # a 3x3 convolution trims 1 - padding a side
     parts = [f"28x28: {','.join(map(str, full))}", "pool"]
     if architecture["transition"]:
         parts.append(f"1x1 conv: {architecture['transition']}")
-    return " | ".join([*parts, f"{size // 2}x{size // 2}: {','.join(map(str, low))}"])
+    size //= 2
+    if second_pool:
+        parts += [f"{size}x{size}: {','.join(map(str, low[:second_pool]))}", "pool"]
+        low, size = low[second_pool:], (size - 2 * second_pool) // 2
+    return " | ".join([*parts, f"{size}x{size}: {','.join(map(str, low))}"])
 
 
 def _schedule(recipe: dict) -> str:

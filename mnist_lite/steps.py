@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 
-from mnist_lite.config import Augment, Baseline, Lite, model_from_dict
+from mnist_lite.config import Augment, Baseline, Lite, model_from_dict, model_to_dict
 
 # The success rule, in one place: every one of the last LAST_EPOCHS epochs at or above TARGET_ACCURACY
 # (result.json's keys such as last5_min_test_acc spell the 5 into the file format).
@@ -65,10 +65,7 @@ class Recipe:
             "step": self.step,
             "name": self.slug,
             "model": self.model.name,
-            "architecture": {
-                key: list(v) if isinstance(v, tuple) else v
-                for key, v in dataclasses.asdict(self.model).items()
-            },
+            "architecture": model_to_dict(self.model),
             "epochs": self.epochs,
             "batch_size": self.batch_size,
             "lr": self.lr,

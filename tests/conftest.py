@@ -121,6 +121,7 @@ def every_field_changed():
             padding=0,
             transition=4,
             low_resolution=(8, 10),
+            second_pool=1,
             batch_norm=False,
             dropout=0.05,
         ),

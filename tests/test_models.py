@@ -3,6 +3,7 @@ against hand computations."""
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections import OrderedDict
 
@@ -145,6 +146,22 @@ def test_a_small_lite_net_by_hand():
     assert multiply_adds(model) == 28224 + 2352 + 23328 + 60
     assert count_parameters(model) == 40 + 15 + 168 + 70 == lite_parameters(model.config)
     assert rows["conv1"].description == "conv 3x3 pad 1, ReLU" and rows["gap"].description == "GAP"
+
+
+def test_a_second_pool_sits_after_the_named_convolution_and_widens_what_the_last_ones_see():
+    one = Lite(full_resolution=(4,), transition=0, low_resolution=(6, 6, 6), batch_norm=False)
+    two = dataclasses.replace(one, second_pool=2)
+    rows = {row.name: row for row in layer_table(two())}
+    assert list(rows) == ["conv1", "pool", "conv2", "conv3", "pool2", "conv4", "gap", "classifier", "flatten"]
+    # 14 -> 12 -> 10, pooled to 5, then 3; the jump doubles to 4, so conv4 adds 2 * 4 to the field
+    assert rows["pool2"].out_shape == (6, 5, 5) and rows["conv4"].out_shape == (6, 3, 3)
+    assert (rows["conv3"].receptive_field, rows["pool2"].receptive_field, rows["conv4"].receptive_field) == (
+        12,
+        14,
+        22,
+    )
+    assert count_parameters(two()) == count_parameters(one())
+    assert multiply_adds(one()) - multiply_adds(two()) == 6 * (8 * 8 - 3 * 3) * 6 * 9
 
 
 def test_batch_norm_and_dropout_add_no_multiply_adds():
