@@ -107,6 +107,11 @@ VARIANTS = {
     "wider_16_24": dict(
         ROTATE12_TRANSLATE, model=dataclasses.replace(ONE_POOL, low_resolution=(16, 24, 24, 24))
     ),
+    # round 6, back within budget: the same parameters, where the pools sit. A second max-pool
+    # after two (or three) of the half-resolution convolutions lets the last ones see 30x30
+    # (26x26) pixels instead of 20x20, for fewer multiply-adds
+    "two_pools": dict(ROTATE12_TRANSLATE, model=dataclasses.replace(ONE_POOL, second_pool=2)),
+    "two_pools_late": dict(ROTATE12_TRANSLATE, model=dataclasses.replace(ONE_POOL, second_pool=3)),
 }
 
 
