@@ -49,6 +49,11 @@ class Lite:
     second 2x2 max-pool after the first ``second_pool`` of them if that is not 0, then global
     average pooling (GAP) and a 1x1 classifier. ``batch_norm`` and ``dropout``
     (channel-wise, ``Dropout2d``) follow every convolution. Calling it builds the net.
+
+    With ``separable``, every 3x3 convolution whose input has more than one channel is
+    depthwise-separable: a 3x3 filter per input channel, then a 1x1 convolution that mixes them.
+    It costs about ``1/out_channels + 1/9`` of the parameters of a full one, so the same budget
+    buys wider layers.
     """
 
     full_resolution: tuple[int, ...] = (8, 16)
@@ -56,6 +61,7 @@ class Lite:
     transition: int = 8  # 0: no 1x1 convolution after the pool
     low_resolution: tuple[int, ...] = (12, 14, 14, 16)
     second_pool: int = 0  # 0: one max-pool; n: another after the first n low_resolution convolutions
+    separable: bool = False
     batch_norm: bool = True
     dropout: float = 0.0
 
@@ -69,7 +75,7 @@ class Lite:
 
 MODELS = {config.name: config for config in (Baseline, Lite)}
 # fields newer than some recorded architectures, at the value every record written before them had
-ARCHITECTURE_FIELDS_ADDED = {"LiteNet": {"second_pool": 0}}
+ARCHITECTURE_FIELDS_ADDED = {"LiteNet": {"second_pool": 0, "separable": False}}
 
 
 def model_to_dict(config: Baseline | Lite) -> dict:

@@ -75,9 +75,15 @@ class LiteNet(nn.Module):
     def block(
         self, in_channels: int, out_channels: int, kernel_size: int = 3, padding: int = 0
     ) -> nn.Sequential:
-        """Convolution, [BatchNorm,] ReLU[, Dropout2d]."""
+        """Convolution (depthwise-separable where the config says so), [BatchNorm,] ReLU[, Dropout2d]."""
         batch_norm, dropout = self.config.batch_norm, self.config.dropout
-        layers = [nn.Conv2d(in_channels, out_channels, kernel_size, padding=padding, bias=not batch_norm)]
+        if self.config.separable and kernel_size > 1 and in_channels > 1:
+            depthwise = nn.Conv2d(
+                in_channels, in_channels, kernel_size, padding=padding, groups=in_channels, bias=False
+            )
+            layers = [depthwise, nn.Conv2d(in_channels, out_channels, 1, bias=not batch_norm)]
+        else:
+            layers = [nn.Conv2d(in_channels, out_channels, kernel_size, padding=padding, bias=not batch_norm)]
         if batch_norm:
             layers.append(nn.BatchNorm2d(out_channels))
         layers.append(nn.ReLU())
@@ -107,7 +113,8 @@ class Layer:
 def describe(module: nn.Module) -> str:
     if isinstance(module, nn.Conv2d):
         k, pad = module.kernel_size[0], module.padding[0]
-        return f"conv {k}x{k}" + (f" pad {pad}" if pad else "")
+        depthwise = "depthwise " if module.groups > 1 else ""
+        return f"{depthwise}conv {k}x{k}" + (f" pad {pad}" if pad else "")
     if isinstance(module, (nn.Dropout, nn.Dropout2d)):
         return f"{type(module).__name__} {module.p:g}"
     names = {

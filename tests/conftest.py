@@ -122,6 +122,7 @@ def every_field_changed():
             transition=4,
             low_resolution=(8, 10),
             second_pool=1,
+            separable=True,
             batch_norm=False,
             dropout=0.05,
         ),

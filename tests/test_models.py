@@ -16,7 +16,9 @@ from mnist_lite.models import BaselineNet, LiteNet, count_parameters, layer_tabl
 from mnist_lite.steps import DESIGN_BASELINE, STEPS
 
 CONFIGS = {f"step{step}": recipe.model for step, recipe in STEPS.items()} | {
-    "previous_step5": DESIGN_BASELINE.model
+    "previous_step5": DESIGN_BASELINE.model,
+    "separable": Lite(full_resolution=(4, 6), transition=5, low_resolution=(8, 12), separable=True),
+    "separable_plain": Lite(full_resolution=(4,), low_resolution=(8, 12), separable=True, batch_norm=False),
 }
 
 
@@ -47,18 +49,25 @@ def test_count_parameters_counts_trainable_only():
 
 def lite_parameters(config: Lite) -> int:
     """A LiteNet's parameters, counted by hand from its config: each convolution has k*k*in*out
-    weights and either a bias or BatchNorm's weight and bias per output channel."""
+    weights (a separable one 3*3*in + in*out) and either a bias or BatchNorm's weight and bias
+    per output channel."""
     per_channel = 2 if config.batch_norm else 1
+
+    def conv3x3(channels: int, width: int) -> int:
+        if config.separable and channels > 1:
+            return 9 * channels + channels * width + per_channel * width
+        return 9 * channels * width + per_channel * width
+
     total, channels = 0, 1
     for width in config.full_resolution:
-        total, channels = total + 9 * channels * width + per_channel * width, width
+        total, channels = total + conv3x3(channels, width), width
     if config.transition:
         total, channels = (
             total + channels * config.transition + per_channel * config.transition,
             config.transition,
         )
     for width in config.low_resolution:
-        total, channels = total + 9 * channels * width + per_channel * width, width
+        total, channels = total + conv3x3(channels, width), width
     return total + channels * 10 + 10  # the 1x1 classifier, with its bias
 
 
@@ -162,6 +171,20 @@ def test_a_second_pool_sits_after_the_named_convolution_and_widens_what_the_last
     )
     assert count_parameters(two()) == count_parameters(one())
     assert multiply_adds(one()) - multiply_adds(two()) == 6 * (8 * 8 - 3 * 3) * 6 * 9
+
+
+def test_a_separable_convolution_filters_each_channel_then_mixes_them():
+    """With ``separable``, conv2 (4 -> 6 at 14x14, no padding) is a 3x3 filter per input channel
+    (4 * 9 weights, 4 * 12 * 12 * 9 multiply-adds) then a 1x1 convolution (4 * 6 weights,
+    6 * 12 * 12 * 4); conv1 sees one channel and stays a full convolution."""
+    full = Lite(full_resolution=(4,), transition=0, low_resolution=(6,), batch_norm=False)
+    rows = {row.name: row for row in layer_table(dataclasses.replace(full, separable=True)())}
+    assert rows["conv1"] == {row.name: row for row in layer_table(full())}["conv1"]
+    conv2 = rows["conv2"]
+    assert conv2.description == "depthwise conv 3x3, conv 1x1, ReLU"
+    assert (conv2.out_shape, conv2.receptive_field) == ((6, 12, 12), 8)
+    assert conv2.params == 4 * 9 + 4 * 6 + 6
+    assert conv2.multiply_adds == 4 * 12 * 12 * 9 + 6 * 12 * 12 * 4
 
 
 def test_batch_norm_and_dropout_add_no_multiply_adds():

@@ -132,13 +132,15 @@ def test_model_from_dict():
         model_from_dict("DropoutNet", {})
 
 
-def test_the_second_pool_is_recorded_only_where_there_is_one():
-    """Records written before ``second_pool`` existed lack it; the same net recorded now must
-    equal them, or a resumed run or a checked sweep would see another recipe."""
-    assert "second_pool" not in model_to_dict(Lite())
+@pytest.mark.parametrize("field, value", [("second_pool", 2), ("separable", True)])
+def test_a_field_added_later_is_recorded_only_where_it_is_used(field, value):
+    """Records written before ``field`` existed lack it; the same net recorded now must equal
+    them, or a resumed run or a checked sweep would see another recipe."""
+    assert field not in model_to_dict(Lite())
     assert model_from_dict("LiteNet", json.loads(json.dumps(model_to_dict(Lite())))) == Lite()
-    recorded = json.loads(json.dumps(model_to_dict(Lite(second_pool=2))))
-    assert recorded["second_pool"] == 2 and model_from_dict("LiteNet", recorded) == Lite(second_pool=2)
+    config = Lite(**{field: value})
+    recorded = json.loads(json.dumps(model_to_dict(config)))
+    assert recorded[field] == value and model_from_dict("LiteNet", recorded) == config
 
 
 @pytest.mark.parametrize(
