@@ -38,3 +38,18 @@ def test_every_recorded_variant_is_what_the_tool_trains_today(path):
 def test_variants_start_from_the_previous_recipe_and_one_of_them_is_step5():
     assert design.variant_recipe("previous") == DESIGN_BASELINE
     assert design.variant_recipe("batch256_rotate12_translate") == STEPS[5]
+
+
+FRONTIER = sorted((REPO / "results" / "frontier").glob("*/seed*/result.json"))
+
+
+@pytest.mark.results
+@pytest.mark.parametrize("path", FRONTIER, ids=lambda path: f"{path.parent.parent.name}/{path.parent.name}")
+def test_every_frontier_sweep_is_a_variant_on_the_test_set(path):
+    """``--on-test`` writes results/frontier/NAME_DTYPE: each run there trained variant NAME
+    in DTYPE on all the training images and was scored on the test set."""
+    name, dtype = path.parent.parent.name.rsplit("_", 1)
+    run = json.loads(path.read_text())
+    assert name in design.VARIANTS
+    assert {"ema_decay": 0.0} | run["recipe"] == design.variant_recipe(name).as_dict()
+    assert (run["dtype"], run["eval_split"], run["train_limit"]) == (dtype, "test", None)
