@@ -222,9 +222,9 @@ def plot_seeds(summaries: list[dict]):
 
 def plot_frontier(variants: list[dict]):
     """The design search: per variant (``name``, ``params``, ``multiply_adds``, ``seconds_per_epoch``
-    or None, ``min_last5``: the validation minimum of the last five epochs of each seed), the mean
-    over seeds against its parameters and its cost, with the seeds' range as a bar; against time
-    too when timings exist."""
+    or None, ``min_last5``: the validation minimum of the last five epochs of each seed, and
+    ``step5`` if step 5 trains it), the mean over seeds against its parameters and its cost, with
+    the seeds' range as a bar; against time too when timings exist. Step 5's recipe is the star."""
     panels = [("params", "parameters"), ("multiply_adds", "multiply-adds per image")]
     if any(v["seconds_per_epoch"] is not None for v in variants):
         panels.append(("seconds_per_epoch", "seconds per training epoch"))
@@ -237,13 +237,24 @@ def plot_frontier(variants: list[dict]):
         means = [sum(v["min_last5"]) / len(v["min_last5"]) for v in shown]
         for v, mean in zip(shown, means, strict=False):
             spread = [[mean - min(v["min_last5"])], [max(v["min_last5"]) - mean]]
+            marker, color, size, layer = (
+                ("*", "tab:orange", 14, 3) if v.get("step5") else ("o", "tab:blue", 5, 2)
+            )
             ax.errorbar(
-                v[key], mean, yerr=spread, fmt="o", color="tab:blue", elinewidth=1, capsize=2, markersize=5
+                v[key],
+                mean,
+                yerr=spread,
+                fmt=marker,
+                color=color,
+                elinewidth=1,
+                capsize=2,
+                markersize=size,
+                zorder=layer,  # step 5's star above the crowd of ties
             )
         places = _label_places([v[key] for v in shown], means, (highest - lowest + 2 * margin) / 40)
         for v, mean, place in zip(shown, means, places, strict=False):
             ax.annotate(
-                v["name"],
+                f"{v['name']} (step 5)" if v.get("step5") else v["name"],
                 (v[key], mean),
                 xytext=(8, place),
                 textcoords=("offset points", "data"),

@@ -614,7 +614,8 @@ def what_changed(recipe: dict, changes: list[str], baseline: dict) -> str:
 
 
 def frontier_points(design: dict) -> list[dict]:
-    """Per variant what ``plots.plot_frontier`` draws and the design table shows."""
+    """Per variant what ``plots.plot_frontier`` draws and the design table shows; ``step5``
+    marks the variant whose recipe step 5 trains."""
     speed = design["speed"]["variants"] if design["speed"] else {}
     rounds = {name: runs[0].get("round", math.inf) for name, runs in design["variants"].items()}
     return [
@@ -625,6 +626,7 @@ def frontier_points(design: dict) -> list[dict]:
             "seconds_per_epoch": speed[name]["median_seconds_per_epoch"] if name in speed else None,
             "min_last5": [r["last5_min_test_acc"] for r in runs],
             "final": [r["final_test_acc"] for r in runs],
+            "step5": runs[0]["recipe"] == STEPS[5].as_dict(),
         }
         for name, runs in sorted(design["variants"].items(), key=lambda item: (rounds[item[0]], item[0]))
     ]
@@ -681,7 +683,7 @@ def design_text(design: dict | None) -> str:
             f"{speed['torch_version']}; — where a variant was not timed."
         )
     figure = Path(FRONTIER_FIGURE).relative_to("docs")  # docs/experiments.md links it from docs/
-    lines += ["", f"![Validation accuracy against cost, per variant]({figure})"]
+    lines += ["", f"![Validation accuracy against cost, per variant; the star is step 5's recipe]({figure})"]
     return "\n".join(lines)
 
 

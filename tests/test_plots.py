@@ -111,6 +111,21 @@ def test_plot_frontier_adds_the_time_panel_only_with_timings():
     assert [ax.get_xlabel() for ax in plots.plot_frontier(variants).axes][-1] == "seconds per training epoch"
 
 
+def test_plot_frontier_draws_step5s_recipe_as_a_labelled_star():
+    variants = [
+        {"name": "a", "params": 7578, "multiply_adds": 5e5, "seconds_per_epoch": 3.0, "min_last5": [99.1]},
+        {"name": "b", "params": 7854, "multiply_adds": 9e5, "seconds_per_epoch": 6.0, "min_last5": [99.2]},
+    ]
+    variants[1]["step5"] = True
+    for ax in plots.plot_frontier(variants).axes:
+        stars = [line.get_xdata()[0] for line in ax.lines if line.get_marker() == "*"]
+        assert len(stars) == 1 and stars[0] in (7854, 9e5, 6.0)
+        assert sorted(text.get_text() for text in ax.texts if text.get_text()[0] in "ab") == [
+            "a",
+            "b (step 5)",
+        ]
+
+
 def test_render_png_is_the_same_picture_every_time_and_unstamped():
     first, second = (plots.render_png(plots.plot_history, history(), "x") for _ in range(2))
     assert first == second and first.startswith(b"\x89PNG") and b"Software" not in first

@@ -401,6 +401,12 @@ def test_design_section_rows(tmp_path):
     assert report.draw_figure(report.FRONTIER_FIGURE, tmp_path).startswith(b"\x89PNG")
 
 
+@pytest.mark.results
+def test_the_frontier_marks_the_one_variant_that_step5_trains():
+    points = report.frontier_points(report.load_design(RESULTS))
+    assert [point["name"] for point in points if point["step5"]] == ["batch256_rotate12_translate"]
+
+
 def test_no_design_search_no_frontier(tmp_path):
     (tmp_path / "design").mkdir()
     assert report.load_design(tmp_path) is None
