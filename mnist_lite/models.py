@@ -113,7 +113,7 @@ class Layer:
 def describe(module: nn.Module) -> str:
     if isinstance(module, nn.Conv2d):
         k, pad = module.kernel_size[0], module.padding[0]
-        depthwise = "depthwise " if module.groups > 1 else ""
+        depthwise = "depthwise " if module.groups == module.in_channels > 1 else ""
         return f"{depthwise}conv {k}x{k}" + (f" pad {pad}" if pad else "")
     if isinstance(module, (nn.Dropout, nn.Dropout2d)):
         return f"{type(module).__name__} {module.p:g}"

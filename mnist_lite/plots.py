@@ -237,7 +237,7 @@ def plot_frontier(variants: list[dict]):
         means = [sum(v["min_last5"]) / len(v["min_last5"]) for v in shown]
         for v, mean in zip(shown, means, strict=False):
             spread = [[mean - min(v["min_last5"])], [max(v["min_last5"]) - mean]]
-            marker, color, size, layer = (
+            marker, color, size, zorder = (
                 ("*", "tab:orange", 14, 3) if v.get("step5") else ("o", "tab:blue", 5, 2)
             )
             ax.errorbar(
@@ -249,7 +249,7 @@ def plot_frontier(variants: list[dict]):
                 elinewidth=1,
                 capsize=2,
                 markersize=size,
-                zorder=layer,  # step 5's star above the crowd of ties
+                zorder=zorder,  # step 5's star above the crowd of ties
             )
         places = _label_places([v[key] for v in shown], means, (highest - lowest + 2 * margin) / 40)
         for v, mean, place in zip(shown, means, places, strict=False):

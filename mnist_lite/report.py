@@ -551,7 +551,7 @@ def load_design(results: Path) -> dict | None:
 def architecture_summary(architecture: dict) -> str:
     """A LiteNet's layout: the channels of the convolutions at each resolution, e.g.
     ``28x28: 8 | pool | 14x14: 12,16,16,16`` (the size is each group's input), and whether
-    they are depthwise-separable."""
+    the convolutions after the first are depthwise-separable."""
     full, low = architecture["full_resolution"], architecture["low_resolution"]
     second_pool = architecture.get("second_pool", 0)
     size = 28 - len(full) * (2 - 2 * architecture["padding"])  # a 3x3 convolution trims 1 - padding a side
@@ -563,9 +563,8 @@ def architecture_summary(architecture: dict) -> str:
         parts += [f"{size}x{size}: {','.join(map(str, low[:second_pool]))}", "pool"]
         low, size = low[second_pool:], (size - 2 * second_pool) // 2
     parts.append(f"{size}x{size}: {','.join(map(str, low))}")
-    if architecture.get("separable"):
-        parts.append("depthwise-separable")
-    return " | ".join(parts)
+    separable = " (depthwise-separable after the first)" if architecture.get("separable") else ""
+    return " | ".join(parts) + separable
 
 
 def _schedule(recipe: dict) -> str:

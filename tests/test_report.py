@@ -345,7 +345,10 @@ def test_architecture_summary():
     two_pools = dict(one_pool, second_pool=2)
     assert report.architecture_summary(two_pools) == "28x28: 8 | pool | 14x14: 12,16 | pool | 5x5: 16,16"
     separable = dict(one_pool, separable=True, low_resolution=[32, 32])
-    assert report.architecture_summary(separable) == "28x28: 8 | pool | 14x14: 32,32 | depthwise-separable"
+    assert (
+        report.architecture_summary(separable)
+        == "28x28: 8 | pool | 14x14: 32,32 (depthwise-separable after the first)"
+    )
 
 
 def test_what_changed_names_only_what_differs_from_the_baseline():
