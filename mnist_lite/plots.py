@@ -224,7 +224,9 @@ def plot_frontier(variants: list[dict]):
     """The design search: per variant (``name``, ``params``, ``multiply_adds``, ``seconds_per_epoch``
     or None, ``min_last5``: the validation minimum of the last five epochs of each seed, and
     ``step5`` if step 5 trains it), the mean over seeds against its parameters and its cost, with
-    the seeds' range as a bar; against time too when timings exist. Step 5's recipe is the star."""
+    the seeds' range as a bar; against time too when timings exist. Step 5's recipe is the star.
+    The other recipes on step 5's net are named in the first panel only, and the star's name too:
+    in the others they would bury each other's labels."""
     panels = [("params", "parameters"), ("multiply_adds", "multiply-adds per image")]
     if any(v["seconds_per_epoch"] is not None for v in variants):
         panels.append(("seconds_per_epoch", "seconds per training epoch"))
@@ -232,6 +234,10 @@ def plot_frontier(variants: list[dict]):
     highest = max(TARGET_ACCURACY, *(max(v["min_last5"]) for v in variants))
     margin = (highest - lowest) * 0.08 + 0.01
     fig, axes = plt.subplots(1, len(panels), figsize=(6.5 * len(panels), 6), sharey=True, squeeze=False)
+    step5_net = next(((v["params"], v["multiply_adds"]) for v in variants if v.get("step5")), None)
+    on_step5_net = [
+        v for v in variants if not v.get("step5") and (v["params"], v["multiply_adds"]) == step5_net
+    ]
     for ax, (key, label) in zip(axes[0], panels, strict=False):
         shown = [v for v in variants if v[key] is not None]
         means = [sum(v["min_last5"]) / len(v["min_last5"]) for v in shown]
@@ -251,10 +257,25 @@ def plot_frontier(variants: list[dict]):
                 markersize=size,
                 zorder=zorder,  # step 5's star above the crowd of ties
             )
-        places = _label_places([v[key] for v in shown], means, (highest - lowest + 2 * margin) / 40)
-        for v, mean, place in zip(shown, means, places, strict=False):
+        named = [
+            (v, mean)
+            for v, mean in zip(shown, means, strict=True)
+            if key == "params" or v not in on_step5_net
+        ]
+        if len(named) < len(shown):
             ax.annotate(
-                f"{v['name']} (step 5)" if v.get("step5") else v["name"],
+                "unlabelled: other recipes on step 5's net, named in the first panel",
+                (0.02, 0.02),
+                xycoords="axes fraction",
+                fontsize=7,
+                color="grey",
+            )
+        places = _label_places(
+            [v[key] for v, _ in named], [m for _, m in named], (highest - lowest + 2 * margin) / 40
+        )
+        for (v, mean), place in zip(named, places, strict=True):
+            ax.annotate(
+                (f"{v['name']} (step 5)" if key == "params" else "step 5") if v.get("step5") else v["name"],
                 (v[key], mean),
                 xytext=(8, place),
                 textcoords=("offset points", "data"),
@@ -267,8 +288,8 @@ def plot_frontier(variants: list[dict]):
             ax.axvline(STEP5_BUDGET, color="grey", linewidth=1, linestyle="--")
             ax.annotate(
                 f"step 5's budget: {STEP5_BUDGET:,}",
-                (STEP5_BUDGET, lowest),
-                xytext=(4, 0),
+                (STEP5_BUDGET, highest),  # at the top, clear of the labels of the ties below
+                xytext=(4, -12),
                 textcoords="offset points",
                 fontsize=7,
                 color="grey",
