@@ -17,14 +17,15 @@ MAX_SEED = 2**63 - 1  # torch.manual_seed takes a signed 64-bit number
 
 @dataclass(frozen=True)
 class Augment:
-    """Random rotation within ``±degrees`` and shift within ``±translate`` of the image size,
-    applied by ``mnist_lite.data`` to whole batches."""
+    """Random rotation within ``±degrees``, shift within ``±translate`` of the image size and
+    zoom by a factor within ``1 ± scale``, applied by ``mnist_lite.data`` to whole batches."""
 
     degrees: float = 0.0
     translate: float = 0.0
+    scale: float = 0.0
 
     def __bool__(self) -> bool:
-        return bool(self.degrees or self.translate)
+        return bool(self.degrees or self.translate or self.scale)
 
 
 @dataclass(frozen=True)

@@ -194,9 +194,15 @@ def normalize(images: torch.Tensor) -> torch.Tensor:
 BACKGROUND = (0 - MEAN) / STD  # a black pixel after normalisation: what rotated-in corners become
 
 
-def affine(images: torch.Tensor, degrees: torch.Tensor, shift: torch.Tensor | None = None) -> torch.Tensor:
-    """Rotate each normalised image by its angle (counter-clockwise, degrees) about the centre
-    and shift it by ``shift`` (fractions of the width and height), filling with black.
+def affine(
+    images: torch.Tensor,
+    degrees: torch.Tensor,
+    shift: torch.Tensor | None = None,
+    zoom: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """Rotate each normalised image by its angle (counter-clockwise, degrees) about the centre,
+    zoom it by its factor ``zoom`` (above 1 enlarges) and shift it by ``shift`` (fractions of
+    the width and height), filling with black.
 
     One ``affine_grid`` + ``grid_sample`` call for the whole batch; it follows the conventions
     of ``torchvision.transforms.functional.rotate`` so the two pipelines augment alike.
@@ -206,6 +212,8 @@ def affine(images: torch.Tensor, degrees: torch.Tensor, shift: torch.Tensor | No
     zero = torch.zeros_like(cos)
     # affine_grid maps output to input coordinates, so this is the inverse of the rotation.
     theta = torch.stack([torch.stack([cos, -sin, zero], 1), torch.stack([sin, cos, zero], 1)], 1)
+    if zoom is not None:
+        theta = theta / zoom.to(images)[:, None, None]
     if shift is not None:
         theta[:, :, 2] = -2 * torch.einsum("bij,bj->bi", theta[:, :, :2], shift.to(images))
     grid = F.affine_grid(theta, list(images.shape), align_corners=False)
@@ -213,13 +221,17 @@ def affine(images: torch.Tensor, degrees: torch.Tensor, shift: torch.Tensor | No
 
 
 def augment_batch(images: torch.Tensor, augment: Augment) -> torch.Tensor:
-    """Each normalised image rotated and shifted by its own random draw within ``augment``'s bounds."""
+    """Each normalised image rotated, zoomed and shifted by its own random draw within ``augment``'s
+    bounds."""
     n = len(images)
-    degrees = (torch.rand(n, device=images.device) * 2 - 1) * augment.degrees
-    shift = (
-        (torch.rand(n, 2, device=images.device) * 2 - 1) * augment.translate if augment.translate else None
-    )
-    return affine(images, degrees, shift)
+
+    def uniform(bound: float, *shape: int) -> torch.Tensor:  # within ±bound
+        return (torch.rand(n, *shape, device=images.device) * 2 - 1) * bound
+
+    degrees = uniform(augment.degrees)
+    shift = uniform(augment.translate, 2) if augment.translate else None
+    zoom = 1 + uniform(augment.scale) if augment.scale else None
+    return affine(images, degrees, shift, zoom)
 
 
 def torchvision_transform(augment: Augment):
@@ -229,6 +241,7 @@ def torchvision_transform(augment: Augment):
     return transforms.RandomAffine(
         augment.degrees,
         translate=(augment.translate, augment.translate) if augment.translate else None,
+        scale=(1 - augment.scale, 1 + augment.scale) if augment.scale else None,
         interpolation=transforms.InterpolationMode.BILINEAR,
         fill=0,
     )

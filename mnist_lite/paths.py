@@ -33,6 +33,7 @@ RESULTS = REPO / "results" if REPO else None  # the recorded runs the README and
 # folders under RESULTS, one name each for the command that writes them and the report that reads them
 SEED_SWEEPS = "step{step}_seeds"  # `seeds --step N`
 DESIGN = "design"  # tools/design.py: DESIGN/VARIANT/seedS.json, scored on the validation split
+DESIGN_GPU = "design_gpu"  # the same, for the round run on a GPU (tools/design.py --folder design_gpu)
 ONE_EPOCH = "one_epoch_5000"  # tools/one_epoch.py
 
 

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from mnist_lite import plots
 from mnist_lite.errors import MnistLiteError
-from mnist_lite.paths import DESIGN, ONE_EPOCH, REPO, REPOSITORY, RESULTS, SEED_SWEEPS
+from mnist_lite.paths import DESIGN, DESIGN_GPU, ONE_EPOCH, REPO, REPOSITORY, RESULTS, SEED_SWEEPS
 from mnist_lite.results import History, holds_target, write_atomic
 from mnist_lite.steps import DESIGN_BASELINE, PARAM_BUDGET, STEPS, TARGET_ACCURACY
 
@@ -39,6 +39,7 @@ REPORTED = (
     *(STEP_RUN.format(step=step) for step in STEPS),
     SEED_SWEEP,
     DESIGN,
+    DESIGN_GPU,
     DESIGN_SPEED,
     LEGACY_EXPERIMENTS,
     ONE_EPOCH,
@@ -186,6 +187,7 @@ LITE_RECIPE = {
     "milestones": ListOf(COUNT),
     "rotation_degrees": NUMBER,
     "translate": NUMBER,
+    "scale?": NUMBER,
     "label_smoothing": NUMBER,
     "ema_decay?": NUMBER,
     "architecture": {
@@ -522,11 +524,12 @@ def seeds_figure(sweeps: list[tuple[str, dict]]):
 # --- the design search, and the experiments before it -------------------------------------------------------
 
 
-def load_design(results: Path) -> dict | None:
-    """``{"variants": {name: runs by seed}, "speed": design_speed.json or None}``; None when no
-    design run is recorded. Each run must be a complete run scored on the validation split, in
-    the folder of its variant and the file of its seed, with the recipe of its variant's other seeds."""
-    paths = sorted((results / DESIGN).glob("*/seed*.json"))
+def load_design(results: Path, folder: str = DESIGN) -> dict | None:
+    """``{"variants": {name: runs by seed}, "speed": design_speed.json or None}`` of the design
+    runs in ``folder``; None when none is recorded. Each run must be a complete run scored on the
+    validation split, in the folder of its variant and the file of its seed, with the recipe of
+    its variant's other seeds."""
+    paths = sorted((results / folder).glob("*/seed*.json"))
     if not paths:
         return None
     variants: dict[str, list[dict]] = {}
@@ -590,6 +593,8 @@ def recipe_phrases(recipe: dict) -> list[tuple[tuple[str, ...], str]]:
             f"rotation ±{recipe['rotation_degrees']:g}°" if recipe["rotation_degrees"] else "no rotation",
         ),
         (("augment",), f"shift ±{recipe['translate']:.0%}" if recipe["translate"] else "no shift"),
+        # recorded only where used (``Recipe.as_dict``)
+        (("augment",), f"zoom ±{recipe['scale']:.0%}" if recipe.get("scale") else "no zoom"),
         (("label_smoothing",), _optional("label smoothing", recipe["label_smoothing"])),
         (("weight_decay",), _optional("weight decay", recipe["weight_decay"])),
         (("ema_decay",), _optional("EMA of the weights", recipe["ema_decay"])),
@@ -631,18 +636,13 @@ def frontier_points(design: dict) -> list[dict]:
     ]
 
 
-def design_text(design: dict | None) -> str:
-    if design is None:
-        return _missing("design search", "python tools/design.py NAME --seeds 1,2")
+def design_table(design: dict, baseline: dict) -> list[str]:
+    """The variants of ``design``, each with what it changed from ``baseline`` (a recorded recipe),
+    its cost and each seed's lowest validation accuracy of the last five epochs."""
     runs = [r for group in design["variants"].values() for r in group]
     seeds = sorted({r["seed"] for r in runs})
     by_seed = {(r["variant"], r["seed"]): r for r in runs}
-    baseline = DESIGN_BASELINE.as_dict()
     lines = [
-        "**The design search, on the validation split.** Each variant is step 5's recipe from before the "
-        "search (`previous`) with the changes shown, trained by `python tools/design.py NAME --seeds S` and "
-        "judged on images held out of the training set (the validation split), never on the test set.",
-        "",
         "| Variant | What changed | Parameters | Multiply-adds | Seconds per epoch | "
         + " | ".join(f"Seed {seed}" for seed in seeds)
         + " | Mean min of last 5 | Mean final |",
@@ -681,8 +681,40 @@ def design_text(design: dict | None) -> str:
             f"{speed['device_name']}, {speed['dtype']} forward pass, torch "
             f"{speed['torch_version']}; — where a variant was not timed."
         )
+    return lines
+
+
+def design_text(design: dict | None) -> str:
+    if design is None:
+        return _missing("design search", "python tools/design.py NAME --seeds 1,2")
+    lines = [
+        "**The design search, on the validation split.** Each variant is step 5's recipe from before the "
+        "search (`previous`) with the changes shown, trained by `python tools/design.py NAME --seeds S` and "
+        "judged on images held out of the training set (the validation split), never on the test set.",
+        "",
+        *design_table(design, DESIGN_BASELINE.as_dict()),
+    ]
     figure = Path(FRONTIER_FIGURE).relative_to("docs")  # docs/experiments.md links it from docs/
     lines += ["", f"![Validation accuracy against cost, per variant; the star is step 5's recipe]({figure})"]
+    return "\n".join(lines)
+
+
+ROUND9_BASELINE = "batch256_rotate12_translate"  # round 4's pick, which round 9 started from
+
+
+def design_gpu_text(design: dict | None) -> str:
+    command = f"python tools/design.py NAME --seeds S --dtype float32 --folder {DESIGN_GPU}"
+    if design is None:
+        return _missing("GPU round of the design search", command)
+    if ROUND9_BASELINE not in design["variants"]:
+        raise MnistLiteError(f"{DESIGN_GPU}: no run of {ROUND9_BASELINE}, the variant round 9 starts from")
+    lines = [
+        f"**Round 9, on a GPU.** Each variant is `{ROUND9_BASELINE}` (round 4's pick) with the changes "
+        f"shown, trained by `{command}` on the validation split, never on the test set; "
+        f"`{ROUND9_BASELINE}` itself is rerun here so that every row was measured on the same machine.",
+        "",
+        *design_table(design, design["variants"][ROUND9_BASELINE][0]["recipe"]),
+    ]
     return "\n".join(lines)
 
 
@@ -965,6 +997,7 @@ DOCUMENTS = {
     "docs/experiments.md": {
         "legacy-experiments": section(load_legacy, legacy_table),
         "experiments": section(load_design, design_text),
+        "experiments-gpu": section(lambda results: load_design(results, DESIGN_GPU), design_gpu_text),
         "one-epoch": section(load_one_epoch, one_epoch_table),
         "test-sweeps": section(load_test_sweeps, test_sweeps_table),
     },

@@ -75,6 +75,8 @@ class Recipe:
             "milestones": list(self.milestones),
             "rotation_degrees": self.augment.degrees,
             "translate": self.augment.translate,
+            # written only where used, so that every record made before zoom existed reads the same
+            **({"scale": self.augment.scale} if self.augment.scale else {}),
             "label_smoothing": self.label_smoothing,
             "ema_decay": self.ema_decay,
         }
@@ -97,7 +99,7 @@ class Recipe:
             weight_decay=saved["weight_decay"],
             schedule=saved["schedule"],
             milestones=tuple(saved["milestones"]),
-            augment=Augment(saved["rotation_degrees"], saved["translate"]),
+            augment=Augment(saved["rotation_degrees"], saved["translate"], saved.get("scale", 0.0)),
             label_smoothing=saved["label_smoothing"],
             ema_decay=saved["ema_decay"],
         )

@@ -133,7 +133,7 @@ def every_field_changed():
         weight_decay=1e-4,
         schedule="onecycle",
         milestones=(1,),
-        augment=Augment(degrees=5.0, translate=0.05),
+        augment=Augment(degrees=5.0, translate=0.05, scale=0.05),
         label_smoothing=0.1,
         ema_decay=0.9,
     )

@@ -542,18 +542,26 @@ def test_affine_zero_is_identity_and_fills_black(digits):
     assert rotated[0, 0, 14, 14].item() == pytest.approx(2.0, abs=1e-5)
 
 
-@pytest.mark.parametrize("angle, shift", [(0.0, (2, -3)), (10.0, (2, -3)), (-6.0, (-1, 4))])
-def test_affine_with_shift_matches_torchvision_random_affine(digits, angle, shift):
+@pytest.mark.parametrize(
+    "angle, shift, zoom",
+    [(0.0, (2, -3), 1.0), (10.0, (2, -3), 1.0), (-6.0, (-1, 4), 1.0), (0.0, (0, 0), 1.1), (8.0, (-2, 1), 0.9)],
+)
+def test_affine_with_shift_matches_torchvision_random_affine(digits, angle, shift, zoom):
     """The per-image transform of ``RandomAffine`` (which rounds shifts to whole pixels and turns
     clockwise, where ``rotate`` turns counter-clockwise): the classic pipeline augments alike."""
     x, raw = digits
     tx, ty = shift
-    ours = affine(x, torch.full((len(x),), -angle), torch.tensor([[tx / 28, ty / 28]] * len(x)))
+    ours = affine(
+        x,
+        torch.full((len(x),), -angle),
+        torch.tensor([[tx / 28, ty / 28]] * len(x)),
+        torch.full((len(x),), zoom),
+    )
     ref = TF.affine(
         raw,
         angle=angle,
         translate=[tx, ty],
-        scale=1.0,
+        scale=zoom,
         shear=[0.0, 0.0],
         interpolation=InterpolationMode.BILINEAR,
     )
@@ -564,29 +572,42 @@ def test_augment_draws_angles_and_shifts_within_bounds(monkeypatch, digits):
     seen = []
     original = data.affine
 
-    def spy(images, degrees, shift=None):
-        seen.append((degrees.clone(), None if shift is None else shift.clone()))
-        return original(images, degrees, shift)
+    def spy(images, degrees, shift=None, zoom=None):
+        seen.append((degrees.clone(), None if shift is None else shift.clone(), zoom))
+        return original(images, degrees, shift, zoom)
 
     monkeypatch.setattr(data, "affine", spy)
     x = digits[0].repeat(8, 1, 1, 1)  # 256 images
     torch.manual_seed(0)
     out = augment_batch(x, Augment(degrees=7))
-    ((degrees, shift),) = seen
-    assert out.shape == x.shape and shift is None
+    ((degrees, shift, zoom),) = seen
+    assert out.shape == x.shape and shift is None and zoom is None
     assert degrees.shape == (256,)
     assert degrees.abs().max() <= 7
     assert degrees.min() < -5 and degrees.max() > 5  # spread over the range, not one angle
     assert len(degrees.unique()) > 250
 
     augment_batch(x, Augment(degrees=5, translate=0.1))
-    degrees, shift = seen[1]
+    degrees, shift, zoom = seen[1]
     assert degrees.abs().max() <= 5 and shift.shape == (256, 2) and shift.abs().max() <= 0.1
-    assert shift.min() < -0.07 and shift.max() > 0.07
+    assert shift.min() < -0.07 and shift.max() > 0.07 and zoom is None
+
+    augment_batch(x, Augment(scale=0.1))
+    degrees, shift, zoom = seen[2]
+    assert not degrees.any() and shift is None and zoom.shape == (256,)
+    assert (zoom - 1).abs().max() <= 0.1 and zoom.min() < 0.93 and zoom.max() > 1.07
+
+
+def test_the_classic_pipeline_draws_within_the_same_bounds():
+    transform = data.torchvision_transform(Augment(degrees=12, translate=0.1, scale=0.1))
+    assert transform.degrees == [-12.0, 12.0] and transform.translate == (0.1, 0.1)
+    assert transform.scale == (0.9, 1.1)
+    assert data.torchvision_transform(Augment(degrees=7)).scale is None
 
 
 def test_augment_off_is_falsy_and_the_loader_skips_it(monkeypatch):
     assert not Augment() and not Augment(degrees=0) and Augment(degrees=7) and Augment(translate=0.1)
+    assert Augment(scale=0.1)
     monkeypatch.setattr(data, "affine", lambda *a, **k: pytest.fail("augmented without augmentation"))
     images, labels = load_mnist("test", limit=10)
     ((x, _),) = list(data.TensorLoader(images, labels, 10, "cpu"))

@@ -19,11 +19,11 @@ def load_design_tool():
 
 
 design = load_design_tool()
-RECORDED = sorted((REPO / "results" / "design").glob("*/seed*.json"))
+RECORDED = sorted((REPO / "results").glob("design*/*/seed*.json"))  # design/ and design_gpu/
 
 
 @pytest.mark.results
-@pytest.mark.parametrize("path", RECORDED, ids=lambda path: f"{path.parent.name}/{path.stem}")
+@pytest.mark.parametrize("path", RECORDED, ids=lambda path: "/".join(path.parts[-3:]))
 def test_every_recorded_variant_is_what_the_tool_trains_today(path):
     """A variant's record and its definition must not drift apart (they did once, when ONE_POOL
     leaned on Lite's defaults and those changed)."""

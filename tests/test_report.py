@@ -404,6 +404,32 @@ def test_design_section_rows(tmp_path):
     assert report.draw_figure(report.FRONTIER_FIGURE, tmp_path).startswith(b"\x89PNG")
 
 
+def test_the_gpu_round_is_its_own_table_with_changes_from_its_start(tmp_path):
+    start = dict(batch_size=256, lr=0.2)
+    for seed in (1, 2):
+        write(
+            tmp_path / "design_gpu" / report.ROUND9_BASELINE / f"seed{seed}.json",
+            design_run(report.ROUND9_BASELINE, seed, changes=["batch_size", "lr"], **start),
+        )
+        write(
+            tmp_path / "design_gpu" / "zoom" / f"seed{seed}.json",
+            design_run("zoom", seed, changes=["augment", "batch_size", "lr"], **start, scale=0.1),
+        )
+    write(tmp_path / "design" / "previous" / "seed1.json", design_run("previous", 1))
+    text = report.design_gpu_text(report.load_design(tmp_path, "design_gpu"))
+    rows = [line for line in text.splitlines() if line.startswith("| ") and not line.startswith("| Variant")]
+    assert [row.split(" | ")[:2] for row in rows] == [
+        [f"| {report.ROUND9_BASELINE}", "none"],
+        ["| zoom", "zoom ±10%"],
+    ]  # the changes from round 9's start, not from the search's: batch and rate are not news
+    assert "| Seed 1 | Seed 2 |" in text and "previous" not in text
+    assert report.design_gpu_text(None).startswith("_No GPU round")
+    (tmp_path / "design_gpu" / report.ROUND9_BASELINE / "seed1.json").unlink()
+    (tmp_path / "design_gpu" / report.ROUND9_BASELINE / "seed2.json").unlink()
+    with pytest.raises(MnistLiteError, match="no run of batch256_rotate12_translate"):
+        report.design_gpu_text(report.load_design(tmp_path, "design_gpu"))
+
+
 @pytest.mark.results
 def test_the_frontier_marks_the_one_variant_that_step5_trains():
     points = report.frontier_points(report.load_design(RESULTS))

@@ -143,6 +143,15 @@ def test_a_field_added_later_is_recorded_only_where_it_is_used(field, value):
     assert recorded[field] == value and model_from_dict("LiteNet", recorded) == config
 
 
+def test_zoom_is_recorded_only_where_it_is_used():
+    """Like the architecture's later fields: recipes without zoom record what they did before it."""
+    plain = STEPS[4]
+    assert "scale" not in plain.as_dict() and Recipe.from_dict(plain.as_dict()) == plain
+    zoomed = dataclasses.replace(plain, augment=Augment(degrees=5.0, scale=0.1))
+    recorded = json.loads(json.dumps(zoomed.as_dict()))
+    assert recorded["scale"] == 0.1 and Recipe.from_dict(recorded) == zoomed
+
+
 @pytest.mark.parametrize(
     "change, error",
     [

@@ -2,6 +2,7 @@
 
     python tools/design.py                      # list the variants
     python tools/design.py NAME [NAME ...] --seeds 1,2 [--dtype float32]   # default bfloat16
+    python tools/design.py NAME --seeds 1,2 --dtype float32 --folder design_gpu   # round 9, on a GPU
     python tools/design.py --time [--repeats 3]   # seconds per epoch of every recorded variant
     python tools/design.py --summarise DESIGN     # summary.json of a sweep of seedS/ folders on the test set
     python tools/design.py NAME --on-test --seeds 1,2   # a frontier point (float32), see below
@@ -11,7 +12,9 @@ A variant is step 5's previous recipe (``DESIGN_BASELINE``) with the changes nam
 10,000 held out of them (``mnist_lite.data.validation_split``); it trains into
 runs/design/NAME/seedS/ (resumable)
 and its result.json, plus the variant's changes and multiply-adds, is copied to
-results/design/NAME/seedS.json, which ``docs/experiments.md`` is generated from.
+results/design/NAME/seedS.json, which ``docs/experiments.md`` is generated from. Round 9 ran on a
+GPU; ``--folder design_gpu`` keeps its runs apart (runs/design_gpu, results/design_gpu), so that
+each table of the search holds the runs of one machine.
 
 ``--on-test`` sweeps a variant the way the final runs are made instead (all 60,000 training
 images, scored on the test set) into results/frontier/NAME_DTYPE: a measurement of what a lever
@@ -33,7 +36,7 @@ from mnist_lite.data import TensorLoader, load_mnist
 from mnist_lite.device import DTYPES, device_name
 from mnist_lite.engine import fit, make_optimizer, sweep_seeds, train_epoch
 from mnist_lite.models import multiply_adds
-from mnist_lite.paths import DESIGN, REPO, RESULTS
+from mnist_lite.paths import DESIGN, DESIGN_GPU, REPO, RESULTS
 from mnist_lite.results import load_result, seed_summary, write_json
 from mnist_lite.steps import DESIGN_BASELINE
 
@@ -132,6 +135,33 @@ VARIANTS = {
     "wider_16_20": dict(
         ROTATE12_TRANSLATE, model=dataclasses.replace(ONE_POOL, low_resolution=(16, 20, 20, 20))
     ),
+    # round 9, on a GPU with eight seeds each (finer than the CPU rounds' spread allows), from step
+    # 5's recipe: the levers not tried yet (zoom; batch size, rate and schedule with the stronger
+    # augmentation; a shorter weight average) and the same budget spent deeper or later in the net
+    **{
+        f"step5_{name}": dict(ROTATE12_TRANSLATE, **changes)
+        for name, changes in {
+            "zoom10": dict(augment=Augment(12.0, 0.1, 0.1)),
+            "zoom15": dict(augment=Augment(12.0, 0.1, 0.15)),
+            "zoom10_no_dropout": dict(
+                augment=Augment(12.0, 0.1, 0.1), model=dataclasses.replace(ONE_POOL, dropout=0.0)
+            ),
+            "rotate15_zoom10": dict(augment=Augment(15.0, 0.1, 0.1)),
+            "rotate8": dict(augment=Augment(8.0, 0.1)),
+            "no_dropout": dict(model=dataclasses.replace(ONE_POOL, dropout=0.0)),
+            "batch128": dict(batch_size=128, lr=0.1),
+            "batch64": dict(batch_size=64, lr=0.05),
+            "lr01": dict(lr=0.1),
+            "lr04": dict(lr=0.4),
+            "drops_10_13": dict(milestones=(10, 13)),
+            "drops_6_10": dict(milestones=(6, 10)),
+            "ema995": dict(ema_decay=0.995),
+            "weight_decay": dict(weight_decay=5e-4),
+            "smooth05": dict(label_smoothing=0.05),
+            "deeper_12_14": dict(model=dataclasses.replace(ONE_POOL, low_resolution=(12, 12, 14, 14, 14))),
+            "deeper_10_14": dict(model=dataclasses.replace(ONE_POOL, low_resolution=(10, 14, 14, 14, 14))),
+        }.items()
+    },
 }
 
 
@@ -199,6 +229,9 @@ def main() -> None:
     )
     parser.add_argument("--time", action="store_true", help="time every variant recorded in results/design")
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument(
+        "--folder", choices=[DESIGN, DESIGN_GPU], default=DESIGN, help="where the runs go (default: design)"
+    )
     parser.add_argument("--on-test", action="store_true", help="sweep NAME on the test set (frontier)")
     parser.add_argument(
         "--summarise", metavar="DESIGN", help="write DESIGN/summary.json from DESIGN/seed*/result.json"
@@ -213,7 +246,8 @@ def main() -> None:
         write_json(folder / "summary.json", seed_summary(runs))
         return
     if args.time:
-        recorded = sorted(path.name for path in (RESULTS / DESIGN).iterdir() if path.name in VARIANTS)
+        folders = [RESULTS / DESIGN, RESULTS / DESIGN_GPU]
+        recorded = sorted({path.name for folder in folders for path in folder.iterdir()} & set(VARIANTS))
         time_variants(recorded, args.dtype or "bfloat16", args.repeats)
         return
     if not args.names:
@@ -229,7 +263,7 @@ def main() -> None:
     for name in args.names:
         recipe = variant_recipe(name)
         for seed in seeds:
-            folder = REPO / "runs" / DESIGN / name / f"seed{seed}"
+            folder = REPO / "runs" / args.folder / name / f"seed{seed}"
             run = fit(
                 recipe,
                 seed=seed,
@@ -246,7 +280,7 @@ def main() -> None:
                 changes=sorted(VARIANTS[name]),
                 multiply_adds=multiply_adds(recipe.model()),
             )
-            write_json(RESULTS / DESIGN / name / f"seed{seed}.json", result)
+            write_json(RESULTS / args.folder / name / f"seed{seed}.json", result)
             print(
                 f"{name} seed {seed}: validation last five {run.history.last_test_accs}, "
                 f"{run.history.seconds:.0f} s",
