@@ -210,7 +210,8 @@ def affine(
     radians = torch.deg2rad(degrees.to(images))
     cos, sin = torch.cos(radians), torch.sin(radians)
     zero = torch.zeros_like(cos)
-    # affine_grid maps output to input coordinates, so this is the inverse of the rotation.
+    # affine_grid maps output to input coordinates, so theta is the inverse of the rotation (and,
+    # divided by it, of the zoom).
     theta = torch.stack([torch.stack([cos, -sin, zero], 1), torch.stack([sin, cos, zero], 1)], 1)
     if zoom is not None:
         theta = theta / zoom.to(images)[:, None, None]

@@ -544,7 +544,14 @@ def test_affine_zero_is_identity_and_fills_black(digits):
 
 @pytest.mark.parametrize(
     "angle, shift, zoom",
-    [(0.0, (2, -3), 1.0), (10.0, (2, -3), 1.0), (-6.0, (-1, 4), 1.0), (0.0, (0, 0), 1.1), (8.0, (-2, 1), 0.9)],
+    [
+        (0.0, (2, -3), 1.0),
+        (10.0, (2, -3), 1.0),
+        (-6.0, (-1, 4), 1.0),
+        # zoom: alone, then with rotation and shift
+        (0.0, (0, 0), 1.1),
+        (8.0, (-2, 1), 0.9),
+    ],
 )
 def test_affine_with_shift_matches_torchvision_random_affine(digits, angle, shift, zoom):
     """The per-image transform of ``RandomAffine`` (which rounds shifts to whole pixels and turns
