@@ -677,7 +677,7 @@ def design_table(design: dict, baseline: dict) -> list[str]:
     speed = design["speed"]
     if speed:
         lines.append(
-            f"Seconds per epoch: the median of `python tools/design.py --time` on "
+            f"Seconds per epoch: the median of `python tools/design.py --time --dtype {speed['dtype']}` on "
             f"{speed['device_name']}, {speed['dtype']} forward pass, torch "
             f"{speed['torch_version']}; — where a variant was not timed."
         )

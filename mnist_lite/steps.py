@@ -89,6 +89,8 @@ class Recipe:
         """
         if not isinstance(saved, dict) or saved.get("step") not in STEPS:
             raise ValueError(f"no step {saved.get('step') if isinstance(saved, dict) else saved!r}")
+        if "scale" in saved and not saved["scale"]:  # no zoom is recorded by leaving it out
+            raise ValueError(f"scale {saved['scale']!r}: as_dict records no zoom by leaving it out")
         recipe = dataclasses.replace(
             STEPS[saved["step"]],
             model=model_from_dict(saved["model"], saved["architecture"]),

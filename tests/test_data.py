@@ -553,7 +553,7 @@ def test_affine_zero_is_identity_and_fills_black(digits):
         (8.0, (-2, 1), 0.9),
     ],
 )
-def test_affine_with_shift_matches_torchvision_random_affine(digits, angle, shift, zoom):
+def test_affine_with_shift_and_zoom_matches_torchvision_random_affine(digits, angle, shift, zoom):
     """The per-image transform of ``RandomAffine`` (which rounds shifts to whole pixels and turns
     clockwise, where ``rotate`` turns counter-clockwise): the classic pipeline augments alike."""
     x, raw = digits
@@ -575,7 +575,7 @@ def test_affine_with_shift_matches_torchvision_random_affine(digits, angle, shif
     assert ((ref - MEAN) / STD - ours).abs().max() < MAX_DIFF
 
 
-def test_augment_draws_angles_and_shifts_within_bounds(monkeypatch, digits):
+def test_augment_draws_angles_shifts_and_zooms_within_bounds(monkeypatch, digits):
     seen = []
     original = data.affine
 

@@ -33,6 +33,9 @@ def test_every_recorded_variant_is_what_the_tool_trains_today(path):
     assert recorded == design.variant_recipe(run["variant"]).as_dict()
     assert run["changes"] == sorted(design.VARIANTS[run["variant"]])
     assert run["eval_split"] == "validation" and run["seed"] == int(path.stem.removeprefix("seed"))
+    # each folder is one machine's round, as its table in docs/experiments.md says
+    gpu_round = path.parent.parent.name == "design_gpu"
+    assert (run["device"], run["dtype"]) == (("cuda", "float32") if gpu_round else ("cpu", "bfloat16"))
 
 
 def test_variants_start_from_the_previous_recipe_and_one_of_them_is_step5():

@@ -399,7 +399,7 @@ def test_design_section_rows(tmp_path):
     )  # 99.395 in binary is a hair below
     assert rows[2].startswith("| previous | none | 7,578 | 584,224 | 8.28 | 99.41% | 99.41% |  |")
     assert "| Seed 1 | Seed 2 | Seed 3 |" in text
-    assert "median of `python tools/design.py --time` on a CPU" in text
+    assert "median of `python tools/design.py --time --dtype bfloat16` on a CPU" in text
     assert text.endswith("](figures/frontier.png)")
     assert report.draw_figure(report.FRONTIER_FIGURE, tmp_path).startswith(b"\x89PNG")
 

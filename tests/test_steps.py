@@ -150,6 +150,8 @@ def test_zoom_is_recorded_only_where_it_is_used():
     zoomed = dataclasses.replace(plain, augment=Augment(degrees=5.0, scale=0.1))
     recorded = json.loads(json.dumps(zoomed.as_dict()))
     assert recorded["scale"] == 0.1 and Recipe.from_dict(recorded) == zoomed
+    with pytest.raises(ValueError, match="leaving it out"):  # would compare unequal to as_dict's record
+        Recipe.from_dict(dict(plain.as_dict(), scale=0.0))
 
 
 @pytest.mark.parametrize(

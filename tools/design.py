@@ -227,7 +227,11 @@ def main() -> None:
         choices=["bfloat16", "float32"],
         help="bfloat16, or float32 with --on-test (the final runs')",
     )
-    parser.add_argument("--time", action="store_true", help="time every variant recorded in results/design")
+    parser.add_argument(
+        "--time",
+        action="store_true",
+        help="time every variant recorded in results/design and results/design_gpu",
+    )
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument(
         "--folder", choices=[DESIGN, DESIGN_GPU], default=DESIGN, help="where the runs go (default: design)"
@@ -246,8 +250,8 @@ def main() -> None:
         write_json(folder / "summary.json", seed_summary(runs))
         return
     if args.time:
-        folders = [RESULTS / DESIGN, RESULTS / DESIGN_GPU]
-        recorded = sorted({path.name for folder in folders for path in folder.iterdir()} & set(VARIANTS))
+        runs = [*(RESULTS / DESIGN).glob("*/seed*.json"), *(RESULTS / DESIGN_GPU).glob("*/seed*.json")]
+        recorded = sorted({path.parent.name for path in runs} & set(VARIANTS))
         time_variants(recorded, args.dtype or "bfloat16", args.repeats)
         return
     if not args.names:
