@@ -89,8 +89,9 @@ class Recipe:
         """
         if not isinstance(saved, dict) or saved.get("step") not in STEPS:
             raise ValueError(f"no step {saved.get('step') if isinstance(saved, dict) else saved!r}")
-        if "scale" in saved and not saved["scale"]:  # no zoom is recorded by leaving it out
-            raise ValueError(f"scale {saved['scale']!r}: as_dict records no zoom by leaving it out")
+        # no zoom is recorded by leaving it out; a zoom of 1 or more would shrink images to nothing
+        if "scale" in saved and not (isinstance(saved["scale"], float) and 0 < saved["scale"] < 1):
+            raise ValueError(f"scale {saved['scale']!r}: a zoom between 0 and 1, or left out for none")
         recipe = dataclasses.replace(
             STEPS[saved["step"]],
             model=model_from_dict(saved["model"], saved["architecture"]),

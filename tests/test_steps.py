@@ -150,8 +150,9 @@ def test_zoom_is_recorded_only_where_it_is_used():
     zoomed = dataclasses.replace(plain, augment=Augment(degrees=5.0, scale=0.1))
     recorded = json.loads(json.dumps(zoomed.as_dict()))
     assert recorded["scale"] == 0.1 and Recipe.from_dict(recorded) == zoomed
-    with pytest.raises(ValueError, match="leaving it out"):  # would compare unequal to as_dict's record
-        Recipe.from_dict(dict(plain.as_dict(), scale=0.0))
+    for bad in (0.0, 0, 1.0, -0.1, "0.1"):  # 0 would compare unequal to as_dict's record of the same recipe
+        with pytest.raises(ValueError, match="a zoom between 0 and 1, or left out"):
+            Recipe.from_dict(dict(plain.as_dict(), scale=bad))
 
 
 @pytest.mark.parametrize(

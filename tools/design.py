@@ -57,6 +57,7 @@ VARIANT_BATCH256 = dict(
 )
 # round 4's choice, spelled out here as a record; steps.STEPS[5] is this recipe (tests/test_design.py)
 ROTATE12_TRANSLATE = dict(VARIANT_BATCH256, augment=Augment(12.0, 0.1))
+STEP5_AUGMENT = ROTATE12_TRANSLATE["augment"]  # what round 9's augmentation variants change
 
 VARIANTS = {
     # round 1: the previous design against one convolution at full resolution, then single levers
@@ -137,17 +138,18 @@ VARIANTS = {
     ),
     # round 9, on a GPU with eight seeds each (finer than the CPU rounds' spread allows), from step
     # 5's recipe: the levers not tried yet (zoom; batch size, rate and schedule with the stronger
-    # augmentation; a shorter weight average) and the same budget spent deeper or later in the net
+    # augmentation; a shorter weight average) and the same budget spent deeper in the net
     **{
         f"step5_{name}": dict(ROTATE12_TRANSLATE, **changes)
         for name, changes in {
-            "zoom10": dict(augment=Augment(12.0, 0.1, 0.1)),
-            "zoom15": dict(augment=Augment(12.0, 0.1, 0.15)),
+            "zoom10": dict(augment=dataclasses.replace(STEP5_AUGMENT, scale=0.1)),
+            "zoom15": dict(augment=dataclasses.replace(STEP5_AUGMENT, scale=0.15)),
             "zoom10_no_dropout": dict(
-                augment=Augment(12.0, 0.1, 0.1), model=dataclasses.replace(ONE_POOL, dropout=0.0)
+                augment=dataclasses.replace(STEP5_AUGMENT, scale=0.1),
+                model=dataclasses.replace(ONE_POOL, dropout=0.0),
             ),
-            "rotate15_zoom10": dict(augment=Augment(15.0, 0.1, 0.1)),
-            "rotate8": dict(augment=Augment(8.0, 0.1)),
+            "rotate15_zoom10": dict(augment=dataclasses.replace(STEP5_AUGMENT, degrees=15.0, scale=0.1)),
+            "rotate8": dict(augment=dataclasses.replace(STEP5_AUGMENT, degrees=8.0)),
             "no_dropout": dict(model=dataclasses.replace(ONE_POOL, dropout=0.0)),
             "batch128": dict(batch_size=128, lr=0.1),
             "batch64": dict(batch_size=64, lr=0.05),
