@@ -35,6 +35,7 @@ SEED_SWEEPS = "step{step}_seeds"  # `seeds --step N`
 DESIGN = "design"  # tools/design.py: DESIGN/VARIANT/seedS.json, scored on the validation split
 DESIGN_GPU = "design_gpu"  # the same, for the round run on a GPU (tools/design.py --folder design_gpu)
 ONE_EPOCH = "one_epoch_5000"  # tools/one_epoch.py
+PRECISE_BN = "precise_bn"  # tools/precise_bn.py: PRECISE_BN/seedS.json, scored on the validation split
 
 
 def default_data_dir() -> Path | None:

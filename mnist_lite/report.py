@@ -18,9 +18,18 @@ from pathlib import Path
 
 from mnist_lite import plots
 from mnist_lite.errors import MnistLiteError
-from mnist_lite.paths import DESIGN, DESIGN_GPU, ONE_EPOCH, REPO, REPOSITORY, RESULTS, SEED_SWEEPS
+from mnist_lite.paths import (
+    DESIGN,
+    DESIGN_GPU,
+    ONE_EPOCH,
+    PRECISE_BN,
+    REPO,
+    REPOSITORY,
+    RESULTS,
+    SEED_SWEEPS,
+)
 from mnist_lite.results import History, holds_target, write_atomic
-from mnist_lite.steps import DESIGN_BASELINE, PARAM_BUDGET, STEPS, TARGET_ACCURACY
+from mnist_lite.steps import DESIGN_BASELINE, LAST_EPOCHS, PARAM_BUDGET, STEPS, TARGET_ACCURACY
 
 # --- what the report reads, relative to the results folder: spelled here once, for its writers to import
 STEP_RUN = "step{step}"  # the recorded run of each step: STEP_RUN/RESULT
@@ -722,6 +731,112 @@ def frontier_figure(design: dict):
     return plots.plot_frontier(frontier_points(design))
 
 
+PRECISE_BN_RUN = Schema(
+    "paired BatchNorm run",
+    {
+        "seed": COUNT,
+        "recipe": {"epochs": COUNT, "lr": NUMBER, "milestones": ListOf(COUNT, 1)},
+        "calibration_sizes": ListOf(COUNT, 1),
+        "dtype": TEXT,
+        "device_name": TEXT,
+        "torch_version": TEXT,
+        "history": ListOf({str: NUMBER}, 1),
+    },
+    "run python tools/precise_bn.py for its seed again",
+)
+
+
+def _recomputed(size: int) -> str:
+    return f"recomputed_{size}"  # a history row's key: accuracy with statistics from `size` clean images
+
+
+def load_precise_bn(results: Path) -> list[dict] | None:
+    """The paired runs of ``tools/precise_bn.py`` by seed, or None when none is recorded. Each is
+    step 5's recipe as it is today, every epoch scored every way, on one machine and torch."""
+    paths = sorted((results / PRECISE_BN).glob("seed*.json"))
+    if not paths:
+        return None
+    runs: list[dict] = []
+    for path in paths:
+        run = read_json(path, PRECISE_BN_RUN)
+        ways = {"epoch", "running", *map(_recomputed, run["calibration_sizes"])}
+        problem = None
+        if path.name != f"seed{run['seed']}.json":
+            problem = f"seed {run['seed']}: not what its name says"
+        elif run["recipe"] != STEPS[5].as_dict():
+            problem = "not step 5's recipe as it is today"
+        elif len(run["history"]) != run["recipe"]["epochs"] or any(
+            set(row) != ways for row in run["history"]
+        ):
+            problem = f"not every epoch scored with {', '.join(sorted(ways - {'epoch'}))}"
+        elif runs and any(
+            run[key] != runs[0][key] for key in ("calibration_sizes", "dtype", "device_name", "torch_version")
+        ):
+            problem = f"another setting than {path.parent / 'seed'}{runs[0]['seed']}.json"
+        if problem:
+            raise MnistLiteError(f"{path}: not a paired run to report ({problem}); {PRECISE_BN_RUN.fix}")
+        runs.append(run)
+    return sorted(runs, key=lambda run: run["seed"])
+
+
+def precise_bn_text(runs: list[dict] | None) -> str:
+    """Per seed, the minimum of the last epochs and the final accuracy on the validation split,
+    with BatchNorm's running statistics and with statistics recomputed on clean images; then the
+    mean change recomputing makes while the rate is high and over the last epochs."""
+    command = "python tools/precise_bn.py --seeds S"
+    if runs is None:
+        return _missing("paired BatchNorm check", command)
+    sizes = runs[0]["calibration_sizes"]
+    ways = ["running", *map(_recomputed, sizes)]
+    labels = ["running statistics", *(f"recomputed on {n:,}" for n in sizes)]
+
+    def minimum(run: dict, way: str) -> float:
+        return min(row[way] for row in run["history"][-LAST_EPOCHS:])
+
+    def final(run: dict, way: str) -> float:
+        return run["history"][-1][way]
+
+    lines = [
+        "| Seed | "
+        + " | ".join(f"Min of last {LAST_EPOCHS}, {label}" for label in labels)
+        + " | "
+        + " | ".join(f"Final, {label}" for label in labels)
+        + " |",
+        "|---:|" + "---:|" * 2 * len(ways),
+    ]
+    for run in runs:
+        cells = [f"{minimum(run, way):.2f}%" for way in ways] + [f"{final(run, way):.2f}%" for way in ways]
+        lines.append(f"| {run['seed']} | " + " | ".join(cells) + " |")
+    means = [statistics.fmean(minimum(run, way) for run in runs) for way in ways]
+    means += [statistics.fmean(final(run, way) for run in runs) for way in ways]
+    lines.append("| Mean | " + " | ".join(f"{mean:.2f}%" for mean in means) + " |")
+    recipe, first = runs[0]["recipe"], runs[0]
+    high_rate = range(1, recipe["milestones"][0] + 1)
+    last = range(recipe["epochs"] - LAST_EPOCHS + 1, recipe["epochs"] + 1)
+
+    def change(way: str, epochs: range) -> str:
+        gaps = [row[way] - row["running"] for run in runs for row in run["history"] if row["epoch"] in epochs]
+        return f"{round(statistics.fmean(gaps), 2) + 0.0:+.2f}"  # + 0.0: no "-0.00"
+
+    for epochs, when in ((high_rate, f"at the rate of {recipe['lr']:g}"), (last, f"the last {LAST_EPOCHS}")):
+        changes = ", ".join(
+            f"{change(way, epochs)} points with {n:,} images" for way, n in zip(ways[1:], sizes, strict=True)
+        )
+        lines += [
+            "",
+            f"Epochs {epochs.start} to {epochs.stop - 1} ({when}): recomputing the statistics changed the "
+            f"validation accuracy by {changes} (the mean over {len(runs)} seeds).",
+        ]
+    lines += [
+        "",
+        f"Each seed trained once by `{command}` ({first['dtype']} forward pass, torch "
+        f"{first['torch_version']}, on {first['device_name']}); its row is that one run scored "
+        f'{len(ways)} ways. "Recomputed on N": statistics averaged over the first N clean (not '
+        "augmented) images of its training set.",
+    ]
+    return "\n".join(lines)
+
+
 def load_legacy(results: Path) -> list[dict]:
     return [read_json(path, LEGACY_RUN) for path in sorted((results / LEGACY_EXPERIMENTS).glob("*.json"))]
 
@@ -998,6 +1113,7 @@ DOCUMENTS = {
         "legacy-experiments": section(load_legacy, legacy_table),
         "experiments": section(load_design, design_text),
         "experiments-gpu": section(lambda results: load_design(results, DESIGN_GPU), design_gpu_text),
+        "precise-bn": section(load_precise_bn, precise_bn_text),
         "one-epoch": section(load_one_epoch, one_epoch_table),
         "test-sweeps": section(load_test_sweeps, test_sweeps_table),
     },

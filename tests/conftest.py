@@ -4,6 +4,7 @@ runs to start from, hostile files, and a real CLI subprocess."""
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
 import json
 import os
 import shutil
@@ -24,6 +25,14 @@ torch.set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
 REPO = Path(__file__).resolve().parent.parent
 DATA = REPO / "data"
 TINY = dict(train_limit=256, test_limit=256, device="cpu", quiet=True)  # what the shared runs train on
+
+
+def load_tool(name: str):
+    """``tools/NAME.py`` as a module (the tools are scripts, not a package)."""
+    spec = importlib.util.spec_from_file_location(name, REPO / "tools" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def read_json(path):

@@ -2,23 +2,14 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 
 import pytest
-from conftest import REPO
+from conftest import REPO, load_tool
 
 from mnist_lite.steps import DESIGN_BASELINE, STEPS
 
-
-def load_design_tool():
-    spec = importlib.util.spec_from_file_location("design", REPO / "tools" / "design.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-design = load_design_tool()
+design = load_tool("design")
 RECORDED = sorted((REPO / "results").glob("design*/*/seed*.json"))  # design/ and design_gpu/
 
 
