@@ -731,48 +731,51 @@ def frontier_figure(design: dict):
     return plots.plot_frontier(frontier_points(design))
 
 
+# tools/precise_bn.py's history rows: the validation accuracy after each epoch with each kind of
+# BatchNorm statistics, key -> what the table calls it
+PRECISE_BN_WAYS = {
+    "running": "running statistics",
+    "clean": "recomputed on clean images",
+    "augmented": "recomputed on augmented images",
+}
 PRECISE_BN_RUN = Schema(
     "paired BatchNorm run",
     {
         "seed": COUNT,
         "recipe": {"epochs": COUNT, "lr": NUMBER, "milestones": ListOf(COUNT, 1)},
-        "calibration_sizes": ListOf(COUNT, 1),
+        "train_limit": MAYBE_COUNT,
+        "eval_split": TEXT,
+        "calibration_images": COUNT,
         "dtype": TEXT,
         "device_name": TEXT,
         "torch_version": TEXT,
-        "history": ListOf({str: NUMBER}, 1),
+        "history": ListOf({"epoch": COUNT, **dict.fromkeys(PRECISE_BN_WAYS, NUMBER)}, 1),
     },
     "run python tools/precise_bn.py for its seed again",
 )
 
 
-def _recomputed(size: int) -> str:
-    return f"recomputed_{size}"  # a history row's key: accuracy with statistics from `size` clean images
-
-
 def load_precise_bn(results: Path) -> list[dict] | None:
     """The paired runs of ``tools/precise_bn.py`` by seed, or None when none is recorded. Each is
-    step 5's recipe as it is today, every epoch scored every way, on one machine and torch."""
+    step 5's recipe as it is today on all of the validation split's training images, every epoch
+    scored, all on one machine and torch."""
     paths = sorted((results / PRECISE_BN).glob("seed*.json"))
     if not paths:
         return None
     runs: list[dict] = []
     for path in paths:
         run = read_json(path, PRECISE_BN_RUN)
-        ways = {"epoch", "running", *map(_recomputed, run["calibration_sizes"])}
         problem = None
         if path.name != f"seed{run['seed']}.json":
             problem = f"seed {run['seed']}: not what its name says"
         elif run["recipe"] != STEPS[5].as_dict():
             problem = "not step 5's recipe as it is today"
-        elif len(run["history"]) != run["recipe"]["epochs"] or any(
-            set(row) != ways for row in run["history"]
-        ):
-            problem = f"not every epoch scored with {', '.join(sorted(ways - {'epoch'}))}"
-        elif runs and any(
-            run[key] != runs[0][key] for key in ("calibration_sizes", "dtype", "device_name", "torch_version")
-        ):
-            problem = f"another setting than {path.parent / 'seed'}{runs[0]['seed']}.json"
+        elif run["train_limit"] is not None or run["eval_split"] != "validation":
+            problem = "not all the training images of the validation split"
+        elif len(run["history"]) != run["recipe"]["epochs"]:
+            problem = f"{len(run['history'])} epochs scored, not {run['recipe']['epochs']}"
+        elif runs and any(run[key] != runs[0][key] for key in ("dtype", "device_name", "torch_version")):
+            problem = f"another machine, torch or precision than {path.parent / 'seed'}{runs[0]['seed']}.json"
         if problem:
             raise MnistLiteError(f"{path}: not a paired run to report ({problem}); {PRECISE_BN_RUN.fix}")
         runs.append(run)
@@ -780,15 +783,12 @@ def load_precise_bn(results: Path) -> list[dict] | None:
 
 
 def precise_bn_text(runs: list[dict] | None) -> str:
-    """Per seed, the minimum of the last epochs and the final accuracy on the validation split,
-    with BatchNorm's running statistics and with statistics recomputed on clean images; then the
-    mean change recomputing makes while the rate is high and over the last epochs."""
+    """Per seed, the minimum of the last epochs and the final accuracy on the validation split
+    with each kind of BatchNorm statistics; then the mean change recomputing them makes while the
+    rate is high and over the last epochs."""
     command = "python tools/precise_bn.py --seeds S"
     if runs is None:
         return _missing("paired BatchNorm check", command)
-    sizes = runs[0]["calibration_sizes"]
-    ways = ["running", *map(_recomputed, sizes)]
-    labels = ["running statistics", *(f"recomputed on {n:,}" for n in sizes)]
 
     def minimum(run: dict, way: str) -> float:
         return min(row[way] for row in run["history"][-LAST_EPOCHS:])
@@ -798,19 +798,21 @@ def precise_bn_text(runs: list[dict] | None) -> str:
 
     lines = [
         "| Seed | "
-        + " | ".join(f"Min of last {LAST_EPOCHS}, {label}" for label in labels)
+        + " | ".join(f"Min of last {LAST_EPOCHS}, {label}" for label in PRECISE_BN_WAYS.values())
         + " | "
-        + " | ".join(f"Final, {label}" for label in labels)
+        + " | ".join(f"Final, {label}" for label in PRECISE_BN_WAYS.values())
         + " |",
-        "|---:|" + "---:|" * 2 * len(ways),
+        "|---:|" + "---:|" * 2 * len(PRECISE_BN_WAYS),
     ]
     for run in runs:
-        cells = [f"{minimum(run, way):.2f}%" for way in ways] + [f"{final(run, way):.2f}%" for way in ways]
+        cells = [f"{minimum(run, way):.2f}%" for way in PRECISE_BN_WAYS]
+        cells += [f"{final(run, way):.2f}%" for way in PRECISE_BN_WAYS]
         lines.append(f"| {run['seed']} | " + " | ".join(cells) + " |")
-    means = [statistics.fmean(minimum(run, way) for run in runs) for way in ways]
-    means += [statistics.fmean(final(run, way) for run in runs) for way in ways]
+    means = [statistics.fmean(minimum(run, way) for run in runs) for way in PRECISE_BN_WAYS]
+    means += [statistics.fmean(final(run, way) for run in runs) for way in PRECISE_BN_WAYS]
     lines.append("| Mean | " + " | ".join(f"{mean:.2f}%" for mean in means) + " |")
-    recipe, first = runs[0]["recipe"], runs[0]
+    first = runs[0]
+    recipe = first["recipe"]
     high_rate = range(1, recipe["milestones"][0] + 1)
     last = range(recipe["epochs"] - LAST_EPOCHS + 1, recipe["epochs"] + 1)
 
@@ -820,7 +822,9 @@ def precise_bn_text(runs: list[dict] | None) -> str:
 
     for epochs, when in ((high_rate, f"at the rate of {recipe['lr']:g}"), (last, f"the last {LAST_EPOCHS}")):
         changes = ", ".join(
-            f"{change(way, epochs)} points with {n:,} images" for way, n in zip(ways[1:], sizes, strict=True)
+            f"{change(way, epochs)} points {label.removeprefix('recomputed ')}"
+            for way, label in PRECISE_BN_WAYS.items()
+            if way != "running"
         )
         lines += [
             "",
@@ -831,8 +835,9 @@ def precise_bn_text(runs: list[dict] | None) -> str:
         "",
         f"Each seed trained once by `{command}` ({first['dtype']} forward pass, torch "
         f"{first['torch_version']}, on {first['device_name']}); its row is that one run scored "
-        f'{len(ways)} ways. "Recomputed on N": statistics averaged over the first N clean (not '
-        "augmented) images of its training set.",
+        f"{len(PRECISE_BN_WAYS)} ways. The statistics were recomputed after each epoch over all "
+        f"{first['calibration_images']:,} of its training images, as they are (clean) or rotated and "
+        "shifted as in training (augmented).",
     ]
     return "\n".join(lines)
 
