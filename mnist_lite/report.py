@@ -1069,6 +1069,7 @@ TEST_SWEEP_FILE = Schema(
     {
         "model": TEXT,
         "params": COUNT,
+        "epochs": COUNT,
         "device_name": TEXT,
         "dtype?": TEXT,
         "seeds": ListOf({"seed": COUNT, "last5_min_test_acc": NUMBER, "final_test_acc": NUMBER}, 1),
@@ -1090,15 +1091,16 @@ def test_sweeps_table(sweeps: list[tuple[str, dict]] | None) -> str:
     if sweeps is None:
         return _missing("seed sweep", "python -m mnist_lite seeds --step 5")
     lines = [
-        f"| Sweep (`results/...`) | Model | Parameters | Forward pass | Seeds | Hold {TARGET_ACCURACY}% | "
-        "Median of the per-seed minimum | Worst minimum | Machine |",
-        "|---|---|---:|---|---:|---:|---:|---:|---|",
+        "| Sweep (`results/...`) | Model | Parameters | Epochs | Forward pass | Seeds | "
+        f"Hold {TARGET_ACCURACY}% | Median of the per-seed minimum | Worst minimum | Machine |",
+        "|---|---|---:|---:|---|---:|---:|---:|---:|---|",
     ]
     for folder, s in sweeps:
         minima = [row["last5_min_test_acc"] for row in s["seeds"]]
         holding = sum(minimum >= TARGET_ACCURACY for minimum in minima)
         lines.append(
-            f"| `{folder}` | {s['model']} | {s['params']:,} | {s.get('dtype', 'float32')} | {len(minima)} | "
+            f"| `{folder}` | {s['model']} | {s['params']:,} | {s['epochs']} | {s.get('dtype', 'float32')} | "
+            f"{len(minima)} | "
             f"{holding} of {len(minima)} | {statistics.median(minima):.2f}% | {min(minima):.2f}% | "
             f"{s['device_name']} |"
         )

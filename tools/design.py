@@ -164,6 +164,10 @@ VARIANTS = {
             "deeper_10_14": dict(model=dataclasses.replace(ONE_POOL, low_resolution=(10, 14, 14, 14, 14))),
         }.items()
     },
+    # round 10, beyond the 15 epochs (a frontier point on the test set, not a candidate): twice
+    # the epochs with the rate's drops at the same fractions of the run, to tell whether step 5's
+    # net is short of training or of capacity
+    "step5_epochs30": dict(ROTATE12_TRANSLATE, epochs=30, milestones=(16, 24)),
 }
 
 
