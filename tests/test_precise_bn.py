@@ -1,5 +1,5 @@
-"""tools/precise_bn.py and its section: BatchNorm statistics recomputed on clean images, paired
-with the running statistics of the same training run."""
+"""tools/precise_bn.py and its section: BatchNorm statistics recomputed on clean and on augmented
+images, paired with the running statistics of the same training run."""
 
 from __future__ import annotations
 
@@ -62,10 +62,8 @@ def test_a_paired_run_trains_as_fit_does_and_scores_each_epoch_every_way(monkeyp
     assert running == [row["test_acc"] for row in recorded.history.epochs]
     assert min(running) > 20  # learning, not at chance: a degenerate run would agree by accident
     assert [set(row) for row in run["history"]] == [{"epoch", *report.PRECISE_BN_WAYS}] * 2
-    assert run["recipe"] == recipe.as_dict() and (run["train_limit"], run["calibration_images"]) == (
-        2048,
-        2048,
-    )
+    assert run["recipe"] == recipe.as_dict()
+    assert (run["train_limit"], run["calibration_images"]) == (2048, 2048)
     # the statistics matter: somewhere a recomputed score differs from the running one
     assert any(row["clean"] != row["running"] or row["augmented"] != row["running"] for row in run["history"])
 

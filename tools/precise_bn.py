@@ -10,13 +10,15 @@ BatchNorm", 2021) recomputes them for the final weights over a pass of training 
 
 Each seed trains step 5's recipe once in float32 on 50,000 training images and is scored on the
 10,000 held out of them (``tools/design.py``'s split). After every epoch the validation accuracy
-is taken three ways (``mnist_lite.report.PRECISE_BN_WAYS``): with the running statistics (what ``fit``
-records), with statistics recomputed on all 50,000 training images as they are, and on the same
-images augmented as in training. The clean pass removes both the lag and the shift, the
-augmented one the lag alone. The training is the same for all three: train-mode BatchNorm
-normalises with each batch's own statistics and never reads the running ones, and recomputing
-them leaves the random number generator where it was. So the comparison is paired: any
-difference is the statistics', not a seed's luck.
+is taken three ways (``mnist_lite.report.PRECISE_BN_WAYS``): with the running statistics (what
+``fit`` records), with statistics recomputed on all 50,000 training images as they are, and on
+the same images augmented as in training. The clean pass removes the lag (and the noise of
+averaging only the last batches) and the shift; the augmented one the lag and noise alone.
+
+The training is the same for all three: train-mode BatchNorm normalises with each batch's own
+statistics and never reads the running ones, and recomputing them leaves the random number
+generator where it was. So the comparison is paired: any difference is the statistics', not a
+seed's luck.
 """
 
 from __future__ import annotations
