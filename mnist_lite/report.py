@@ -1100,9 +1100,8 @@ def test_sweeps_table(sweeps: list[tuple[str, dict]] | None) -> str:
         holding = sum(minimum >= TARGET_ACCURACY for minimum in minima)
         lines.append(
             f"| `{folder}` | {s['model']} | {s['params']:,} | {s['epochs']} | {s.get('dtype', 'float32')} | "
-            f"{len(minima)} | "
-            f"{holding} of {len(minima)} | {statistics.median(minima):.2f}% | {min(minima):.2f}% | "
-            f"{s['device_name']} |"
+            f"{len(minima)} | {holding} of {len(minima)} | {statistics.median(minima):.2f}% | "
+            f"{min(minima):.2f}% | {s['device_name']} |"
         )
     return "\n".join(lines)
 

@@ -30,11 +30,13 @@ import torch
 from torch import nn
 
 from mnist_lite.data import augment_batch, make_loaders
-from mnist_lite.device import device_name
+from mnist_lite.device import DTYPES, device_name
 from mnist_lite.engine import evaluate, make_optimizer, train_epoch
 from mnist_lite.paths import PRECISE_BN, RESULTS
 from mnist_lite.results import write_json
 from mnist_lite.steps import STEPS
+
+DTYPE = "float32"  # the forward pass in training, as in step 5's final runs
 
 
 @torch.no_grad()
@@ -76,7 +78,15 @@ def paired_run(seed: int, train_limit: int | None = None, quiet: bool = True) ->
     optimizer, scheduler = make_optimizer(recipe, model, len(train))
     history = []
     for epoch in range(1, recipe.epochs + 1):
-        train_epoch(model, train, optimizer, scheduler, label_smoothing=recipe.label_smoothing, quiet=quiet)
+        train_epoch(
+            model,
+            train,
+            optimizer,
+            scheduler,
+            dtype=DTYPES[DTYPE],
+            label_smoothing=recipe.label_smoothing,
+            quiet=quiet,
+        )
         row = {"epoch": epoch, "running": evaluate(model, validation)[1]}
         trained = {name: tensor.clone() for name, tensor in model.state_dict().items()}
         with torch.random.fork_rng(devices=[]):  # the augmentation's draws are not the training's
@@ -92,7 +102,7 @@ def paired_run(seed: int, train_limit: int | None = None, quiet: bool = True) ->
         "train_limit": train_limit,
         "eval_split": "validation",
         "calibration_images": len(train.images),
-        "dtype": "float32",  # train_epoch's default: the forward pass in float32
+        "dtype": DTYPE,
         "device_name": device_name(device),  # the CPU, its vector instructions and threads
         "torch_version": torch.__version__,
         "history": history,
