@@ -48,7 +48,8 @@ class Lite:
     a 2x2 max-pool, an optional 1x1 ``transition`` that narrows the channels again, 3x3
     convolutions without padding (``low_resolution`` channels; each trims the border), with a
     second 2x2 max-pool after the first ``second_pool`` of them if that is not 0, then global
-    average pooling (GAP) and a 1x1 classifier. ``batch_norm`` and ``dropout``
+    average pooling (GAP) and a 1x1 classifier; the last ``dilated`` of the low-resolution
+    convolutions are dilated by 2. ``batch_norm`` and ``dropout``
     (channel-wise, ``Dropout2d``) follow every convolution. Calling it builds the net.
 
     With ``separable``, every 3x3 convolution whose input has more than one channel is
@@ -62,6 +63,7 @@ class Lite:
     transition: int = 8  # 0: no 1x1 convolution after the pool
     low_resolution: tuple[int, ...] = (12, 14, 14, 16)
     second_pool: int = 0  # 0: one max-pool; n: another after the first n low_resolution convolutions
+    dilated: int = 0  # the last n low_resolution convolutions dilated by 2: a 5x5 view for a 3x3's weights
     separable: bool = False
     batch_norm: bool = True
     dropout: float = 0.0
@@ -76,7 +78,7 @@ class Lite:
 
 MODELS = {config.name: config for config in (Baseline, Lite)}
 # fields newer than some recorded architectures, at the value every record written before them had
-ARCHITECTURE_FIELDS_ADDED = {"LiteNet": {"second_pool": 0, "separable": False}}
+ARCHITECTURE_FIELDS_ADDED = {"LiteNet": {"second_pool": 0, "separable": False, "dilated": 0}}
 
 
 def model_to_dict(config: Baseline | Lite) -> dict:

@@ -62,8 +62,9 @@ class LiteNet(nn.Module):
         if config.transition:
             blocks["transition"] = self.block(channels, config.transition, kernel_size=1)
             channels = config.transition
+        first_dilated = len(config.full_resolution) + len(config.low_resolution) - config.dilated + 1
         for i, width in enumerate(config.low_resolution, start=len(config.full_resolution) + 1):
-            blocks[f"conv{i}"] = self.block(channels, width)
+            blocks[f"conv{i}"] = self.block(channels, width, dilation=2 if i >= first_dilated else 1)
             channels = width
             if i == len(config.full_resolution) + config.second_pool:
                 blocks["pool2"] = nn.MaxPool2d(2)
@@ -73,17 +74,16 @@ class LiteNet(nn.Module):
         self.features = nn.Sequential(blocks)
 
     def block(
-        self, in_channels: int, out_channels: int, kernel_size: int = 3, padding: int = 0
+        self, in_channels: int, out_channels: int, kernel_size: int = 3, padding: int = 0, dilation: int = 1
     ) -> nn.Sequential:
         """Convolution (depthwise-separable where the config says so), [BatchNorm,] ReLU[, Dropout2d]."""
         batch_norm, dropout = self.config.batch_norm, self.config.dropout
+        spatial = dict(kernel_size=kernel_size, padding=padding, dilation=dilation)
         if self.config.separable and kernel_size > 1 and in_channels > 1:
-            depthwise = nn.Conv2d(
-                in_channels, in_channels, kernel_size, padding=padding, groups=in_channels, bias=False
-            )
+            depthwise = nn.Conv2d(in_channels, in_channels, **spatial, groups=in_channels, bias=False)
             layers = [depthwise, nn.Conv2d(in_channels, out_channels, 1, bias=not batch_norm)]
         else:
-            layers = [nn.Conv2d(in_channels, out_channels, kernel_size, padding=padding, bias=not batch_norm)]
+            layers = [nn.Conv2d(in_channels, out_channels, **spatial, bias=not batch_norm)]
         if batch_norm:
             layers.append(nn.BatchNorm2d(out_channels))
         layers.append(nn.ReLU())
@@ -112,9 +112,13 @@ class Layer:
 
 def describe(module: nn.Module) -> str:
     if isinstance(module, nn.Conv2d):
-        k, pad = module.kernel_size[0], module.padding[0]
+        k, pad, dilation = module.kernel_size[0], module.padding[0], module.dilation[0]
         depthwise = "depthwise " if module.groups == module.in_channels > 1 else ""
-        return f"{depthwise}conv {k}x{k}" + (f" pad {pad}" if pad else "")
+        return (
+            f"{depthwise}conv {k}x{k}"
+            + (f" pad {pad}" if pad else "")
+            + (f" dilation {dilation}" if dilation > 1 else "")
+        )
     if isinstance(module, (nn.Dropout, nn.Dropout2d)):
         return f"{type(module).__name__} {module.p:g}"
     names = {
@@ -135,7 +139,7 @@ def layer_table(model: nn.Module) -> list[Layer]:
     multiply-adds per image.
 
     Shapes come from a forward pass of one blank image. The receptive field grows by
-    (k - 1) * jump for a kernel of size k, and the jump by its stride; global average pooling
+    (k - 1) * dilation * jump for a kernel of size k, and the jump by its stride; global average pooling
     is a kernel as large as its input, so after it every output sees the whole image.
     """
     rows, x = [], torch.zeros(1, 1, 28, 28)
@@ -149,8 +153,8 @@ def layer_table(model: nn.Module) -> list[Layer]:
             for layer in parts:
                 y = layer(x)
                 if isinstance(layer, (nn.Conv2d, nn.MaxPool2d)):
-                    k, s = _size(layer.kernel_size), _size(layer.stride)
-                    rf, jump = rf + (k - 1) * jump, jump * s
+                    k, s, d = _size(layer.kernel_size), _size(layer.stride), _size(layer.dilation)
+                    rf, jump = rf + (k - 1) * d * jump, jump * s
                 elif isinstance(layer, nn.AdaptiveAvgPool2d):
                     rf += (x.shape[-1] - 1) * jump
                 if isinstance(layer, nn.Conv2d):

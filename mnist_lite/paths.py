@@ -34,8 +34,11 @@ RESULTS = REPO / "results" if REPO else None  # the recorded runs the README and
 SEED_SWEEPS = "step{step}_seeds"  # `seeds --step N`
 DESIGN = "design"  # tools/design.py: DESIGN/VARIANT/seedS.json, scored on the validation split
 DESIGN_GPU = "design_gpu"  # the same, for the round run on a GPU (tools/design.py --folder design_gpu)
+DESIGN_XEON = "design_xeon"  # the same, for round 11, on an Intel Xeon (--folder design_xeon)
 ONE_EPOCH = "one_epoch_5000"  # tools/one_epoch.py
 PRECISE_BN = "precise_bn"  # tools/precise_bn.py: PRECISE_BN/seedS.json, scored on the validation split
+TTA = "tta"  # tools/tta.py: TTA/seedS.json, scored on the validation split
+TTA_TEST = "tta_test"  # tools/tta.py --on-test: TTA_TEST/seedS.json, scored on the test set
 
 
 def default_data_dir() -> Path | None:

@@ -8,6 +8,7 @@ text out); a figure likewise is a loader and a drawing function of ``mnist_lite.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import os
@@ -21,12 +22,15 @@ from mnist_lite.errors import MnistLiteError
 from mnist_lite.paths import (
     DESIGN,
     DESIGN_GPU,
+    DESIGN_XEON,
     ONE_EPOCH,
     PRECISE_BN,
     REPO,
     REPOSITORY,
     RESULTS,
     SEED_SWEEPS,
+    TTA,
+    TTA_TEST,
 )
 from mnist_lite.results import History, holds_target, write_atomic
 from mnist_lite.steps import DESIGN_BASELINE, LAST_EPOCHS, PARAM_BUDGET, STEPS, TARGET_ACCURACY
@@ -49,6 +53,7 @@ REPORTED = (
     SEED_SWEEP,
     DESIGN,
     DESIGN_GPU,
+    DESIGN_XEON,
     DESIGN_SPEED,
     LEGACY_EXPERIMENTS,
     ONE_EPOCH,
@@ -563,7 +568,7 @@ def load_design(results: Path, folder: str = DESIGN) -> dict | None:
 def architecture_summary(architecture: dict) -> str:
     """A LiteNet's layout: the channels of the convolutions at each resolution, e.g.
     ``28x28: 8 | pool | 14x14: 12,16,16,16`` (the size is each group's input), and whether
-    the convolutions after the first are depthwise-separable."""
+    the convolutions after the first are depthwise-separable or the last ones dilated."""
     full, low = architecture["full_resolution"], architecture["low_resolution"]
     second_pool = architecture.get("second_pool", 0)
     size = 28 - len(full) * (2 - 2 * architecture["padding"])  # a 3x3 convolution trims 1 - padding a side
@@ -575,8 +580,12 @@ def architecture_summary(architecture: dict) -> str:
         parts += [f"{size}x{size}: {','.join(map(str, low[:second_pool]))}", "pool"]
         low, size = low[second_pool:], (size - 2 * second_pool) // 2
     parts.append(f"{size}x{size}: {','.join(map(str, low))}")
-    separable = " (depthwise-separable after the first)" if architecture.get("separable") else ""
-    return " | ".join(parts) + separable
+    notes = []
+    if architecture.get("separable"):
+        notes.append("depthwise-separable after the first")
+    if dilated := architecture.get("dilated", 0):
+        notes.append(f"the last {dilated} dilated by 2" if dilated > 1 else "the last dilated by 2")
+    return " | ".join(parts) + "".join(f" ({note})" for note in notes)
 
 
 def _schedule(recipe: dict) -> str:
@@ -708,21 +717,31 @@ def design_text(design: dict | None) -> str:
     return "\n".join(lines)
 
 
-ROUND9_BASELINE = "batch256_rotate12_translate"  # round 4's pick, which round 9 started from
+ROUND4_PICK = "batch256_rotate12_translate"  # round 4's pick, which rounds 9 and 11 started from
 
 
-def design_gpu_text(design: dict | None) -> str:
-    command = f"python tools/design.py NAME --seeds S --dtype float32 --folder {DESIGN_GPU}"
+# the design rounds run on another machine than the CPU rounds of the DESIGN folder: each reran round 4's
+# pick beside its variants, so that its table compares runs of one machine.
+# folder -> (how its table's heading names the round, what the line for a missing round calls it)
+ROUNDS_ELSEWHERE = {
+    DESIGN_GPU: ("Round 9, on a GPU", "GPU round of the design search"),
+    DESIGN_XEON: ("Round 11, on an Intel Xeon", "Intel Xeon round of the design search"),
+}
+
+
+def design_round_text(design: dict | None, folder: str) -> str:
+    heading, what = ROUNDS_ELSEWHERE[folder]
+    command = f"python tools/design.py NAME --seeds S --dtype float32 --folder {folder}"
     if design is None:
-        return _missing("GPU round of the design search", command)
-    if ROUND9_BASELINE not in design["variants"]:
-        raise MnistLiteError(f"{DESIGN_GPU}: no run of {ROUND9_BASELINE}, the variant round 9 starts from")
+        return _missing(what, command)
+    if ROUND4_PICK not in design["variants"]:
+        raise MnistLiteError(f"{folder}: no run of {ROUND4_PICK}, the variant the round starts from")
     lines = [
-        f"**Round 9, on a GPU.** Each variant is `{ROUND9_BASELINE}` (round 4's pick) with the changes "
+        f"**{heading}.** Each variant is `{ROUND4_PICK}` (round 4's pick) with the changes "
         f"shown, trained by `{command}` on the validation split, never on the test set; "
-        f"`{ROUND9_BASELINE}` itself is rerun here so that every row was measured on the same machine.",
+        f"`{ROUND4_PICK}` itself is rerun here so that every row was measured on the same machine.",
         "",
-        *design_table(design, design["variants"][ROUND9_BASELINE][0]["recipe"]),
+        *design_table(design, design["variants"][ROUND4_PICK][0]["recipe"]),
     ]
     return "\n".join(lines)
 
@@ -731,64 +750,141 @@ def frontier_figure(design: dict):
     return plots.plot_frontier(frontier_points(design))
 
 
-# tools/precise_bn.py's history rows: the validation accuracy after each epoch with each kind of
-# BatchNorm statistics, key -> what the table calls it
-PRECISE_BN_WAYS = {
-    "running": "running statistics",
-    "clean": "recomputed on clean images",
-    "augmented": "recomputed on augmented images",
-}
-PRECISE_BN_RUN = Schema(
-    "paired BatchNorm run",
-    {
-        "seed": COUNT,
-        "recipe": {"epochs": COUNT, "lr": NUMBER, "milestones": ListOf(COUNT, 1)},
-        "train_limit": MAYBE_COUNT,
-        "eval_split": TEXT,
-        "calibration_images": COUNT,
-        "dtype": TEXT,
-        "device_name": TEXT,
-        "torch_version": TEXT,
-        "history": ListOf({"epoch": COUNT, **dict.fromkeys(PRECISE_BN_WAYS, NUMBER)}, 1),
+@dataclass(frozen=True)
+class PairedCheck:
+    """A tool that trains step 5's recipe once per seed and scores every epoch of that one run
+    several ways (``tools/paired.py``; ``tools/precise_bn.py``, ``tools/tta.py``): paired, so any
+    difference between the ways is theirs, not a seed's luck. Records: FOLDER/seedS.json."""
+
+    name: str  # what the missing-records line calls it, e.g. "paired BatchNorm check"
+    record: str  # what a record is called, e.g. "paired BatchNorm run"
+    folder: str  # under results/
+    tool: str  # tools/TOOL.py
+    # history key -> table column; the first is the way ``fit`` scores, the others are compared with it
+    ways: dict[str, str]
+    changes: dict[str, str]  # each other way -> how the sentence on its change names it
+    doing: str  # what the other ways do, the subject of that sentence
+    fields: dict  # the record's own fields, besides those every paired check has
+    method: Callable[[dict], str]  # the closing paragraph, from the first run's record
+    # "validation": trained on the split's 50,000 images; "test": on all 60,000, the final runs' way
+    eval_split: str = "validation"
+
+    @property
+    def command(self) -> str:
+        on_test = " --on-test" if self.eval_split == "test" else ""
+        return f"python tools/{self.tool}.py{on_test} --seeds S"
+
+    @property
+    def schema(self) -> Schema:
+        return Schema(
+            self.record,
+            {
+                "seed": COUNT,
+                "recipe": {"epochs": COUNT, "lr": NUMBER, "milestones": ListOf(COUNT, 1)},
+                "train_limit": MAYBE_COUNT,
+                "eval_split": TEXT,
+                **self.fields,
+                "dtype": TEXT,
+                "device_name": TEXT,
+                "torch_version": TEXT,
+                "history": ListOf({"epoch": COUNT, **dict.fromkeys(self.ways, NUMBER)}, 1),
+            },
+            f"run `{self.command}` for its seed again",
+        )
+
+
+PRECISE_BN_CHECK = PairedCheck(
+    name="paired BatchNorm check",
+    record="paired BatchNorm run",
+    folder=PRECISE_BN,
+    tool="precise_bn",
+    ways={
+        "running": "running statistics",
+        "clean": "recomputed on clean images",
+        "augmented": "recomputed on augmented images",
     },
-    "run python tools/precise_bn.py for its seed again",
+    changes={"clean": "on clean images", "augmented": "on augmented images"},
+    doing="recomputing the statistics",
+    fields={"calibration_images": COUNT},
+    method=lambda first: (
+        f"The statistics were recomputed after each epoch over all {first['calibration_images']:,} of its "
+        "training images, as they are (clean) or rotated and shifted as in training (augmented)."
+    ),
+)
+TTA_METHOD = (
+    "Each image was classified by the mean of the softmax probabilities over its views: the image "
+    "itself and its copies shifted by one pixel left, right, up and down (4 shifts), also "
+    "diagonally (8 shifts), or rotated by 6° either way, black filling in (`views` in each record)."
+)
+TTA_CHECK = PairedCheck(
+    name="paired test-time augmentation check",
+    record="paired test-time augmentation run",
+    folder=TTA,
+    tool="tta",
+    ways={
+        "plain": "each image as it is",
+        "shifts": "+ 4 one-pixel shifts",
+        "shifts_diagonal": "+ 8 one-pixel shifts",
+        "rotations": "+ rotations by ±6°",
+    },
+    changes={
+        "shifts": "with 4 shifts",
+        "shifts_diagonal": "with 8 shifts",
+        "rotations": "with 2 rotations",
+    },
+    doing="averaging over the views",
+    fields={"views": {str: ListOf(ListOf(NUMBER, 3), 1)}},
+    method=lambda first: TTA_METHOD,
+)
+# the way the validation split chose, on the test set (tools/tta.py's ON_TEST_WAYS)
+TTA_TEST_CHECK = dataclasses.replace(
+    TTA_CHECK,
+    name="paired test-time augmentation check on the test set",
+    folder=TTA_TEST,
+    ways={way: TTA_CHECK.ways[way] for way in ("plain", "shifts")},
+    changes={"shifts": TTA_CHECK.changes["shifts"]},
+    method=lambda first: (
+        "Each image was classified as it is and by the mean of the softmax probabilities over the "
+        "image and its copies shifted by one pixel left, right, up and down, black filling in."
+    ),
+    eval_split="test",
 )
 
 
-def load_precise_bn(results: Path) -> list[dict] | None:
-    """The paired runs of ``tools/precise_bn.py`` by seed, or None when none is recorded. Each is
-    step 5's recipe as it is today on all of the validation split's training images, every epoch
-    scored, all on one machine and torch."""
-    paths = sorted((results / PRECISE_BN).glob("seed*.json"))
+def load_paired(results: Path, check: PairedCheck) -> list[dict] | None:
+    """The runs of ``check``'s tool by seed, or None when none is recorded. Each is step 5's
+    recipe as it is today on all of the validation split's training images, every epoch scored,
+    all on one machine and torch."""
+    paths = sorted((results / check.folder).glob("seed*.json"))
     if not paths:
         return None
     runs: list[dict] = []
     for path in paths:
-        run = read_json(path, PRECISE_BN_RUN)
+        run = read_json(path, check.schema)
         problem = None
         if path.name != f"seed{run['seed']}.json":
             problem = f"seed {run['seed']}: not what its name says"
         elif run["recipe"] != STEPS[5].as_dict():
             problem = "not step 5's recipe as it is today"
-        elif run["train_limit"] is not None or run["eval_split"] != "validation":
-            problem = "not all the training images of the validation split"
+        elif run["train_limit"] is not None or run["eval_split"] != check.eval_split:
+            problem = f"not all the training images of the {check.eval_split} split"
         elif len(run["history"]) != run["recipe"]["epochs"]:
             problem = f"{len(run['history'])} epochs scored, not {run['recipe']['epochs']}"
         elif runs and any(run[key] != runs[0][key] for key in ("dtype", "device_name", "torch_version")):
             problem = f"another machine, torch or precision than {path.parent / 'seed'}{runs[0]['seed']}.json"
         if problem:
-            raise MnistLiteError(f"{path}: not a paired run to report ({problem}); {PRECISE_BN_RUN.fix}")
+            raise MnistLiteError(f"{path}: not a paired run to report ({problem}); {check.schema.fix}")
         runs.append(run)
     return sorted(runs, key=lambda run: run["seed"])
 
 
-def precise_bn_text(runs: list[dict] | None) -> str:
-    """Per seed, the minimum of the last epochs and the final accuracy on the validation split
-    with each kind of BatchNorm statistics; then the mean change recomputing them makes while the
-    rate is high and over the last epochs."""
-    command = "python tools/precise_bn.py --seeds S"
+def paired_text(runs: list[dict] | None, check: PairedCheck) -> str:
+    """Per seed, the minimum of the last epochs and the final validation accuracy each of
+    ``check``'s ways; then the mean change each makes while the rate is high and over the last
+    epochs."""
     if runs is None:
-        return _missing("paired BatchNorm check", command)
+        return _missing(check.name, check.command)
+    reference = next(iter(check.ways))
 
     def minimum(run: dict, way: str) -> float:
         return min(row[way] for row in run["history"][-LAST_EPOCHS:])
@@ -798,46 +894,48 @@ def precise_bn_text(runs: list[dict] | None) -> str:
 
     lines = [
         "| Seed | "
-        + " | ".join(f"Min of last {LAST_EPOCHS}, {label}" for label in PRECISE_BN_WAYS.values())
+        + " | ".join(f"Min of last {LAST_EPOCHS}, {label}" for label in check.ways.values())
         + " | "
-        + " | ".join(f"Final, {label}" for label in PRECISE_BN_WAYS.values())
+        + " | ".join(f"Final, {label}" for label in check.ways.values())
         + " |",
-        "|---:|" + "---:|" * 2 * len(PRECISE_BN_WAYS),
+        "|---:|" + "---:|" * 2 * len(check.ways),
     ]
     for run in runs:
-        cells = [f"{minimum(run, way):.2f}%" for way in PRECISE_BN_WAYS]
-        cells += [f"{final(run, way):.2f}%" for way in PRECISE_BN_WAYS]
+        cells = [f"{minimum(run, way):.2f}%" for way in check.ways]
+        cells += [f"{final(run, way):.2f}%" for way in check.ways]
         lines.append(f"| {run['seed']} | " + " | ".join(cells) + " |")
-    means = [statistics.fmean(minimum(run, way) for run in runs) for way in PRECISE_BN_WAYS]
-    means += [statistics.fmean(final(run, way) for run in runs) for way in PRECISE_BN_WAYS]
+    means = [statistics.fmean(minimum(run, way) for run in runs) for way in check.ways]
+    means += [statistics.fmean(final(run, way) for run in runs) for way in check.ways]
     lines.append("| Mean | " + " | ".join(f"{mean:.2f}%" for mean in means) + " |")
+    if check.eval_split == "test":  # the target's terms: seeds that hold, and the median per-seed minimum
+        holding = [sum(minimum(run, way) >= TARGET_ACCURACY for run in runs) for way in check.ways]
+        medians = [statistics.median(minimum(run, way) for run in runs) for way in check.ways]
+        blank = " |" + " |" * len(check.ways)  # the final columns left empty
+        lines += [
+            f"| Hold {TARGET_ACCURACY:g}% | " + " | ".join(f"{n} of {len(runs)}" for n in holding) + blank,
+            "| Median | " + " | ".join(f"{median:.2f}%" for median in medians) + blank,
+        ]
     first = runs[0]
     recipe = first["recipe"]
     high_rate = range(1, recipe["milestones"][0] + 1)
     last = range(recipe["epochs"] - LAST_EPOCHS + 1, recipe["epochs"] + 1)
 
     def change(way: str, epochs: range) -> str:
-        gaps = [row[way] - row["running"] for run in runs for row in run["history"] if row["epoch"] in epochs]
+        gaps = [row[way] - row[reference] for run in runs for row in run["history"] if row["epoch"] in epochs]
         return f"{round(statistics.fmean(gaps), 2) + 0.0:+.2f}"  # + 0.0: no "-0.00"
 
     for epochs, when in ((high_rate, f"at the rate of {recipe['lr']:g}"), (last, f"the last {LAST_EPOCHS}")):
-        changes = ", ".join(
-            f"{change(way, epochs)} points {label.removeprefix('recomputed ')}"
-            for way, label in PRECISE_BN_WAYS.items()
-            if way != "running"
-        )
+        changes = ", ".join(f"{change(way, epochs)} points {label}" for way, label in check.changes.items())
         lines += [
             "",
-            f"Epochs {epochs.start} to {epochs.stop - 1} ({when}): recomputing the statistics changed the "
-            f"validation accuracy by {changes} (the mean over {len(runs)} seeds).",
+            f"Epochs {epochs.start} to {epochs.stop - 1} ({when}): {check.doing} changed the "
+            f"{check.eval_split} accuracy by {changes} (the mean over {len(runs)} seeds).",
         ]
     lines += [
         "",
-        f"Each seed trained once by `{command}` ({first['dtype']} forward pass, torch "
+        f"Each seed trained once by `{check.command}` ({first['dtype']} forward pass, torch "
         f"{first['torch_version']}, on {first['device_name']}); its row is that one run scored "
-        f"{len(PRECISE_BN_WAYS)} ways. The statistics were recomputed after each epoch over all "
-        f"{first['calibration_images']:,} of its training images, as they are (clean) or rotated and "
-        "shifted as in training (augmented).",
+        f"{len(check.ways)} ways. " + check.method(first),
     ]
     return "\n".join(lines)
 
@@ -1058,6 +1156,10 @@ def section(load: Callable[[Path], object], show: Callable[[object], str]) -> Ca
     return lambda results: show(load(results))
 
 
+def paired_section(check: PairedCheck) -> Callable[[Path], str]:
+    return section(lambda results: load_paired(results, check), lambda runs: paired_text(runs, check))
+
+
 def reader(name: str, schema: Schema) -> Callable[[Path], object]:
     """The loader of one file, ``name`` in the results folder: its checked JSON, or None if it is absent."""
     return lambda results: read_json(results / name, schema, missing_ok=True)
@@ -1118,8 +1220,15 @@ DOCUMENTS = {
     "docs/experiments.md": {
         "legacy-experiments": section(load_legacy, legacy_table),
         "experiments": section(load_design, design_text),
-        "experiments-gpu": section(lambda results: load_design(results, DESIGN_GPU), design_gpu_text),
-        "precise-bn": section(load_precise_bn, precise_bn_text),
+        **{
+            name: section(
+                lambda results, f=folder: load_design(results, f), lambda d, f=folder: design_round_text(d, f)
+            )
+            for name, folder in (("experiments-gpu", DESIGN_GPU), ("experiments-xeon", DESIGN_XEON))
+        },
+        "precise-bn": paired_section(PRECISE_BN_CHECK),
+        "tta": paired_section(TTA_CHECK),
+        "tta-test": paired_section(TTA_TEST_CHECK),
         "one-epoch": section(load_one_epoch, one_epoch_table),
         "test-sweeps": section(load_test_sweeps, test_sweeps_table),
     },

@@ -28,11 +28,38 @@ TINY = dict(train_limit=256, test_limit=256, device="cpu", quiet=True)  # what t
 
 
 def load_tool(name: str):
-    """``tools/NAME.py`` as a module (the tools are scripts, not a package)."""
+    """``tools/NAME.py`` as a module (the tools are scripts, not a package; they import each
+    other as a script run from tools/ would)."""
+    if str(REPO / "tools") not in sys.path:
+        sys.path.insert(0, str(REPO / "tools"))
     spec = importlib.util.spec_from_file_location(name, REPO / "tools" / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+def paired_check_record(seed: int, starts: dict[str, float], **fields) -> dict:
+    """A record of a paired check (tools/paired.py) of step 5's recipe on the validation split,
+    whose score each way rises by 0.01 an epoch from that way's value in ``starts``; ``fields``
+    add the tool's own fields or replace common ones."""
+    from mnist_lite.steps import STEPS
+
+    recipe = STEPS[5]
+    history = [
+        {"epoch": epoch, **{way: start + epoch / 100 for way, start in starts.items()}}
+        for epoch in range(1, recipe.epochs + 1)
+    ]
+    record = {
+        "seed": seed,
+        "recipe": recipe.as_dict(),
+        "train_limit": None,
+        "eval_split": "validation",
+        "dtype": "float32",
+        "device_name": "a CPU (AVX512, 1 thread)",
+        "torch_version": "2.3.0",
+        "history": history,
+    }
+    return record | fields
 
 
 def read_json(path):
@@ -131,6 +158,7 @@ def every_field_changed():
             transition=4,
             low_resolution=(8, 10),
             second_pool=1,
+            dilated=1,
             separable=True,
             batch_norm=False,
             dropout=0.05,

@@ -10,7 +10,7 @@ from conftest import REPO, load_tool
 from mnist_lite.steps import DESIGN_BASELINE, STEPS
 
 design = load_tool("design")
-RECORDED = sorted((REPO / "results").glob("design*/*/seed*.json"))  # design/ and design_gpu/
+RECORDED = sorted((REPO / "results").glob("design*/*/seed*.json"))  # design/, design_gpu/, design_xeon/
 
 
 @pytest.mark.results
@@ -25,8 +25,8 @@ def test_every_recorded_variant_is_what_the_tool_trains_today(path):
     assert run["changes"] == sorted(design.VARIANTS[run["variant"]])
     assert run["eval_split"] == "validation" and run["seed"] == int(path.stem.removeprefix("seed"))
     # each folder is one machine's round, as its table in docs/experiments.md says
-    gpu_round = path.parent.parent.name == "design_gpu"
-    assert (run["device"], run["dtype"]) == (("cuda", "float32") if gpu_round else ("cpu", "bfloat16"))
+    machine = {"design_gpu": ("cuda", "float32"), "design_xeon": ("cpu", "float32")}
+    assert (run["device"], run["dtype"]) == machine.get(path.parent.parent.name, ("cpu", "bfloat16"))
 
 
 def test_variants_start_from_the_previous_recipe_and_one_of_them_is_step5():

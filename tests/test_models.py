@@ -173,6 +173,23 @@ def test_a_second_pool_sits_after_the_named_convolution_and_widens_what_the_last
     assert multiply_adds(one()) - multiply_adds(two()) == 6 * (8 * 8 - 3 * 3) * 6 * 9
 
 
+def test_dilated_convolutions_are_the_last_ones_and_see_more_for_the_same_weights():
+    one = Lite(full_resolution=(4,), transition=0, low_resolution=(6, 6, 6), batch_norm=False)
+    two = dataclasses.replace(one, dilated=2)
+    rows = {row.name: row for row in layer_table(two())}
+    assert [rows[name].description for name in ("conv2", "conv3", "conv4")] == [
+        "conv 3x3, ReLU",
+        "conv 3x3 dilation 2, ReLU",
+        "conv 3x3 dilation 2, ReLU",
+    ]
+    # 14 -> 12, then a dilated 3x3 spans 5x5: 12 -> 8 -> 4; each adds 2 * 2 * jump 2 = 8 to the field
+    assert rows["conv3"].out_shape == (6, 8, 8) and rows["conv4"].out_shape == (6, 4, 4)
+    assert [rows[name].receptive_field for name in ("conv2", "conv3", "conv4")] == [8, 16, 24]
+    assert count_parameters(two()) == count_parameters(one())
+    assert rows["conv4"].multiply_adds == 6 * 4 * 4 * 6 * 9
+    assert Lite.dilated == 0 and "dilation" not in "".join(row.description for row in layer_table(one()))
+
+
 def test_a_separable_convolution_filters_each_channel_then_mixes_them():
     """With ``separable``, conv2 (4 -> 6 at 14x14, no padding) is a 3x3 filter per input channel
     (4 * 9 weights, 4 * 12 * 12 * 9 multiply-adds) then a 1x1 convolution (4 * 6 weights,

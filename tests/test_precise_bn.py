@@ -8,7 +8,7 @@ import json
 
 import pytest
 import torch
-from conftest import load_tool, quiet
+from conftest import load_tool, paired_check_record, quiet
 from torch import nn
 
 from mnist_lite import report
@@ -17,6 +17,14 @@ from mnist_lite.errors import MnistLiteError
 from mnist_lite.steps import STEPS
 
 precise_bn = load_tool("precise_bn")
+
+
+def load(results):
+    return report.load_paired(results, report.PRECISE_BN_CHECK)
+
+
+def section_text(results) -> str:
+    return report.paired_text(load(results), report.PRECISE_BN_CHECK)
 
 
 def small_net(dropout: nn.Module) -> nn.Sequential:
@@ -61,7 +69,7 @@ def test_a_paired_run_trains_as_fit_does_and_scores_each_epoch_every_way(monkeyp
     running = [row["running"] for row in run["history"]]
     assert running == [row["test_acc"] for row in recorded.history.epochs]
     assert min(running) > 20  # learning, not at chance: a degenerate run would agree by accident
-    assert [set(row) for row in run["history"]] == [{"epoch", *report.PRECISE_BN_WAYS}] * 2
+    assert [set(row) for row in run["history"]] == [{"epoch", *report.PRECISE_BN_CHECK.ways}] * 2
     assert run["recipe"] == recipe.as_dict()
     assert (run["train_limit"], run["calibration_images"]) == (2048, 2048)
     # the statistics matter: somewhere a recomputed score differs from the running one
@@ -71,28 +79,8 @@ def test_a_paired_run_trains_as_fit_does_and_scores_each_epoch_every_way(monkeyp
 def paired_record(seed: int, running: float, recomputed: float, **changes) -> dict:
     """A record of tools/precise_bn.py whose scores rise by 0.01 an epoch from ``running`` (running
     statistics) and from ``recomputed`` (both kinds of recomputed statistics)."""
-    recipe = STEPS[5]
-    history = [
-        {
-            "epoch": epoch,
-            "running": running + epoch / 100,
-            "clean": recomputed + epoch / 100,
-            "augmented": recomputed + epoch / 100,
-        }
-        for epoch in range(1, recipe.epochs + 1)
-    ]
-    record = {
-        "seed": seed,
-        "recipe": recipe.as_dict(),
-        "train_limit": None,
-        "eval_split": "validation",
-        "calibration_images": 50_000,
-        "dtype": "float32",
-        "device_name": "a CPU (AVX512, 1 thread)",
-        "torch_version": "2.3.0",
-        "history": history,
-    }
-    return record | changes
+    starts = {"running": running, "clean": recomputed, "augmented": recomputed}
+    return paired_check_record(seed, starts, calibration_images=50_000, **changes)
 
 
 def write_records(tmp_path, *records):
@@ -105,7 +93,7 @@ def write_records(tmp_path, *records):
 
 def test_the_section_shows_each_seed_the_means_and_the_changes(tmp_path):
     results = write_records(tmp_path, paired_record(1, 99.0, 99.1), paired_record(2, 99.2, 99.1))
-    text = report.precise_bn_text(report.load_precise_bn(results))
+    text = section_text(results)
     # seed 1: last five epochs 11-15 at 99.0 + epoch/100, so its minimum is 99.11 and its final 99.15
     assert "| 1 | 99.11% | 99.21% | 99.21% | 99.15% | 99.25% | 99.25% |" in text
     assert "| 2 | 99.31% | 99.21% | 99.21% | 99.35% | 99.25% | 99.25% |" in text
@@ -120,7 +108,7 @@ def test_the_section_shows_each_seed_the_means_and_the_changes(tmp_path):
 
 
 def test_no_paired_runs_says_how_to_make_them(tmp_path):
-    assert report.precise_bn_text(report.load_precise_bn(tmp_path)).startswith("_No paired BatchNorm check")
+    assert section_text(tmp_path).startswith("_No paired BatchNorm check")
 
 
 @pytest.mark.parametrize(
@@ -140,11 +128,11 @@ def test_no_paired_runs_says_how_to_make_them(tmp_path):
 )
 def test_the_section_refuses_runs_it_cannot_show(tmp_path, records, message):
     with pytest.raises(MnistLiteError, match=message):
-        report.load_precise_bn(write_records(tmp_path, *records))
+        load(write_records(tmp_path, *records))
 
 
 def test_a_record_under_another_seeds_name_is_refused(tmp_path):
     results = write_records(tmp_path, paired_record(1, 99.0, 99.1))
     (results / "precise_bn" / "seed1.json").rename(results / "precise_bn" / "seed7.json")
     with pytest.raises(MnistLiteError, match="seed 1: not what its name says"):
-        report.load_precise_bn(results)
+        load(results)

@@ -361,6 +361,12 @@ def test_architecture_summary():
         report.architecture_summary(separable)
         == "28x28: 8 | pool | 14x14: 32,32 (depthwise-separable after the first)"
     )
+    assert report.architecture_summary(dict(one_pool, dilated=1)) == (
+        "28x28: 8 | pool | 14x14: 12,16,16,16 (the last dilated by 2)"
+    )
+    assert report.architecture_summary(dict(separable, dilated=2)) == (
+        "28x28: 8 | pool | 14x14: 32,32 (depthwise-separable after the first) (the last 2 dilated by 2)"
+    )
 
 
 def test_what_changed_names_only_what_differs_from_the_baseline():
@@ -420,26 +426,26 @@ def test_the_gpu_round_is_its_own_table_with_changes_from_its_start(tmp_path):
     start = dict(batch_size=256, lr=0.2)
     for seed in (1, 2):
         write(
-            tmp_path / "design_gpu" / report.ROUND9_BASELINE / f"seed{seed}.json",
-            design_run(report.ROUND9_BASELINE, seed, changes=["batch_size", "lr"], **start),
+            tmp_path / "design_gpu" / report.ROUND4_PICK / f"seed{seed}.json",
+            design_run(report.ROUND4_PICK, seed, changes=["batch_size", "lr"], **start),
         )
         write(
             tmp_path / "design_gpu" / "zoom" / f"seed{seed}.json",
             design_run("zoom", seed, changes=["augment", "batch_size", "lr"], **start, scale=0.1),
         )
     write(tmp_path / "design" / "previous" / "seed1.json", design_run("previous", 1))
-    text = report.design_gpu_text(report.load_design(tmp_path, "design_gpu"))
+    text = report.design_round_text(report.load_design(tmp_path, "design_gpu"), "design_gpu")
     rows = [line for line in text.splitlines() if line.startswith("| ") and not line.startswith("| Variant")]
     assert [row.split(" | ")[:2] for row in rows] == [
-        [f"| {report.ROUND9_BASELINE}", "none"],
+        [f"| {report.ROUND4_PICK}", "none"],
         ["| zoom", "zoom ±10%"],
     ]  # the changes from round 9's start, not from the search's: batch and rate are not news
     assert "| Seed 1 | Seed 2 |" in text and "previous" not in text
-    assert report.design_gpu_text(None).startswith("_No GPU round")
-    (tmp_path / "design_gpu" / report.ROUND9_BASELINE / "seed1.json").unlink()
-    (tmp_path / "design_gpu" / report.ROUND9_BASELINE / "seed2.json").unlink()
+    assert report.design_round_text(None, "design_gpu").startswith("_No GPU round")
+    (tmp_path / "design_gpu" / report.ROUND4_PICK / "seed1.json").unlink()
+    (tmp_path / "design_gpu" / report.ROUND4_PICK / "seed2.json").unlink()
     with pytest.raises(MnistLiteError, match="no run of batch256_rotate12_translate"):
-        report.design_gpu_text(report.load_design(tmp_path, "design_gpu"))
+        report.design_round_text(report.load_design(tmp_path, "design_gpu"), "design_gpu")
 
 
 @pytest.mark.results

@@ -3,6 +3,7 @@
     python tools/design.py                      # list the variants
     python tools/design.py NAME [NAME ...] --seeds 1,2 [--dtype float32]   # default bfloat16
     python tools/design.py NAME --seeds 1,2 --dtype float32 --folder design_gpu   # round 9, on a GPU
+    python tools/design.py NAME --seeds 1,2 --dtype float32 --folder design_xeon  # round 11
     python tools/design.py --time [--repeats 3]   # seconds per epoch of every recorded variant
     python tools/design.py --summarise DESIGN     # summary.json of a sweep of seedS/ folders on the test set
     python tools/design.py NAME --on-test --seeds 1,2   # a frontier point (float32), see below
@@ -13,8 +14,8 @@ A variant is step 5's previous recipe (``DESIGN_BASELINE``) with the changes nam
 runs/design/NAME/seedS/ (resumable)
 and its result.json, plus the variant's changes and multiply-adds, is copied to
 results/design/NAME/seedS.json, which ``docs/experiments.md`` is generated from. Round 9 ran on a
-GPU; ``--folder design_gpu`` keeps its runs apart (runs/design_gpu, results/design_gpu), so that
-each table of the search holds the runs of one machine.
+GPU and round 11 on an Intel Xeon; ``--folder design_gpu`` (``design_xeon``) keeps their runs apart
+(runs/FOLDER, results/FOLDER), so that each table of the search holds the runs of one machine.
 
 ``--on-test`` sweeps a variant the way the final runs are made instead (all 60,000 training
 images, scored on the test set) into results/frontier/NAME_DTYPE: a measurement of what a lever
@@ -36,7 +37,7 @@ from mnist_lite.data import TensorLoader, load_mnist
 from mnist_lite.device import DTYPES, device_name
 from mnist_lite.engine import fit, make_optimizer, sweep_seeds, train_epoch
 from mnist_lite.models import multiply_adds
-from mnist_lite.paths import DESIGN, DESIGN_GPU, REPO, RESULTS
+from mnist_lite.paths import DESIGN, DESIGN_GPU, DESIGN_XEON, REPO, RESULTS
 from mnist_lite.results import load_result, seed_summary, write_json
 from mnist_lite.steps import DESIGN_BASELINE
 
@@ -164,6 +165,11 @@ VARIANTS = {
             "deeper_10_14": dict(model=dataclasses.replace(ONE_POOL, low_resolution=(10, 14, 14, 14, 14))),
         }.items()
     },
+    # round 11, on an Intel Xeon in float32: the same parameters with a wider view. The last
+    # half-resolution convolutions see 20x20 pixels, less than a digit shifted by augmentation;
+    # dilating the last one (or two) by 2 widens that to 24x24 (28x28) for no more weights
+    "step5_dilated1": dict(ROTATE12_TRANSLATE, model=dataclasses.replace(ONE_POOL, dilated=1)),
+    "step5_dilated2": dict(ROTATE12_TRANSLATE, model=dataclasses.replace(ONE_POOL, dilated=2)),
     # round 10, beyond the 15 epochs (a frontier point on the test set, not a candidate): twice
     # the epochs with the rate's drops at the same fractions of the run, to tell whether step 5's
     # net is short of training or of capacity
@@ -236,11 +242,14 @@ def main() -> None:
     parser.add_argument(
         "--time",
         action="store_true",
-        help="time every variant recorded in results/design and results/design_gpu",
+        help="time every variant recorded in results/design*",
     )
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument(
-        "--folder", choices=[DESIGN, DESIGN_GPU], default=DESIGN, help="where the runs go (default: design)"
+        "--folder",
+        choices=[DESIGN, DESIGN_GPU, DESIGN_XEON],
+        default=DESIGN,
+        help="where the runs go (default: design)",
     )
     parser.add_argument("--on-test", action="store_true", help="sweep NAME on the test set (frontier)")
     parser.add_argument(
@@ -256,7 +265,11 @@ def main() -> None:
         write_json(folder / "summary.json", seed_summary(runs))
         return
     if args.time:
-        runs = [*(RESULTS / DESIGN).glob("*/seed*.json"), *(RESULTS / DESIGN_GPU).glob("*/seed*.json")]
+        runs = [
+            path
+            for folder in (DESIGN, DESIGN_GPU, DESIGN_XEON)
+            for path in (RESULTS / folder).glob("*/seed*.json")
+        ]
         recorded = sorted({path.parent.name for path in runs} & set(VARIANTS))
         time_variants(recorded, args.dtype or "bfloat16", args.repeats)
         return

@@ -10,7 +10,7 @@ BatchNorm", 2021) recomputes them for the final weights over a pass of training 
 
 Each seed trains step 5's recipe once in float32 on 50,000 training images and is scored on the
 10,000 held out of them (``tools/design.py``'s split). After every epoch the validation accuracy
-is taken three ways (``mnist_lite.report.PRECISE_BN_WAYS``): with the running statistics (what
+is taken three ways (``mnist_lite.report.PRECISE_BN_CHECK.ways``): with the running statistics (what
 ``fit`` records), with statistics recomputed on all 50,000 training images as they are, and on
 the same images augmented as in training. The clean pass removes the lag (and the noise of
 averaging only the last batches) and the shift; the augmented one the lag and noise alone.
@@ -27,16 +27,13 @@ import argparse
 import math
 
 import torch
+from paired import train_and_score
 from torch import nn
 
-from mnist_lite.data import augment_batch, make_loaders
-from mnist_lite.device import DTYPES, device_name
-from mnist_lite.engine import evaluate, make_optimizer, train_epoch
+from mnist_lite.data import augment_batch
+from mnist_lite.engine import evaluate
 from mnist_lite.paths import PRECISE_BN, RESULTS
 from mnist_lite.results import write_json
-from mnist_lite.steps import STEPS
-
-DTYPE = "float32"  # the forward pass in training, as in step 5's final runs
 
 
 @torch.no_grad()
@@ -62,51 +59,25 @@ def recompute_batchnorm(model: nn.Module, images: torch.Tensor, batch_size: int 
     model.eval()
 
 
-def paired_run(seed: int, train_limit: int | None = None, quiet: bool = True) -> dict:
+def paired_run(seed: int, train_limit: int | None = None) -> dict:
     """Train step 5's recipe on the validation split with ``seed``; per epoch, the validation
-    accuracy with each of ``PRECISE_BN_WAYS``' statistics. The loop is ``fit``'s for a recipe
-    that keeps no average of its weights (which is what ``fit`` would evaluate instead)."""
-    recipe = STEPS[5]
-    if recipe.ema_decay:
-        raise SystemExit("step 5 keeps an average of its weights: this tool scores the trained weights only")
-    device = torch.device("cpu")
-    torch.manual_seed(seed)  # then the loaders, the model and the optimiser, in fit's order
-    train, validation = make_loaders(
-        "fast", recipe.batch_size, device, recipe.augment, train_limit=train_limit, eval_split="validation"
-    )
-    model = recipe.model().to(device)
-    optimizer, scheduler = make_optimizer(recipe, model, len(train))
-    history = []
-    for epoch in range(1, recipe.epochs + 1):
-        train_epoch(
-            model,
-            train,
-            optimizer,
-            scheduler,
-            dtype=DTYPES[DTYPE],
-            label_smoothing=recipe.label_smoothing,
-            quiet=quiet,
-        )
-        row = {"epoch": epoch, "running": evaluate(model, validation)[1]}
+    accuracy with each of ``PRECISE_BN_CHECK.ways``' statistics."""
+    calibration_images = []  # how many training images the statistics were recomputed on
+
+    def score(model, train, validation) -> dict:
+        calibration_images.append(len(train.images))
+        row = {"running": evaluate(model, validation)[1]}
         trained = {name: tensor.clone() for name, tensor in model.state_dict().items()}
         with torch.random.fork_rng(devices=[]):  # the augmentation's draws are not the training's
-            augmented = augment_batch(train.images, recipe.augment)
-        for way, images in (("clean", train.images), ("augmented", augmented)):  # PRECISE_BN_WAYS' keys
+            augmented = augment_batch(train.images, train.augment)
+        for way, images in (("clean", train.images), ("augmented", augmented)):  # PRECISE_BN_CHECK.ways' keys
             recompute_batchnorm(model, images)
             row[way] = evaluate(model, validation)[1]
         model.load_state_dict(trained)  # the running statistics back, as the next epoch found them
-        history.append(row)
-    return {
-        "seed": seed,
-        "recipe": recipe.as_dict(),
-        "train_limit": train_limit,
-        "eval_split": "validation",
-        "calibration_images": len(train.images),
-        "dtype": DTYPE,
-        "device_name": device_name(device),  # the CPU, its vector instructions and threads
-        "torch_version": torch.__version__,
-        "history": history,
-    }
+        return row
+
+    record = train_and_score(seed, score, train_limit=train_limit)
+    return {**record, "calibration_images": calibration_images[0]}
 
 
 def main() -> None:

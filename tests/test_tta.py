@@ -1,0 +1,146 @@
+"""tools/tta.py and its section: each validation image classified from shifted or rotated copies
+of it, paired with the plain score of the same training run."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import pytest
+import torch
+from conftest import load_tool, paired_check_record, quiet
+
+from mnist_lite import report
+from mnist_lite.data import BACKGROUND
+from mnist_lite.engine import fit
+from mnist_lite.errors import MnistLiteError
+from mnist_lite.steps import STEPS
+
+tta = load_tool("tta")
+
+
+@pytest.mark.parametrize("dx, dy", [(1, 0), (-1, 0), (0, 1), (0, -1), (1, 1), (-1, -1)])
+def test_a_shift_by_whole_pixels_copies_pixels_and_fills_with_black(dx, dy):
+    images = torch.randn(3, 1, 28, 28)
+    expected = torch.full_like(images, BACKGROUND)
+    rows, columns = slice(max(0, -dy), 28 - max(0, dy)), slice(max(0, -dx), 28 - max(0, dx))
+    expected[..., max(0, dy) : 28 - max(0, -dy), max(0, dx) : 28 - max(0, -dx)] = images[..., rows, columns]
+    assert torch.allclose(tta.view(images, 0.0, dx, dy), expected, atol=1e-4)
+
+
+def test_each_way_averages_the_probabilities_of_its_views():
+    """A "net" that sees only the pixel at (10, 10): each view moves another pixel there, so the
+    ways' predictions can be worked out by hand."""
+    images = torch.full((1, 1, 28, 28), BACKGROUND)
+    images[0, 0, 10, 11] = 5.0  # the pixel right of (10, 10): the view shifted one pixel left brings it there
+
+    class Spot(torch.nn.Module):
+        def forward(self, x):
+            # class 1 for certain if the spot is lit (a rotation by 6° smears less than half of the
+            # lit pixel onto it), else class 0 with 60%
+            bright = x[:, 0, 10, 10] > 3
+            return torch.where(bright[:, None], torch.tensor([-30.0, 30.0]), torch.tensor([0.4055, 0.0]))
+
+    accuracies = tta.tta_accuracies(Spot(), images, torch.tensor([1]))
+    # plain: class 0. Four shifts: 4 views at 60/40 for class 0 and one at 0/100: mean 0.48 / 0.52 -> class 1.
+    # Eight shifts: 8 views at 60/40, one at 0/100: 0.533 / 0.467 -> class 0. Rotations: all class 0.
+    assert accuracies == {"plain": 0.0, "shifts": 100.0, "shifts_diagonal": 0.0, "rotations": 0.0}
+
+
+def test_a_paired_run_trains_as_fit_does_and_scores_each_epoch_every_way(monkeypatch):
+    """The pairing the tool relies on: its "fit" column is what ``fit`` records for the same seed
+    and its plain score agrees, so scoring the views after each epoch changed nothing in the training."""
+    recipe = dataclasses.replace(STEPS[5], epochs=2)
+    monkeypatch.setitem(STEPS, 5, recipe)
+    run = tta.paired_run(3, train_limit=2048)
+    recorded = fit(
+        recipe, seed=3, train_limit=2048, eval_split="validation", device="cpu", quiet=True, log=quiet
+    )
+    assert [row["fit"] for row in run["history"]] == [row["test_acc"] for row in recorded.history.epochs]
+    assert all(row["plain"] == pytest.approx(row["fit"], abs=1e-4) for row in run["history"])
+    assert min(row["fit"] for row in run["history"]) > 20  # learning, not at chance
+    assert [set(row) for row in run["history"]] == [{"epoch", "fit", *report.TTA_CHECK.ways}] * 2
+    assert run["recipe"] == recipe.as_dict() and run["train_limit"] == 2048
+    assert set(run["views"]) == set(report.TTA_CHECK.ways) == set(tta.TTA_WAYS)
+    # the views matter: somewhere a way's score differs from the plain one
+    assert any(row[way] != row["plain"] for row in run["history"] for way in tta.TTA_WAYS if way != "plain")
+
+
+def test_on_the_test_set_only_the_way_the_validation_split_chose_is_scored(monkeypatch):
+    monkeypatch.setitem(STEPS, 5, dataclasses.replace(STEPS[5], epochs=1))
+    run = tta.paired_run(3, "test", train_limit=512)
+    assert run["eval_split"] == "test" and set(run["views"]) == {"plain", "shifts"}
+    assert (
+        set(run["history"][0])
+        == {"epoch", "fit", *report.TTA_TEST_CHECK.ways}
+        == {"epoch", "fit", "plain", "shifts"}
+    )
+
+
+def tta_record(seed: int, plain: float, averaged: float, **changes) -> dict:
+    """A record of tools/tta.py whose scores rise by 0.01 an epoch from ``plain`` and, for every
+    way that averages over views, from ``averaged``."""
+    starts = {way: averaged if views[1:] else plain for way, views in tta.TTA_WAYS.items()}
+    views = {way: [list(v) for v in views] for way, views in tta.TTA_WAYS.items()}
+    return paired_check_record(seed, starts, views=views, **changes)
+
+
+def section_text(tmp_path, *records) -> str:
+    folder = tmp_path / "tta"
+    folder.mkdir()
+    for record in records:
+        (folder / f"seed{record['seed']}.json").write_text(json.dumps(record))
+    return report.paired_text(report.load_paired(tmp_path, report.TTA_CHECK), report.TTA_CHECK)
+
+
+def test_the_section_shows_each_seed_the_means_and_the_changes(tmp_path):
+    text = section_text(tmp_path, tta_record(1, 99.0, 99.1), tta_record(2, 99.2, 99.4))
+    assert "| 1 | 99.11% | 99.21% | 99.21% | 99.21% | 99.15% | 99.25% | 99.25% | 99.25% |" in text
+    assert "| Mean | 99.21% | 99.36% | 99.36% | 99.36% | 99.25% | 99.40% | 99.40% | 99.40% |" in text
+    assert (
+        "Epochs 11 to 15 (the last 5): averaging over the views changed the validation accuracy by "
+        "+0.15 points with 4 shifts, +0.15 points with 8 shifts, +0.15 points with 2 rotations "
+        "(the mean over 2 seeds)." in text
+    )
+    assert "torch 2.3.0, on a CPU (AVX512, 1 thread)" in text and "rotated by 6°" in text
+
+
+def test_the_test_set_section_counts_the_seeds_that_hold_each_way(tmp_path):
+    folder = tmp_path / "tta_test"
+    folder.mkdir()
+    for seed, (plain, shifted) in enumerate([(99.25, 99.3), (99.3, 99.4), (99.35, 99.45)], start=1):
+        record = tta_record(seed, plain, shifted, eval_split="test")
+        record["views"] = {way: record["views"][way] for way in ("plain", "shifts")}
+        for row in record["history"]:
+            del row["shifts_diagonal"], row["rotations"]
+        (folder / f"seed{seed}.json").write_text(json.dumps(record))
+    text = report.paired_text(report.load_paired(tmp_path, report.TTA_TEST_CHECK), report.TTA_TEST_CHECK)
+    # minima: plain 99.36, 99.41, 99.46 and with shifts 99.41, 99.51, 99.56
+    assert "| Hold 99.4% | 2 of 3 | 3 of 3 | | |" in text
+    assert "| Median | 99.41% | 99.51% | | |" in text
+    assert "changed the test accuracy by +0.08 points with 4 shifts" in text
+    assert "`python tools/tta.py --on-test --seeds S`" in text
+    with pytest.raises(MnistLiteError, match="not all the training images of the validation split"):
+        report.load_paired(tmp_path, dataclasses.replace(report.TTA_TEST_CHECK, eval_split="validation"))
+
+
+def test_each_way_is_summarised_like_a_sweep_of_the_same_seeds(tmp_path):
+    for seed, (plain, shifted) in enumerate([(99.25, 99.3), (99.3, 99.4), (99.35, 99.45)], start=1):
+        record = tta_record(seed, plain, shifted, eval_split="test")
+        (tmp_path / f"seed{seed}.json").write_text(json.dumps(record))
+    tta.summarise(tmp_path)
+    plain, shifts = (
+        json.loads((tmp_path / f"summary_{way}.json").read_text()) for way in ("plain", "shifts")
+    )
+    # minima (epoch 11): plain 99.36, 99.41, 99.46, with shifts 99.41, 99.51, 99.56; finals 0.04 higher
+    assert (plain["seeds_holding"], shifts["seeds_holding"]) == (2, 3)
+    assert (plain["median_last5_min_test_acc"], shifts["worst_last5_min_test_acc"]) == (99.41, 99.41)
+    assert shifts["final_test_acc_mean"] == 99.533 and shifts["eval_split"] == "test"
+    assert [row["seed"] for row in plain["seeds"]] == [1, 2, 3] and plain["params"] == 7578
+
+
+def test_a_record_without_its_views_is_refused(tmp_path):
+    record = tta_record(1, 99.0, 99.1)
+    del record["views"]
+    with pytest.raises(MnistLiteError, match="not a valid paired test-time augmentation run"):
+        section_text(tmp_path, record)
