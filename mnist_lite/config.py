@@ -70,6 +70,14 @@ class Lite:
 
     name = "LiteNet"
 
+    def __post_init__(self):
+        # dilated convolutions come after any second pool, whose size arithmetic assumes 3x3 views
+        if not 0 <= self.dilated <= len(self.low_resolution) - self.second_pool:
+            raise ValueError(
+                f"dilated={self.dilated}: at most the {len(self.low_resolution) - self.second_pool} "
+                "low-resolution convolutions after any second pool"
+            )
+
     def __call__(self):
         from mnist_lite.models import LiteNet
 

@@ -210,6 +210,7 @@ LITE_RECIPE = {
         "transition": COUNT,
         "low_resolution": ListOf(COUNT, 1),
         "second_pool?": COUNT,
+        "dilated?": COUNT,
         "separable?": FLAG,
         "dropout": NUMBER,
     },
@@ -853,7 +854,8 @@ TTA_TEST_CHECK = dataclasses.replace(
 
 def load_paired(results: Path, check: PairedCheck) -> list[dict] | None:
     """The runs of ``check``'s tool by seed, or None when none is recorded. Each is step 5's
-    recipe as it is today on all of the validation split's training images, every epoch scored,
+    recipe as it is today on all the training images of ``check.eval_split``, every epoch scored
+    each of the check's ways (and, for a check that records its ``views``, those ways' views),
     all on one machine and torch."""
     paths = sorted((results / check.folder).glob("seed*.json"))
     if not paths:
@@ -870,8 +872,13 @@ def load_paired(results: Path, check: PairedCheck) -> list[dict] | None:
             problem = f"not all the training images of the {check.eval_split} split"
         elif len(run["history"]) != run["recipe"]["epochs"]:
             problem = f"{len(run['history'])} epochs scored, not {run['recipe']['epochs']}"
-        elif runs and any(run[key] != runs[0][key] for key in ("dtype", "device_name", "torch_version")):
-            problem = f"another machine, torch or precision than {path.parent / 'seed'}{runs[0]['seed']}.json"
+        elif "views" in run and set(run["views"]) != set(check.ways):
+            problem = f"views of {', '.join(run['views'])}, not of {', '.join(check.ways)}"
+        elif runs and any(
+            run[key] != runs[0][key] for key in ("dtype", "device_name", "torch_version", *check.fields)
+        ):
+            settings = ", ".join(["torch", "precision", *check.fields])
+            problem = f"another machine or {settings} than {path.parent / 'seed'}{runs[0]['seed']}.json"
         if problem:
             raise MnistLiteError(f"{path}: not a paired run to report ({problem}); {check.schema.fix}")
         runs.append(run)
@@ -879,9 +886,9 @@ def load_paired(results: Path, check: PairedCheck) -> list[dict] | None:
 
 
 def paired_text(runs: list[dict] | None, check: PairedCheck) -> str:
-    """Per seed, the minimum of the last epochs and the final validation accuracy each of
-    ``check``'s ways; then the mean change each makes while the rate is high and over the last
-    epochs."""
+    """Per seed, the minimum of the last epochs and the final accuracy (on the check's split) each
+    of ``check``'s ways, on the test set also how many seeds hold the target and the median
+    minimum; then the mean change each way makes while the rate is high and over the last epochs."""
     if runs is None:
         return _missing(check.name, check.command)
     reference = next(iter(check.ways))

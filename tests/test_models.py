@@ -187,7 +187,9 @@ def test_dilated_convolutions_are_the_last_ones_and_see_more_for_the_same_weight
     assert [rows[name].receptive_field for name in ("conv2", "conv3", "conv4")] == [8, 16, 24]
     assert count_parameters(two()) == count_parameters(one())
     assert rows["conv4"].multiply_adds == 6 * 4 * 4 * 6 * 9
-    assert Lite.dilated == 0 and "dilation" not in "".join(row.description for row in layer_table(one()))
+    assert "dilation" not in "".join(row.description for row in layer_table(one()))
+    with pytest.raises(ValueError, match="dilated=3: at most the 2 low-resolution convolutions"):
+        dataclasses.replace(one, second_pool=1, dilated=3)
 
 
 def test_a_separable_convolution_filters_each_channel_then_mixes_them():

@@ -448,6 +448,22 @@ def test_the_gpu_round_is_its_own_table_with_changes_from_its_start(tmp_path):
         report.design_round_text(report.load_design(tmp_path, "design_gpu"), "design_gpu")
 
 
+def test_each_round_on_another_machine_has_its_own_section(tmp_path):
+    """docs/experiments.md's sections of rounds 9 and 11 each read their own folder."""
+    start = dict(batch_size=256, lr=0.2)
+    for folder, variant in (("design_gpu", "zoom"), ("design_xeon", "dilated")):
+        for name in (report.ROUND4_PICK, variant):
+            write(
+                tmp_path / folder / name / "seed1.json",
+                design_run(name, 1, changes=["batch_size", "lr"], **start),
+            )
+    sections = report.DOCUMENTS["docs/experiments.md"]
+    gpu, xeon = sections["experiments-gpu"](tmp_path), sections["experiments-xeon"](tmp_path)
+    assert gpu.startswith("**Round 9, on a GPU.**") and "| zoom |" in gpu and "dilated" not in gpu
+    assert xeon.startswith("**Round 11, on an Intel Xeon.**") and "| dilated |" in xeon and "zoom" not in xeon
+    assert "--folder design_xeon" in xeon
+
+
 @pytest.mark.results
 def test_the_frontier_marks_the_one_variant_that_step5_trains():
     points = report.frontier_points(report.load_design(RESULTS))

@@ -8,12 +8,13 @@ import json
 
 import pytest
 import torch
-from conftest import load_tool, paired_check_record, quiet
+from conftest import REPO, load_tool, paired_check_record, quiet
 
 from mnist_lite import report
 from mnist_lite.data import BACKGROUND
 from mnist_lite.engine import fit
 from mnist_lite.errors import MnistLiteError
+from mnist_lite.paths import TTA, TTA_TEST
 from mnist_lite.steps import STEPS
 
 tta = load_tool("tta")
@@ -144,3 +145,21 @@ def test_a_record_without_its_views_is_refused(tmp_path):
     del record["views"]
     with pytest.raises(MnistLiteError, match="not a valid paired test-time augmentation run"):
         section_text(tmp_path, record)
+
+
+RECORDED = {
+    folder: sorted((REPO / "results" / folder).glob("seed*.json")) for folder in (report.TTA, TTA_TEST)
+}
+
+
+@pytest.mark.results
+@pytest.mark.parametrize(
+    "path", [*RECORDED[TTA], *RECORDED[TTA_TEST]], ids=lambda path: "/".join(path.parts[-2:])
+)
+def test_every_recorded_run_scored_the_views_the_tool_scores_today(path):
+    run = json.loads(path.read_text())
+    ways = tta.ON_TEST_WAYS if run["eval_split"] == "test" else tta.TTA_WAYS
+    assert run["views"] == {way: [list(v) for v in views] for way, views in ways.items()}
+    assert run["recipe"] == STEPS[5].as_dict() and run["dtype"] == "float32" and run["train_limit"] is None
+    # "plain" is the accuracy evaluate gives ("fit"): float32 rounding at most
+    assert all(abs(row["plain"] - row["fit"]) < 1e-4 for row in run["history"])

@@ -9,10 +9,11 @@ the same on the test set (results/tta_test/seedS.json).
 
 Each seed trains step 5's recipe once in float32 on 50,000 training images and is scored on the
 10,000 held out of them (``tools/design.py``'s split). After every epoch each validation image is
-classified ``TTA_WAYS``' ways: as it is (what ``fit`` records), and by the mean of the softmax
+classified ``TTA_WAYS``' ways: as it is ("plain"), and by the mean of the softmax
 probabilities over the views a way names. Scoring draws no random numbers and changes no
 weights or BatchNorm statistics, so every way scores the same training run: the comparison is
-paired, any difference is the views', not a seed's luck.
+paired, any difference is the views', not a seed's luck. Each row also keeps the accuracy as
+``evaluate`` scores it ("fit"), which the tests hold equal to ``fit``'s and to "plain".
 
 ``--on-test`` trains the way the final runs do (all 60,000 training images) and scores the test
 set, plainly and with ``ON_TEST_WAYS`` only: a measurement of what the validation split's choice
@@ -33,7 +34,7 @@ from mnist_lite.engine import evaluate
 from mnist_lite.models import count_parameters
 from mnist_lite.paths import RESULTS, TTA, TTA_TEST
 from mnist_lite.results import seed_summary, write_json
-from mnist_lite.steps import LAST_EPOCHS, STEPS
+from mnist_lite.steps import LAST_EPOCHS, Recipe
 
 PIXEL = 1 / 28  # a shift of one pixel, as a fraction of the image's width
 # a view: (degrees counter-clockwise, shift right, shift down), the shifts in pixels
@@ -53,8 +54,8 @@ ON_TEST_WAYS = {way: TTA_WAYS[way] for way in ("plain", "shifts")}
 
 
 def view(images: torch.Tensor, degrees: float, dx: int, dy: int) -> torch.Tensor:
-    """``images`` rotated by ``degrees`` and shifted by whole pixels, black filling in (exact
-    copies of pixels: a shift of whole pixels samples the grid's own points)."""
+    """``images`` rotated by ``degrees`` and shifted by whole pixels, black filling in (a shift of
+    whole pixels samples the grid's own points: copies of pixels, up to float rounding)."""
     if (degrees, dx, dy) == IDENTITY:
         return images
     n = len(images)
@@ -103,7 +104,12 @@ def summarise(folder: Path) -> None:
     runs = sorted(
         (json.loads(path.read_text()) for path in folder.glob("seed*.json")), key=lambda run: run["seed"]
     )
-    recipe = STEPS[5]
+    if not runs:
+        raise SystemExit(f"{folder}: no seedS.json to summarise; run the seeds first")
+    settings = ("views", "device_name", "torch_version")  # seed_summary checks recipe, precision and split
+    if any(run[key] != runs[0][key] for run in runs for key in settings):
+        raise SystemExit(f"{folder}: the runs differ in {', '.join(settings)}; one summary cannot cover them")
+    recipe = Recipe.from_dict(runs[0]["recipe"])
     for way in runs[0]["views"]:
         as_sweep = []
         for run in runs:
