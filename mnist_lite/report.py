@@ -1188,10 +1188,16 @@ TEST_SWEEP_FILE = Schema(
 
 
 def load_test_sweeps(results: Path) -> list[tuple[str, dict]] | None:
-    """Every seed sweep on the test set: step 5's, and the designs it was compared with."""
+    """Every seed sweep on the test set: step 5's, the designs it was compared with, and each way
+    of scoring step 5's recipe that ``tools/tta.py --on-test`` summarised (named by its file)."""
     paths = sorted({path for pattern in TEST_SWEEPS for path in results.glob(f"{pattern}/{SWEEP_SUMMARY}")})
+    paths += sorted(results.glob(f"{TTA_TEST}/summary_*.json"))
     return [
-        (str(path.parent.relative_to(results)), read_json(path, TEST_SWEEP_FILE)) for path in paths
+        (
+            str((path.parent if path.name == SWEEP_SUMMARY else path).relative_to(results)),
+            read_json(path, TEST_SWEEP_FILE),
+        )
+        for path in paths
     ] or None
 
 

@@ -297,14 +297,17 @@ def test_robustness_shows_both_sweeps_and_what_they_say(tmp_path):
 
 
 def test_the_test_sweeps_table_counts_each_sweeps_seeds_and_says_how_long_they_trained(tmp_path):
-    write_sweep(tmp_path, "step5_seeds", range(1, 21), missing={3, 7})
+    summary = write_sweep(tmp_path, "step5_seeds", range(1, 21), missing={3, 7})
     write_sweep(tmp_path, "frontier/long_float32", range(1, 9), missing={2}, epochs=30)
     write_sweep(tmp_path, "design/a", [1])  # a validation run's folder: not a sweep on the test set
+    write(tmp_path / "tta_test" / "summary_shifts.json", summary)  # a way of scoring, named by its file
     table = report.test_sweeps_table(report.load_test_sweeps(tmp_path))
     rows = table.splitlines()[2:]
     assert rows == [
         "| `frontier/long_float32` | LiteNet | 7,578 | 30 | float32 | 8 | 7 of 8 | 99.41% | 99.38% | a CPU |",
         "| `step5_seeds` | LiteNet | 7,578 | 15 | float32 | 20 | 18 of 20 | 99.41% | 99.38% | a CPU |",
+        "| `tta_test/summary_shifts.json` | LiteNet | 7,578 | 15 | float32 | 20 | 18 of 20 | 99.41% | 99.38% "
+        "| a CPU |",
     ]
 
 
