@@ -3,7 +3,7 @@
     python tools/design.py                      # list the variants
     python tools/design.py NAME [NAME ...] --seeds 1,2 [--dtype float32]   # default bfloat16
     python tools/design.py NAME --seeds 1,2 --dtype float32 --folder design_gpu   # round 9, on a GPU
-    python tools/design.py NAME --seeds 1,2 --dtype float32 --folder design_xeon  # round 11
+    python tools/design.py NAME --seeds 1,2 --dtype float32 --folder design_xeon --threads 1  # round 11
     python tools/design.py --time [--repeats 3]   # seconds per epoch of every recorded variant
     python tools/design.py --summarise DESIGN     # summary.json of a sweep of seedS/ folders on the test set
     python tools/design.py NAME --on-test --seeds 1,2   # a frontier point (float32), see below
@@ -246,6 +246,9 @@ def main() -> None:
     )
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument(
+        "--threads", type=int, help="torch threads (default: torch's; 1 to run one process per core)"
+    )
+    parser.add_argument(
         "--folder",
         choices=[DESIGN, DESIGN_GPU, DESIGN_XEON],
         default=DESIGN,
@@ -256,6 +259,8 @@ def main() -> None:
         "--summarise", metavar="DESIGN", help="write DESIGN/summary.json from DESIGN/seed*/result.json"
     )
     args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
     if args.summarise:
         folder = Path(args.summarise)
         runs = [
