@@ -163,3 +163,14 @@ def test_every_recorded_run_scored_the_views_the_tool_scores_today(path):
     assert run["recipe"] == STEPS[5].as_dict() and run["dtype"] == "float32" and run["train_limit"] is None
     # "plain" is the accuracy evaluate gives ("fit"): float32 rounding at most
     assert all(abs(row["plain"] - row["fit"]) < 1e-4 for row in run["history"])
+
+
+def test_seeds_that_are_not_numbers_end_in_a_one_line_usage_error(monkeypatch, capsys):
+    monkeypatch.setattr("sys.argv", ["tta.py", "--seeds", "1,x"])
+    with pytest.raises(SystemExit) as exit_:
+        tta.main()
+    assert exit_.value.code == 2
+    assert (
+        "argument --seeds: expected a range like 1-5 or a list like 1,3,7, got '1,x'"
+        in capsys.readouterr().err
+    )

@@ -32,6 +32,7 @@ from pathlib import Path
 
 import torch
 
+from mnist_lite.cli import seed_range
 from mnist_lite.config import Augment, Lite
 from mnist_lite.data import TensorLoader, load_mnist
 from mnist_lite.device import DTYPES, device_name
@@ -41,6 +42,7 @@ from mnist_lite.paths import DESIGN, DESIGN_GPU, DESIGN_XEON, REPO, RESULTS
 from mnist_lite.results import load_result, seed_summary, write_json
 from mnist_lite.steps import DESIGN_BASELINE
 
+FOLDERS = (DESIGN, DESIGN_GPU, DESIGN_XEON)  # one per machine a round of the search ran on
 STEP_SCHEDULE = dict(lr=0.1, schedule="step", milestones=(8, 12))
 # one padded convolution at 28x28, then the pool, no 1x1 transition; spelled out in full, like
 # DESIGN_BASELINE, so that a change of Lite's defaults cannot change what a recorded variant means
@@ -233,7 +235,7 @@ def time_variants(names: list[str], dtype: str, repeats: int, images: int = 7680
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("names", nargs="*", metavar="NAME")
-    parser.add_argument("--seeds", default="1,2", help="comma-separated, e.g. 1,2")
+    parser.add_argument("--seeds", type=seed_range, default="1,2", help="e.g. 1,2 or 1-8")
     parser.add_argument(
         "--dtype",
         choices=["bfloat16", "float32"],
@@ -250,7 +252,7 @@ def main() -> None:
     )
     parser.add_argument(
         "--folder",
-        choices=[DESIGN, DESIGN_GPU, DESIGN_XEON],
+        choices=FOLDERS,
         default=DESIGN,
         help="where the runs go (default: design)",
     )
@@ -270,11 +272,7 @@ def main() -> None:
         write_json(folder / "summary.json", seed_summary(runs))
         return
     if args.time:
-        runs = [
-            path
-            for folder in (DESIGN, DESIGN_GPU, DESIGN_XEON)
-            for path in (RESULTS / folder).glob("*/seed*.json")
-        ]
+        runs = [path for folder in FOLDERS for path in (RESULTS / folder).glob("*/seed*.json")]
         recorded = sorted({path.parent.name for path in runs} & set(VARIANTS))
         time_variants(recorded, args.dtype or "bfloat16", args.repeats)
         return
@@ -282,15 +280,16 @@ def main() -> None:
         for name in VARIANTS:
             print(name, variant_recipe(name).as_dict())
         return
-    seeds = [int(s) for s in args.seeds.split(",")]
     dtype = args.dtype or ("float32" if args.on_test else "bfloat16")
     if args.on_test:
         for name in args.names:
-            sweep_seeds(variant_recipe(name), seeds, RESULTS / "frontier" / f"{name}_{dtype}", dtype=dtype)
+            sweep_seeds(
+                variant_recipe(name), args.seeds, RESULTS / "frontier" / f"{name}_{dtype}", dtype=dtype
+            )
         return
     for name in args.names:
         recipe = variant_recipe(name)
-        for seed in seeds:
+        for seed in args.seeds:
             folder = REPO / "runs" / args.folder / name / f"seed{seed}"
             run = fit(
                 recipe,

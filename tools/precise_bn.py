@@ -30,6 +30,7 @@ import torch
 from paired import train_and_score
 from torch import nn
 
+from mnist_lite.cli import seed_range
 from mnist_lite.data import augment_batch
 from mnist_lite.engine import evaluate
 from mnist_lite.paths import PRECISE_BN, RESULTS
@@ -82,11 +83,11 @@ def paired_run(seed: int, train_limit: int | None = None) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seeds", default="1,2", help="comma-separated, e.g. 1,2")
+    parser.add_argument("--seeds", type=seed_range, default="1,2", help="e.g. 1,2 or 1-8")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1: one run per core)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    for seed in (int(s) for s in args.seeds.split(",")):
+    for seed in args.seeds:
         out = RESULTS / PRECISE_BN / f"seed{seed}.json"
         if out.exists():  # recorded already: a seed is a few minutes of training, run again to go on
             print(f"seed {seed}: recorded in {out}, skipped")

@@ -29,6 +29,7 @@ from pathlib import Path
 import torch
 from paired import train_and_score
 
+from mnist_lite.cli import seed_range
 from mnist_lite.data import EVAL_BATCH_SIZE, affine
 from mnist_lite.engine import evaluate
 from mnist_lite.models import count_parameters
@@ -136,7 +137,7 @@ def summarise(folder: Path) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seeds", default="1,2", help="comma-separated, e.g. 1,2")
+    parser.add_argument("--seeds", type=seed_range, default="1,2", help="e.g. 1,2 or 1-8")
     parser.add_argument(
         "--on-test", action="store_true", help="train on all 60,000 images, score the test set"
     )
@@ -150,7 +151,7 @@ def main() -> None:
     if args.summarise:
         summarise(RESULTS / folder)
         return
-    for seed in (int(s) for s in args.seeds.split(",")):
+    for seed in args.seeds:
         out = RESULTS / folder / f"seed{seed}.json"
         if out.exists():  # recorded already: a seed is a few minutes of training, run again to go on
             print(f"seed {seed}: recorded in {out}, skipped")
