@@ -144,8 +144,16 @@ def cmd_summary(args) -> None:
 def cmd_evaluate(args) -> None:
     from mnist_lite.engine import evaluate_checkpoint
 
-    loss, accuracy, images, step = evaluate_checkpoint(args.checkpoint, args.step, args.device, args.data_dir)
-    print(f"step {step}: test loss {loss:.4f}, accuracy {accuracy:.2f}% on {images:,} test images")
+    scores, images, recipe = evaluate_checkpoint(args.checkpoint, args.step, args.device, args.data_dir)
+    shifted = (
+        f" with test-time shifts of {recipe.test_time_shift} pixel(s) ({scores.plain_accuracy:.2f}% without)"
+        if recipe.test_time_shift
+        else ""
+    )
+    print(
+        f"step {recipe.step}: test loss {scores.loss:.4f}, accuracy {scores.accuracy:.2f}%{shifted} "
+        f"on {images:,} test images"
+    )
 
 
 def cmd_seeds(args) -> None:

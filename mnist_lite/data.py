@@ -235,6 +235,19 @@ def augment_batch(images: torch.Tensor, augment: Augment) -> torch.Tensor:
     return affine(images, degrees, shift, zoom)
 
 
+def shifted_copies(images: torch.Tensor, pixels: int) -> list[torch.Tensor]:
+    """``images`` (normalised, ``[N, 1, H, W]``) and four copies of them moved by ``pixels``
+    right, left, down and up, black coming in at the edge: the views that test-time
+    augmentation (a recipe's ``test_time_shift``) classifies each image by. A shift by whole
+    pixels needs no interpolation, so every copy holds the image's own pixel values."""
+    p = pixels
+    height, width = images.shape[-2:]
+    padded = F.pad(images, (p, p, p, p), value=BACKGROUND)
+    # a copy moved right by dx reads each pixel from dx columns to its left
+    moves = ((0, 0), (p, 0), (-p, 0), (0, p), (0, -p))
+    return [padded[..., p - dy : p - dy + height, p - dx : p - dx + width] for dx, dy in moves]
+
+
 def torchvision_transform(augment: Augment):
     """The same augmentation as a PIL transform, for the classic pipeline."""
     from torchvision import transforms

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -19,7 +21,15 @@ from torch import nn
 
 from mnist_lite import checkpoints
 from mnist_lite.config import MAX_SEED
-from mnist_lite.data import EVAL_BATCH_SIZE, EVAL_SPLITS, LOADERS, TensorLoader, load_mnist, make_loaders
+from mnist_lite.data import (
+    EVAL_BATCH_SIZE,
+    EVAL_SPLITS,
+    LOADERS,
+    TensorLoader,
+    load_mnist,
+    make_loaders,
+    shifted_copies,
+)
 from mnist_lite.device import DTYPES, autocast, device_name, pick_device, resolve_dtype
 from mnist_lite.errors import MnistLiteError
 from mnist_lite.models import count_parameters
@@ -89,21 +99,42 @@ def train_epoch(
     return loss_sum.item() / seen, 100 * correct.item() / seen
 
 
+class Scores(NamedTuple):
+    """What ``evaluate`` measures: the loss and accuracy (%) of the recipe's way of classifying,
+    and the accuracy of each image classified as it is (the same, without test-time shifts)."""
+
+    loss: float
+    accuracy: float
+    plain_accuracy: float
+
+
+def log_probabilities(model, x, test_time_shift: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """The log class probabilities ``model`` gives the batch ``x``, the way a recipe with
+    ``test_time_shift`` scores: with a shift, the log of the mean probabilities over each image
+    and its four shifted copies (``data.shifted_copies``); and those of the images alone."""
+    views = shifted_copies(x, test_time_shift) if test_time_shift else [x]  # views[0] is x
+    per_view = torch.stack([F.log_softmax(model(view), 1) for view in views])
+    return torch.logsumexp(per_view, 0) - math.log(len(views)), per_view[0]  # log-mean-exp: no underflow
+
+
 @torch.inference_mode()
-def evaluate(model, loader) -> tuple[float, float]:
-    """Mean loss and accuracy (%) of ``model`` over ``loader``."""
+def evaluate(model, loader, test_time_shift: int = 0) -> Scores:
+    """``model``'s scores over ``loader``, each image classified the way ``log_probabilities``
+    says; the loss is the cross-entropy of those probabilities."""
     model.eval()
     device = next(model.parameters()).device
     loss_sum = torch.zeros((), device=device)
     correct = torch.zeros((), device=device, dtype=torch.long)
+    plain_correct = torch.zeros((), device=device, dtype=torch.long)
     seen = 0
     for x, y in loader:
         x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
-        logits = model(x)
-        loss_sum += F.cross_entropy(logits, y, reduction="sum")
-        correct += (logits.argmax(1) == y).sum()
+        scored, plain = log_probabilities(model, x, test_time_shift)
+        loss_sum += F.nll_loss(scored, y, reduction="sum")
+        correct += (scored.argmax(1) == y).sum()
+        plain_correct += (plain.argmax(1) == y).sum()
         seen += len(y)
-    return loss_sum.item() / seen, 100 * correct.item() / seen
+    return Scores(loss_sum.item() / seen, 100 * correct.item() / seen, 100 * plain_correct.item() / seen)
 
 
 def make_optimizer(recipe: Recipe, model: nn.Module, steps_per_epoch: int):
@@ -401,13 +432,15 @@ def run_epoch(
         epoch=epoch,
         quiet=quiet,
     )
-    test_loss, test_acc = evaluate(trainer.kept, eval_loader)
+    scores = evaluate(trainer.kept, eval_loader, recipe.test_time_shift)
     return dict(
         epoch=epoch,
         train_loss=round(train_loss, 5),
         train_acc=round(train_acc, 3),
-        test_loss=round(test_loss, 5),
-        test_acc=round(test_acc, 3),
+        test_loss=round(scores.loss, 5),
+        test_acc=round(scores.accuracy, 3),
+        # with test-time shifts, what the images alone score: the same run's accuracy without them
+        **({"plain_test_acc": round(scores.plain_accuracy, 3)} if recipe.test_time_shift else {}),
         lr=lr,
         seconds=round(time.perf_counter() - start, 2),
     )
@@ -417,13 +450,16 @@ def format_epoch(row: dict, epochs: int) -> str:
     """The per-epoch log line: the recorded figures, at the precision ``result.json`` keeps them."""
     return (
         f"epoch {row['epoch']:2d}/{epochs}  train loss {row['train_loss']:.5f} acc {row['train_acc']:7.3f}%  "
-        f"test loss {row['test_loss']:.5f} acc {row['test_acc']:7.3f}%  lr {row['lr']:.4g}  "
+        f"test loss {row['test_loss']:.5f} acc {row['test_acc']:7.3f}%"
+        + (f" (plain {row['plain_test_acc']:.3f}%)" if "plain_test_acc" in row else "")
+        + f"  lr {row['lr']:.4g}  "
         f"{row['seconds']:.1f}s"
     )
 
 
-def evaluate_checkpoint(path, step=None, device="auto", data_dir=None) -> tuple[float, float, int, int]:
-    """Test loss, accuracy, number of test images and step of a saved ``model.pt`` or ``checkpoint.pt``.
+def evaluate_checkpoint(path, step=None, device="auto", data_dir=None) -> tuple[Scores, int, Recipe]:
+    """The test scores of a saved ``model.pt`` or ``checkpoint.pt``, scored the way its recipe
+    scores (``test_time_shift``), the number of test images, and the recipe.
 
     The model's recipe comes from the checkpoint, else from the ``result.json`` beside it, else
     from ``step``'s recipe; ``step``, when given, must agree with the first two.
@@ -451,8 +487,8 @@ def evaluate_checkpoint(path, step=None, device="auto", data_dir=None) -> tuple[
         ) from None
     device = pick_device(device) if not isinstance(device, torch.device) else device
     test_loader = TensorLoader(*load_mnist("test", data_dir), batch_size=EVAL_BATCH_SIZE, device=device)
-    loss, accuracy = evaluate(model.to(device), test_loader)
-    return loss, accuracy, len(test_loader.labels), recipe.step
+    scores = evaluate(model.to(device), test_loader, recipe.test_time_shift)
+    return scores, len(test_loader.labels), recipe
 
 
 def _recipe_beside(path: Path) -> Recipe:

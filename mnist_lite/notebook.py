@@ -94,6 +94,7 @@ def _summary_rows(result: dict) -> list[tuple[str, str]]:
     best = max(history.epochs, key=lambda row: row["test_acc"])
     above = [str(epoch) for epoch in history.epochs_at_or_above(TARGET_ACCURACY)]
     last = result["last5_test_acc"]
+    last_rows = history.epochs[-len(last) :]
     limited = result["train_limit"] is not None
     limits = f" (limits {result['train_limit']}/{result['test_limit']})" if limited else ""
     return [
@@ -103,6 +104,12 @@ def _summary_rows(result: dict) -> list[tuple[str, str]]:
         ("best test accuracy", f"{best['test_acc']:.2f}% (epoch {best['epoch']})"),
         (f"test accuracy, last {len(last)}", ", ".join(f"{a:.2f}" for a in last)),
         ("minimum of the last epochs", f"{result['last5_min_test_acc']:.2f}%"),
+        *(
+            # a recipe scored with test-time shifts (step 5) also records its images scored alone
+            [("without the shifts, last 5", ", ".join(f"{row['plain_test_acc']:.2f}" for row in last_rows))]
+            if "plain_test_acc" in history.epochs[-1]
+            else []
+        ),
         (f"epochs at or above {TARGET_ACCURACY}%", ", ".join(above) or "none"),
         ("training time", f"{result['train_seconds']:.0f} s"),
         ("trained on", f"{result['device_name']}, {result.get('dtype', 'float32')}"),  # older runs: float32
@@ -120,8 +127,9 @@ def format_result(result: dict, recorded: dict | None = None) -> str:
     width = max(len(name) for name, _ in rows) + 2
     column = max(len(value) for _, value in rows) + 2
     lines = [title, f"{'':<{width}}{'this run':<{column}}recorded (results/step{recorded['step']})"]
-    for (name, mine), (_, theirs) in zip(rows, _summary_rows(recorded), strict=True):
-        lines.append(f"{name + ':':<{width}}{mine:<{column}}{theirs}")
+    mine, theirs = dict(rows), dict(_summary_rows(recorded))
+    for name in [*mine, *(name for name in theirs if name not in mine)]:  # a row only one of them has: "-"
+        lines.append(f"{name + ':':<{width}}{mine.get(name, '-'):<{column}}{theirs.get(name, '-')}")
     return "\n".join([*lines, "", WHY_RUNS_DIFFER])
 
 

@@ -215,7 +215,9 @@ def plot_seeds(summaries: list[dict]):
         ax.grid(alpha=0.3, axis="y")
     axes[0][0].set_ylabel("test accuracy (%)")
     axes[0][-1].legend(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize=9)
-    fig.suptitle(f"Step {summaries[0]['step']}: the last epochs of every seed, per precision")
+    shift = summaries[0].get("test_time_shift", 0)
+    scored = f"\neach test image scored with its copies shifted by {shift} pixel" if shift else ""
+    fig.suptitle(f"Step {summaries[0]['step']}: the last epochs of every seed, per precision{scored}")
     fig.tight_layout()
     return fig
 

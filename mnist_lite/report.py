@@ -33,7 +33,14 @@ from mnist_lite.paths import (
     TTA_TEST,
 )
 from mnist_lite.results import History, holds_target, write_atomic
-from mnist_lite.steps import DESIGN_BASELINE, LAST_EPOCHS, PARAM_BUDGET, STEPS, TARGET_ACCURACY
+from mnist_lite.steps import (
+    DESIGN_BASELINE,
+    LAST_EPOCHS,
+    PARAM_BUDGET,
+    STEP5_PLAIN,
+    STEPS,
+    TARGET_ACCURACY,
+)
 
 # --- what the report reads, relative to the results folder: spelled here once, for its writers to import
 STEP_RUN = "step{step}"  # the recorded run of each step: STEP_RUN/RESULT
@@ -268,6 +275,7 @@ SWEEP_FILE = Schema(
                 "final_test_acc": NUMBER,
                 "last5_test_acc": ListOf(NUMBER, 1),
                 "last5_min_test_acc": NUMBER,
+                "last5_min_plain_test_acc?": NUMBER,
             },
             1,
         ),
@@ -278,6 +286,11 @@ SWEEP_FILE = Schema(
         "seeds_holding": COUNT,
         "hold_confidence": NUMBER,
         "hold_probability_lower_bound": NUMBER,
+        # runs scored with test-time shifts (results.seed_summary)
+        "test_time_shift?": COUNT,
+        "seeds_holding_plain?": COUNT,
+        "median_last5_min_plain_test_acc?": NUMBER,
+        "worst_last5_min_plain_test_acc?": NUMBER,
     },
     "run the same seeds command again: it skips the finished seeds and writes the summary anew",
 )
@@ -483,23 +496,33 @@ def _seed_list(seeds: list[int]) -> str:
 
 
 def sweep_text(folder: str, s: dict) -> str:
-    """One seed sweep: the command that made it, a row per seed, and what they say together."""
+    """One seed sweep: the command that made it, a row per seed, and what they say together; for
+    a sweep scored with test-time shifts, also what the same runs score without them."""
     out = "" if folder == SEED_SWEEP else f" --out results/{folder}"
     seeds = _seed_list([row["seed"] for row in s["seeds"]])
     command = f"python -m mnist_lite seeds --step {s['step']} --seeds {seeds} --dtype {s['dtype']}{out}"
+    shift = s.get("test_time_shift", 0)
+    scored = (
+        f", each test image scored by the mean probabilities over it and its four copies shifted by "
+        f"{shift} pixel"
+        if shift
+        else ""
+    )
+    plain_header = ("| Min of last 5 without the shifts ", "---:|") if shift else ("", "")
     lines = [
         f"Step {s['step']} ({s['model']}, {s['params']:,} parameters, {s['epochs']} epochs, {s['dtype']} "
-        f"forward pass) trained once per seed on {s['device_name']} by `{command}`:",
+        f"forward pass{scored}) trained once per seed on {s['device_name']} by `{command}`:",
         "",
         "| Seed | Best test | Final test | Test accuracy, last 5 epochs | Min of last 5 | "
-        f"All last 5 ≥ {TARGET_ACCURACY}% |",
-        "|---:|---:|---:|---|---:|:---:|",
+        f"All last 5 ≥ {TARGET_ACCURACY}% {plain_header[0]}|",
+        "|---:|---:|---:|---|---:|:---:|" + plain_header[1],
     ]
     for row in s["seeds"]:
+        plain = f" {row['last5_min_plain_test_acc']:.2f}% |" if shift else ""
         lines.append(
             f"| {row['seed']} | {row['best_test_acc']:.2f}% | {row['final_test_acc']:.2f}% | "
             f"{_percents(row['last5_test_acc'])} | {row['last5_min_test_acc']:.2f}% | "
-            f"{'yes' if holds_target(row) else '**no**'} |"
+            f"{'yes' if holds_target(row) else '**no**'} |{plain}"
         )
     n = len(s["seeds"])
     lines += [
@@ -510,7 +533,14 @@ def sweep_text(folder: str, s: dict) -> str:
         f"{100 * s['hold_confidence']:g}% lower confidence bound, Clopper–Pearson). Final test accuracy: "
         f"**{s['final_test_acc_mean']:.2f} ± {s['final_test_acc_std']:.2f}%** (mean ± sample std over {n} "
         f"seeds); minimum of the last five epochs: median **{s['median_last5_min_test_acc']:.2f}%**, worst "
-        f"**{s['worst_last5_min_test_acc']:.2f}%**.",
+        f"**{s['worst_last5_min_test_acc']:.2f}%**."
+        + (
+            f" The same runs scored without the shifts, each image as it is: {s['seeds_holding_plain']} of "
+            f"{n} seeds hold, median minimum {s['median_last5_min_plain_test_acc']:.2f}%, worst "
+            f"{s['worst_last5_min_plain_test_acc']:.2f}%."
+            if shift
+            else ""
+        ),
     ]
     return "\n".join(lines)
 
@@ -649,7 +679,7 @@ def frontier_points(design: dict) -> list[dict]:
             "seconds_per_epoch": speed[name]["median_seconds_per_epoch"] if name in speed else None,
             "min_last5": [r["last5_min_test_acc"] for r in runs],
             "final": [r["final_test_acc"] for r in runs],
-            "step5": runs[0]["recipe"] == STEPS[5].as_dict(),
+            "step5": runs[0]["recipe"] == STEP5_PLAIN.as_dict(),
         }
         for name, runs in sorted(design["variants"].items(), key=lambda item: (rounds[item[0]], item[0]))
     ]
@@ -866,8 +896,8 @@ def load_paired(results: Path, check: PairedCheck) -> list[dict] | None:
         problem = None
         if path.name != f"seed{run['seed']}.json":
             problem = f"seed {run['seed']}: not what its name says"
-        elif run["recipe"] != STEPS[5].as_dict():
-            problem = "not step 5's recipe as it is today"
+        elif run["recipe"] != STEP5_PLAIN.as_dict():
+            problem = "not step 5's recipe as it is today, scored plainly"
         elif run["train_limit"] is not None or run["eval_split"] != check.eval_split:
             problem = f"not all the training images of the {check.eval_split} split"
         elif len(run["history"]) != run["recipe"]["epochs"]:
@@ -1172,7 +1202,15 @@ def reader(name: str, schema: Schema) -> Callable[[Path], object]:
     return lambda results: read_json(results / name, schema, missing_ok=True)
 
 
-TEST_SWEEPS = (SEED_SWEEP, OTHER_PRECISION_SWEEP.format(dtype="*"), "frontier/*", "previous_step5/*")
+# step 5's sweeps, the designs it was compared with, and the sweeps of earlier step-5 recipes:
+# before the design search (previous_step5/) and before test-time shifts (step5_plain/)
+TEST_SWEEPS = (
+    SEED_SWEEP,
+    OTHER_PRECISION_SWEEP.format(dtype="*"),
+    "frontier/*",
+    "previous_step5/*",
+    "step5_plain/*",
+)
 TEST_SWEEP_FILE = Schema(
     "seed-sweep summary",
     {
@@ -1181,6 +1219,7 @@ TEST_SWEEP_FILE = Schema(
         "epochs": COUNT,
         "device_name": TEXT,
         "dtype?": TEXT,
+        "test_time_shift?": COUNT,
         "seeds": ListOf({"seed": COUNT, "last5_min_test_acc": NUMBER, "final_test_acc": NUMBER}, 1),
     },
     "run the seeds command that made it again",
@@ -1214,7 +1253,8 @@ def test_sweeps_table(sweeps: list[tuple[str, dict]] | None) -> str:
         minima = [row["last5_min_test_acc"] for row in s["seeds"]]
         holding = sum(minimum >= TARGET_ACCURACY for minimum in minima)
         lines.append(
-            f"| `{folder}` | {s['model']} | {s['params']:,} | {s['epochs']} | {s.get('dtype', 'float32')} | "
+            f"| `{folder}`{' (test-time shifts)' if s.get('test_time_shift') else ''} | {s['model']} | "
+            f"{s['params']:,} | {s['epochs']} | {s.get('dtype', 'float32')} | "
             f"{len(minima)} | {holding} of {len(minima)} | {statistics.median(minima):.2f}% | "
             f"{min(minima):.2f}% | {s['device_name']} |"
         )

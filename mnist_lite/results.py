@@ -179,6 +179,7 @@ def seed_summary(results: list[dict]) -> dict:
     std = (sum((a - mean) ** 2 for a in finals) / (len(finals) - 1)) ** 0.5 if len(finals) > 1 else 0.0
     holding = sum(holds_target(r) for r in results)
     first = results[0]
+    shift = first["recipe"].get("test_time_shift", 0)
     return {
         "step": first["step"],
         "model": first["model"],
@@ -194,6 +195,7 @@ def seed_summary(results: list[dict]) -> dict:
                 "final_test_acc": r["final_test_acc"],
                 "last5_test_acc": r["last5_test_acc"],
                 "last5_min_test_acc": r["last5_min_test_acc"],
+                **({"last5_min_plain_test_acc": _plain_minimum(r)} if shift else {}),
             }
             for r in results
         ],
@@ -204,6 +206,25 @@ def seed_summary(results: list[dict]) -> dict:
         "seeds_holding": holding,
         "hold_confidence": HOLD_CONFIDENCE,
         "hold_probability_lower_bound": round(clopper_pearson_lower(holding, len(results)), 4),
+        **(_plain_summary(results, shift) if shift else {}),
+    }
+
+
+def _plain_minimum(run: dict) -> float:
+    """The lowest of a run's last five accuracies with each image scored as it is: for a run
+    scored with test-time shifts, what the images alone gave (``plain_test_acc``)."""
+    return min(row["plain_test_acc"] for row in run["history"][-LAST_EPOCHS:])
+
+
+def _plain_summary(results: list[dict], shift: int) -> dict:
+    """For runs scored with test-time shifts: over seeds, how many hold the target scored
+    without them, the median and the worst minimum, so that what the shifts add can be read off."""
+    minima = [_plain_minimum(r) for r in results]
+    return {
+        "test_time_shift": shift,
+        "seeds_holding_plain": sum(minimum >= TARGET_ACCURACY for minimum in minima),
+        "median_last5_min_plain_test_acc": round(statistics.median(minima), 3),
+        "worst_last5_min_plain_test_acc": min(minima),
     }
 
 

@@ -42,9 +42,9 @@ def paired_check_record(seed: int, starts: dict[str, float], **fields) -> dict:
     """A record of a paired check (tools/paired.py) of step 5's recipe on the validation split,
     whose score each way rises by 0.01 an epoch from that way's value in ``starts``; ``fields``
     add the tool's own fields or replace common ones."""
-    from mnist_lite.steps import STEPS
+    from mnist_lite.steps import STEP5_PLAIN
 
-    recipe = STEPS[5]
+    recipe = STEP5_PLAIN
     history = [
         {"epoch": epoch, **{way: start + epoch / 100 for way, start in starts.items()}}
         for epoch in range(1, recipe.epochs + 1)
@@ -173,6 +173,7 @@ def every_field_changed():
         augment=Augment(degrees=5.0, translate=0.05, scale=0.05),
         label_smoothing=0.1,
         ema_decay=0.9,
+        test_time_shift=2,
     )
     texts = {"step", "slug", "title", "target_template"}
     same = [

@@ -92,8 +92,9 @@ def test_train_writes_result_and_model(step5_run):
     assert result["torch_version"] == torch.__version__
     assert result["train_limit"] == 512 and result["test_limit"] == 256 and result["interrupted"] is False
     (row,) = result["history"]
-    assert set(row) == ROW_KEYS and row["epoch"] == 1 and row["seconds"] > 0
-    for key in ("train_acc", "test_acc"):
+    # step 5 scores with test-time shifts, so its rows also keep the images scored alone
+    assert set(row) == ROW_KEYS | {"plain_test_acc"} and row["epoch"] == 1 and row["seconds"] > 0
+    for key in ("train_acc", "test_acc", "plain_test_acc"):
         assert 0 <= row[key] <= 100
     assert result["best_test_acc"] == result["last5_min_test_acc"] == row["test_acc"]
     assert result["best_train_acc"] == row["train_acc"]
@@ -119,8 +120,12 @@ def test_evaluate_prints_accuracy(run_cli, step5_run):
     out, _ = step5_run
     proc = run_cli("evaluate", out / "model.pt", "--device", "cpu")
     assert proc.returncode == 0, proc.stderr
-    match = re.search(r"step 5: test loss [\d.]+, accuracy ([\d.]+)% on 10,000 test images", proc.stdout)
-    assert match and 0 <= float(match.group(1)) <= 100, proc.stdout
+    match = re.search(
+        r"step 5: test loss [\d.]+, accuracy ([\d.]+)% with test-time shifts of 1 pixel\(s\) "
+        r"\(([\d.]+)% without\) on 10,000 test images",
+        proc.stdout,
+    )
+    assert match and 0 <= float(match.group(1)) <= 100 and 0 <= float(match.group(2)) <= 100, proc.stdout
     same = run_cli("evaluate", out / "checkpoint.pt", "--step", 5, "--device", "cpu")
     assert same.returncode == 0 and same.stdout == proc.stdout
 

@@ -542,6 +542,25 @@ def test_affine_zero_is_identity_and_fills_black(digits):
     assert rotated[0, 0, 14, 14].item() == pytest.approx(2.0, abs=1e-5)
 
 
+@pytest.mark.parametrize("pixels", [1, 3])
+def test_shifted_copies_are_the_image_and_four_whole_pixel_moves(digits, pixels):
+    """Right, left, down, up by ``pixels``: every pixel a copy of one of the image's own, black
+    coming in; the same as torchvision's translation by whole pixels."""
+    x, raw = digits
+    copies = data.shifted_copies(x, pixels)
+    assert len(copies) == 5 and torch.equal(copies[0], x)
+    moves = [(pixels, 0), (-pixels, 0), (0, pixels), (0, -pixels)]
+    for copy, (dx, dy) in zip(copies[1:], moves, strict=True):
+        expected = torch.full_like(x, data.BACKGROUND)
+        rows, cols = slice(max(dy, 0), 28 + min(dy, 0)), slice(max(dx, 0), 28 + min(dx, 0))
+        source_rows, source_cols = slice(max(-dy, 0), 28 - max(dy, 0)), slice(max(-dx, 0), 28 - max(dx, 0))
+        expected[..., rows, cols] = x[..., source_rows, source_cols]
+        assert torch.equal(copy, expected)
+        by_torchvision = (TF.affine(raw, 0.0, [dx, dy], 1.0, [0.0]) - MEAN) / STD
+        assert (copy - by_torchvision).abs().max() < MAX_DIFF
+        assert (copy - x).abs().mean() > 0.01  # it did move
+
+
 @pytest.mark.parametrize(
     "angle, shift, zoom",
     [

@@ -7,7 +7,7 @@ import json
 import pytest
 from conftest import REPO, load_tool
 
-from mnist_lite.steps import DESIGN_BASELINE, STEPS
+from mnist_lite.steps import DESIGN_BASELINE, STEP5_PLAIN
 
 design = load_tool("design")
 RECORDED = sorted((REPO / "results").glob("design*/*/seed*.json"))  # design/, design_gpu/, design_xeon/
@@ -31,7 +31,7 @@ def test_every_recorded_variant_is_what_the_tool_trains_today(path):
 
 def test_variants_start_from_the_previous_recipe_and_one_of_them_is_step5():
     assert design.variant_recipe("previous") == DESIGN_BASELINE
-    assert design.variant_recipe("batch256_rotate12_translate") == STEPS[5]
+    assert design.variant_recipe("batch256_rotate12_translate") == STEP5_PLAIN
 
 
 FRONTIER = sorted((REPO / "results" / "frontier").glob("*/seed*/result.json"))

@@ -14,7 +14,14 @@ from conftest import copy_run, every_field_changed, interrupt_at_epoch_line, qui
 
 from mnist_lite import checkpoints, engine, results
 from mnist_lite.config import MAX_SEED
-from mnist_lite.data import EVAL_BATCH_SIZE, TensorLoader, load_mnist, make_loaders, validation_split
+from mnist_lite.data import (
+    EVAL_BATCH_SIZE,
+    TensorLoader,
+    load_mnist,
+    make_loaders,
+    shifted_copies,
+    validation_split,
+)
 from mnist_lite.engine import (
     Diverged,
     Interrupted,
@@ -176,12 +183,44 @@ def test_validation_split_is_what_is_evaluated(tmp_path):
     _, (images, labels) = validation_split(*load_mnist("train"))
     held_out = TensorLoader(images[:256], labels[:256], EVAL_BATCH_SIZE, torch.device("cpu"))
     test = TensorLoader(*load_mnist("test", limit=256), EVAL_BATCH_SIZE, torch.device("cpu"))
-    loss, accuracy = engine.evaluate(run.model, held_out)
+    loss, accuracy, _ = engine.evaluate(run.model, held_out)
     assert (round(loss, 5), round(accuracy, 3)) == (
         run.history.epochs[0]["test_loss"],
         run.history.epochs[0]["test_acc"],
     )
     assert engine.evaluate(run.model, held_out) != engine.evaluate(run.model, test)
+
+
+def test_test_time_shifts_average_the_probabilities_of_five_views():
+    """With a shift, each image's class is the argmax of the mean softmax over it and its four
+    shifted copies, the loss that mean's cross-entropy; the images alone score as without it."""
+    torch.manual_seed(0)
+    model = STEPS[5].model().eval()
+    images, labels = load_mnist("test", limit=300)
+    loader = TensorLoader(images, labels, 128, torch.device("cpu"))  # batches of 128, 128 and 44
+    x = loader.images
+    with torch.no_grad():
+        mean = torch.stack([model(view).softmax(1) for view in shifted_copies(x, 1)]).mean(0)
+        plain = model(x).argmax(1)
+    shifted, alone = engine.evaluate(model, loader, test_time_shift=1), engine.evaluate(model, loader)
+    assert shifted.accuracy == pytest.approx(100 * (mean.argmax(1) == labels).float().mean().item())
+    assert shifted.loss == pytest.approx(torch.nn.functional.nll_loss(mean.log(), labels).item(), rel=1e-5)
+    assert shifted.plain_accuracy == alone.accuracy == alone.plain_accuracy
+    assert alone.accuracy == pytest.approx(100 * (plain == labels).float().mean().item())
+    assert (mean.argmax(1) != plain).any()  # the shifts change some answers: the check has teeth
+
+
+def test_a_recipe_with_test_time_shifts_records_both_scores(tmp_path):
+    """The history's test accuracy is the recipe's way of scoring; ``plain_test_acc`` is the images
+    alone, recorded only for a recipe that shifts (older records keep their shape)."""
+    shifting = fit(dataclasses.replace(STEPS[5], epochs=1), seed=3, log=quiet, **SMALL)
+    plain = fit(dataclasses.replace(STEPS[5], epochs=1, test_time_shift=0), seed=3, log=quiet, **SMALL)
+    row, plain_row = shifting.history.epochs[0], plain.history.epochs[0]
+    assert "plain_test_acc" not in plain_row and row["plain_test_acc"] == plain_row["test_acc"]
+    assert row["train_loss"] == plain_row["train_loss"]  # scoring draws no random numbers
+    _, test_loader = make_loaders("fast", 1000, torch.device("cpu"), test_limit=256, train_limit=1)
+    assert row["test_acc"] == round(engine.evaluate(shifting.model, test_loader, 1).accuracy, 3)
+    assert shifting.result["recipe"]["test_time_shift"] == 1
 
 
 # --- resume ---------------------------------------------------------------------------------------
@@ -316,7 +355,7 @@ def test_the_kept_model_still_has_its_own_result_beside_it(tmp_path, finished_ru
         fit(dataclasses.replace(STEPS[2], epochs=1), out=out, log=interrupt_at_epoch_line(1), **SMALL)
     assert (out / "model.pt").read_bytes() == before["model.pt"]
     assert read_json(out / "result.json") == json.loads(before["result.json"])
-    assert engine.evaluate_checkpoint(out / "model.pt", device="cpu")[3] == 5
+    assert engine.evaluate_checkpoint(out / "model.pt", device="cpu")[2].step == 5
 
 
 def test_after_its_first_epoch_a_fresh_run_replaces_the_older_one(tmp_path, finished_run):
@@ -516,10 +555,15 @@ def test_seed_sweep_counts_a_finished_seed_without_its_checkpoint(tmp_path, caps
 
 def test_evaluate_checkpoint_of_a_fit(tmp_path):
     run = fit(TWO_EPOCHS_OF_5, seed=2, out=tmp_path, log=quiet, **SMALL)
-    _, _, images, step = engine.evaluate_checkpoint(tmp_path / "model.pt", device="cpu")
-    assert images == 10000 and step == 5
+    _, images, recipe = engine.evaluate_checkpoint(tmp_path / "model.pt", device="cpu")
+    assert images == 10000 and recipe == TWO_EPOCHS_OF_5
     _, test_loader = make_loaders("fast", 1000, torch.device("cpu"), test_limit=256, train_limit=1)
-    assert round(engine.evaluate(run.model, test_loader)[1], 3) == run.history.epochs[-1]["test_acc"]
+    scores = engine.evaluate(run.model, test_loader, TWO_EPOCHS_OF_5.test_time_shift)
+    row = run.history.epochs[-1]
+    assert (round(scores.accuracy, 3), round(scores.plain_accuracy, 3)) == (
+        row["test_acc"],
+        row["plain_test_acc"],
+    )
     from_checkpoint = engine.evaluate_checkpoint(tmp_path / "checkpoint.pt", step=5, device="cpu")
     assert from_checkpoint == engine.evaluate_checkpoint(tmp_path / "model.pt", device="cpu")
 

@@ -217,7 +217,9 @@ def test_reproduce_stops_at_a_failing_notebook_with_one_line_and_writes_nothing(
     assert (notebook.read_bytes(), record.read_bytes()) == before
 
 
-def test_format_result_shows_the_recorded_run_beside_another():
+def two_epoch_result(step: int, **row_fields) -> dict:
+    """A result.json of two epochs whose test accuracies are 99.01 and 99.02%; ``row_fields``
+    (functions of the epoch) add to every row of its history."""
     rows = [
         dict(
             epoch=e,
@@ -227,11 +229,12 @@ def test_format_result_shows_the_recorded_run_beside_another():
             test_acc=99.0 + e / 100,
             lr=0.1,
             seconds=1.0,
+            **{key: value(e) for key, value in row_fields.items()},
         )
         for e in (1, 2)
     ]
-    recorded = dict(
-        step=4,
+    return dict(
+        step=step,
         model="LiteNet",
         params=7578,
         epochs=2,
@@ -245,6 +248,10 @@ def test_format_result_shows_the_recorded_run_beside_another():
         device_name="a CPU",
         dtype="bfloat16",
     )
+
+
+def test_format_result_shows_the_recorded_run_beside_another():
+    recorded = two_epoch_result(4)
     other = dict(
         recorded,
         history=recorded["history"][:-1] + [dict(recorded["history"][-1], test_acc=12.5)],
@@ -256,6 +263,18 @@ def test_format_result_shows_the_recorded_run_beside_another():
     assert "recorded" not in alone and WHY_RUNS_DIFFER not in alone
     assert "this run" in beside and "recorded (results/step4)" in beside and WHY_RUNS_DIFFER in beside
     assert "12.50%" in beside and f"{recorded['last5_min_test_acc']:.2f}%" in beside
+    assert "without the shifts" not in beside
+
+
+def test_format_result_shows_a_shifted_run_without_its_shifts_too():
+    """Step 5 scores with test-time shifts: its Result also shows the last epochs of its images
+    alone, and beside a record without them, a dash."""
+    shifted = two_epoch_result(5, plain_test_acc=lambda e: 98.9 + e / 100)
+    alone = format_result(shifted)
+    assert re.search(r"\nwithout the shifts, last 5: +98.91, 98.92\n", alone), alone
+    beside = format_result(two_epoch_result(5), shifted).splitlines()
+    [row] = [line for line in beside if line.startswith("without the shifts")]
+    assert row.split()[-3:] == ["-", "98.91,", "98.92"]
 
 
 def test_notebook_error_is_one_line(tmp_path):

@@ -13,12 +13,19 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from mnist_lite import report
+from mnist_lite import plots, report
 from mnist_lite.config import Lite
 from mnist_lite.errors import MnistLiteError
 from mnist_lite.models import count_parameters
 from mnist_lite.results import History, clopper_pearson_lower, load_result, seed_summary
-from mnist_lite.steps import DESIGN_BASELINE, PARAM_BUDGET, STEP5_BUDGET, STEPS, TARGET_ACCURACY
+from mnist_lite.steps import (
+    DESIGN_BASELINE,
+    PARAM_BUDGET,
+    STEP5_BUDGET,
+    STEP5_PLAIN,
+    STEPS,
+    TARGET_ACCURACY,
+)
 
 REPO = Path(__file__).resolve().parent.parent
 RESULTS = REPO / "results"
@@ -30,7 +37,8 @@ MISSING = [99.41, 99.45, 99.38, 99.47, 99.5]  # ... and of one that does not
 
 
 def fake_run(step=5, seed=1, last5=HOLDING, **changes) -> dict:
-    """A complete result.json of ``step``'s recipe whose last five test accuracies are ``last5``."""
+    """A complete result.json of ``step``'s recipe whose last five test accuracies are ``last5``;
+    scored with test-time shifts (step 5), each image alone scored 0.05 points lower."""
     recipe = STEPS[step]
     accs = [97.0 + epoch / 10 for epoch in range(recipe.epochs - len(last5))] + list(last5)
     history = History(
@@ -41,6 +49,7 @@ def fake_run(step=5, seed=1, last5=HOLDING, **changes) -> dict:
                 "train_acc": acc - 0.2,
                 "test_loss": 0.02,
                 "test_acc": acc,
+                **({"plain_test_acc": round(acc - 0.05, 3)} if recipe.test_time_shift else {}),
                 "lr": 0.1,
                 "seconds": 1.0,
             }
@@ -296,16 +305,49 @@ def test_robustness_shows_both_sweeps_and_what_they_say(tmp_path):
     assert report.draw_figure(report.SEEDS_FIGURE, tmp_path).startswith(b"\x89PNG")
 
 
+def test_a_sweep_scored_with_test_time_shifts_also_shows_its_images_alone(tmp_path):
+    """Step 5's sweep says how it was scored, and beside each seed what the same run gave without
+    the shifts, with the count, median and worst of those: the reader sees what the shifts add."""
+    write_sweep(tmp_path, "step5_seeds", range(1, 5), missing={2})
+    [(folder, summary)] = report.load_sweeps(tmp_path)
+    assert summary["test_time_shift"] == 1 and summary["seeds_holding_plain"] == 0
+    text = report.sweep_text(folder, summary)
+    assert (
+        "float32 forward pass, each test image scored by the mean probabilities over it and its four " in text
+    )
+    assert "| All last 5 ≥ 99.4% | Min of last 5 without the shifts |" in text
+    assert "| 2 | 99.50% | 99.50% | 99.41, 99.45, 99.38, 99.47, 99.50 | 99.38% | **no** | 99.33% |" in text
+    assert "| 1 | 99.50% | 99.50% | 99.41, 99.45, 99.43, 99.47, 99.50 | 99.41% | yes | 99.36% |" in text
+    assert (
+        "The same runs scored without the shifts, each image as it is: 0 of 4 seeds hold, "
+        "median minimum 99.36%, worst 99.33%." in text
+    )
+    plain = dict(
+        summary, seeds=[{k: v for k, v in row.items() if "plain" not in k} for row in summary["seeds"]]
+    )
+    plain = {k: v for k, v in plain.items() if "plain" not in k and k != "test_time_shift"}
+    assert "without the shifts" not in report.sweep_text(folder, plain)
+    assert "| `step5_seeds` (test-time shifts) |" in report.test_sweeps_table([(folder, summary)])
+    assert "| `step5_seeds` |" in report.test_sweeps_table([(folder, plain)])
+    title = plots.plot_seeds([summary])._suptitle.get_text()
+    assert title.endswith("each test image scored with its copies shifted by 1 pixel")
+
+
 def test_the_test_sweeps_table_counts_each_sweeps_seeds_and_says_how_long_they_trained(tmp_path):
-    summary = write_sweep(tmp_path, "step5_seeds", range(1, 21), missing={3, 7})
-    write_sweep(tmp_path, "frontier/long_float32", range(1, 9), missing={2}, epochs=30)
+    plain = STEP5_PLAIN.as_dict()
+    write_sweep(tmp_path, "step5_seeds", range(1, 21), missing={3, 7})
+    summary = write_sweep(tmp_path, "step5_plain/step5_seeds", range(1, 21), missing={3, 7}, recipe=plain)
+    write_sweep(tmp_path, "frontier/long_float32", range(1, 9), missing={2}, epochs=30, recipe=plain)
     write_sweep(tmp_path, "design/a", [1])  # a validation run's folder: not a sweep on the test set
     write(tmp_path / "tta_test" / "summary_shifts.json", summary)  # a way of scoring, named by its file
     table = report.test_sweeps_table(report.load_test_sweeps(tmp_path))
     rows = table.splitlines()[2:]
     assert rows == [
         "| `frontier/long_float32` | LiteNet | 7,578 | 30 | float32 | 8 | 7 of 8 | 99.41% | 99.38% | a CPU |",
-        "| `step5_seeds` | LiteNet | 7,578 | 15 | float32 | 20 | 18 of 20 | 99.41% | 99.38% | a CPU |",
+        "| `step5_plain/step5_seeds` | LiteNet | 7,578 | 15 | float32 | 20 | 18 of 20 | 99.41% | 99.38% "
+        "| a CPU |",
+        "| `step5_seeds` (test-time shifts) | LiteNet | 7,578 | 15 | float32 | 20 | 18 of 20 | 99.41% | "
+        "99.38% | a CPU |",
         "| `tta_test/summary_shifts.json` | LiteNet | 7,578 | 15 | float32 | 20 | 18 of 20 | 99.41% | 99.38% "
         "| a CPU |",
     ]

@@ -372,11 +372,17 @@ def test_every_step_model_and_step5_sweep_model_re_evaluates_to_its_recorded_acc
     from mnist_lite.engine import evaluate_checkpoint
 
     def check(path):
-        _, accuracy, images, _ = evaluate_checkpoint(path.parent / "model.pt", device="cpu")
-        assert (images, round(accuracy, 2)) == (10_000, load_result(path)["final_test_acc"])
+        scores, images, _ = evaluate_checkpoint(path.parent / "model.pt", device="cpu")
+        result = load_result(path)
+        assert (images, round(scores.accuracy, 2)) == (10_000, result["final_test_acc"])
+        # a run scored with test-time shifts also records what its images alone score
+        plain = result["history"][-1].get("plain_test_acc", result["history"][-1]["test_acc"])
+        assert round(scores.plain_accuracy, 3) == plain
 
-    paths = sorted(RESULTS.glob("step[1-5]/result.json")) + sorted(
-        RESULTS.glob("step5_seeds*/seed*/result.json")
+    paths = (
+        sorted(RESULTS.glob("step[1-5]/result.json"))
+        + sorted(RESULTS.glob("step5_seeds*/seed*/result.json"))
+        + sorted(RESULTS.glob("step5_plain/step5_seeds*/seed*/result.json"))
     )
     failed = offenders(paths, check)
     assert len(paths) >= 5 + 20 and not failed, "\n".join(failed)

@@ -19,8 +19,10 @@ from mnist_lite.results import load_result
 from mnist_lite.steps import (
     DESIGN_BASELINE,
     MAX_EPOCHS,
+    MAX_TEST_TIME_SHIFT,
     PARAM_BUDGET,
     STEP5_BUDGET,
+    STEP5_PLAIN,
     STEPS,
     TARGET_ACCURACY,
     Recipe,
@@ -113,12 +115,12 @@ def test_step5_is_a_recipe_the_design_search_recorded_on_validation():
     chosen = [
         sorted(folder.glob("seed*.json"))
         for folder in (REPO / "results" / "design").iterdir()
-        if json.loads((folder / "seed1.json").read_text())["recipe"] == STEPS[5].as_dict()
+        if json.loads((folder / "seed1.json").read_text())["recipe"] == STEP5_PLAIN.as_dict()
     ]
     assert len(chosen) == 1 and len(chosen[0]) >= 5
     for path in chosen[0]:
         run = json.loads(path.read_text())
-        assert run["eval_split"] == "validation" and run["recipe"] == STEPS[5].as_dict()
+        assert run["eval_split"] == "validation" and run["recipe"] == STEP5_PLAIN.as_dict()
 
 
 def test_model_from_dict():
@@ -153,6 +155,19 @@ def test_zoom_is_recorded_only_where_it_is_used():
     for bad in (0.0, 0, 1.0, -0.1, "0.1"):  # 0 would compare unequal to as_dict's record of the same recipe
         with pytest.raises(ValueError, match="a zoom between 0 and 1, or left out"):
             Recipe.from_dict(dict(plain.as_dict(), scale=bad))
+
+
+def test_test_time_shifts_are_recorded_only_where_they_are_used():
+    """Recipes scored plainly record what they did before test-time shifts existed, so that the
+    recorded runs of step 5's training recipe still match it; step 5 itself records its shift."""
+    assert "test_time_shift" not in STEP5_PLAIN.as_dict() and STEPS[5].as_dict()["test_time_shift"] == 1
+    assert STEP5_PLAIN == dataclasses.replace(STEPS[5], test_time_shift=0) != STEPS[5]
+    recorded = json.loads(json.dumps(STEPS[5].as_dict()))
+    assert Recipe.from_dict(recorded) == STEPS[5]
+    assert Recipe.from_dict({k: v for k, v in recorded.items() if k != "test_time_shift"}) == STEP5_PLAIN
+    for bad in (0, MAX_TEST_TIME_SHIFT + 1, -1, 1.0, True, "1"):  # 0 would compare unequal to the same recipe
+        with pytest.raises((ValueError, TypeError), match="test_time_shift"):
+            Recipe.from_dict(dict(recorded, test_time_shift=bad))
 
 
 @pytest.mark.parametrize(

@@ -15,7 +15,7 @@ from mnist_lite.data import BACKGROUND
 from mnist_lite.engine import fit
 from mnist_lite.errors import MnistLiteError
 from mnist_lite.paths import TTA, TTA_TEST
-from mnist_lite.steps import STEPS
+from mnist_lite.steps import STEP5_PLAIN, STEPS
 
 tta = load_tool("tta")
 
@@ -51,7 +51,7 @@ def test_each_way_averages_the_probabilities_of_its_views():
 def test_a_paired_run_trains_as_fit_does_and_scores_each_epoch_every_way(monkeypatch):
     """The pairing the tool relies on: its "fit" column is what ``fit`` records for the same seed
     and its plain score agrees, so scoring the views after each epoch changed nothing in the training."""
-    recipe = dataclasses.replace(STEPS[5], epochs=2)
+    recipe = dataclasses.replace(STEP5_PLAIN, epochs=2)  # fit scores as the tool's plain way does
     monkeypatch.setitem(STEPS, 5, recipe)
     run = tta.paired_run(3, train_limit=2048)
     recorded = fit(
@@ -160,7 +160,7 @@ def test_every_recorded_run_scored_the_views_the_tool_scores_today(path):
     run = json.loads(path.read_text())
     ways = tta.ON_TEST_WAYS if run["eval_split"] == "test" else tta.TTA_WAYS
     assert run["views"] == {way: [list(v) for v in views] for way, views in ways.items()}
-    assert run["recipe"] == STEPS[5].as_dict() and run["dtype"] == "float32" and run["train_limit"] is None
+    assert run["recipe"] == STEP5_PLAIN.as_dict() and run["dtype"] == "float32" and run["train_limit"] is None
     # "plain" is the accuracy evaluate gives ("fit"): float32 rounding at most
     assert all(abs(row["plain"] - row["fit"]) < 1e-4 for row in run["history"])
 
