@@ -47,3 +47,12 @@ def test_every_frontier_sweep_is_a_variant_on_the_test_set(path):
     assert name in design.VARIANTS
     assert run["recipe"] == design.variant_recipe(name).as_dict()
     assert (run["dtype"], run["eval_split"], run["train_limit"]) == (dtype, "test", None)
+
+
+def test_an_unknown_variant_is_a_one_line_usage_error_before_any_training(monkeypatch, capsys):
+    monkeypatch.setattr("sys.argv", ["design.py", "previous", "no_such_variant", "--seeds", "1"])
+    monkeypatch.setattr(design, "fit", lambda *args, **kwargs: pytest.fail("trained before checking names"))
+    with pytest.raises(SystemExit) as exit_:
+        design.main()
+    assert exit_.value.code == 2
+    assert "error: no variant 'no_such_variant'; run without NAME to list them" in capsys.readouterr().err

@@ -261,6 +261,9 @@ def main() -> None:
         "--summarise", metavar="DESIGN", help="write DESIGN/summary.json from DESIGN/seed*/result.json"
     )
     args = parser.parse_args()
+    unknown = [name for name in args.names if name not in VARIANTS]
+    if unknown:  # one usage line, before any training starts
+        parser.error(f"no variant {', '.join(map(repr, unknown))}; run without NAME to list them")
     if args.threads:
         torch.set_num_threads(args.threads)
     if args.summarise:
