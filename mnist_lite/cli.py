@@ -143,10 +143,11 @@ def cmd_summary(args) -> None:
 
 def cmd_evaluate(args) -> None:
     from mnist_lite.engine import evaluate_checkpoint
+    from mnist_lite.steps import shifted_views
 
     scores, images, recipe = evaluate_checkpoint(args.checkpoint, args.step, args.device, args.data_dir)
     shifted = (
-        f" with test-time shifts of {recipe.test_time_shift} pixel(s) ({scores.plain_accuracy:.2f}% without)"
+        f" (mean over {shifted_views(recipe.test_time_shift)}; {scores.plain_accuracy:.2f}% the image alone)"
         if recipe.test_time_shift
         else ""
     )

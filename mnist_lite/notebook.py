@@ -89,14 +89,23 @@ def recorded_result(step: int) -> dict | None:
     return load_result(path) if path is not None and path.is_file() else None
 
 
-def _summary_rows(result: dict) -> list[tuple[str, str]]:
+def _scored_with_shifts(result: dict) -> bool:
+    """Whether a run was scored with test-time shifts (step 5): its rows also keep the images alone."""
+    return "plain_test_acc" in result["history"][-1]
+
+
+def _summary_rows(result: dict, without_shifts: bool) -> list[tuple[str, str]]:
+    """The Result's rows; with ``without_shifts``, also the last epochs scored without test-time
+    shifts ("-" for a run that had none)."""
     history = History(result["history"])
     best = max(history.epochs, key=lambda row: row["test_acc"])
     above = [str(epoch) for epoch in history.epochs_at_or_above(TARGET_ACCURACY)]
     last = result["last5_test_acc"]
-    last_rows = history.epochs[-len(last) :]
     limited = result["train_limit"] is not None
     limits = f" (limits {result['train_limit']}/{result['test_limit']})" if limited else ""
+    alone = (
+        [row["plain_test_acc"] for row in history.epochs[-len(last) :]] if _scored_with_shifts(result) else []
+    )
     return [
         ("parameters", f"{result['params']:,}"),
         ("epochs run", f"{len(history)} of {result['epochs']}{limits}"),
@@ -105,9 +114,8 @@ def _summary_rows(result: dict) -> list[tuple[str, str]]:
         (f"test accuracy, last {len(last)}", ", ".join(f"{a:.2f}" for a in last)),
         ("minimum of the last epochs", f"{result['last5_min_test_acc']:.2f}%"),
         *(
-            # a recipe scored with test-time shifts (step 5) also records its images scored alone
-            [("without the shifts, last 5", ", ".join(f"{row['plain_test_acc']:.2f}" for row in last_rows))]
-            if "plain_test_acc" in history.epochs[-1]
+            [(f"without the shifts, last {len(last)}", ", ".join(f"{a:.2f}" for a in alone) or "-")]
+            if without_shifts
             else []
         ),
         (f"epochs at or above {TARGET_ACCURACY}%", ", ".join(above) or "none"),
@@ -120,16 +128,18 @@ def format_result(result: dict, recorded: dict | None = None) -> str:
     """The Result block: every number computed from the run's own history and, for a run that is
     not the recorded one, the recorded run's beside it."""
     title = f"step {result['step']}: {result['model']}"
-    rows = _summary_rows(result)
-    if recorded is None or recorded.get("history") == result["history"]:
-        width = max(len(name) for name, _ in rows)
-        return "\n".join([title, *(f"{name + ':':<{width + 2}}{value}" for name, value in rows)])
-    width = max(len(name) for name, _ in rows) + 2
-    column = max(len(value) for _, value in rows) + 2
+    runs = (
+        [result] if recorded is None or recorded.get("history") == result["history"] else [result, recorded]
+    )
+    without_shifts = any(_scored_with_shifts(run) for run in runs)
+    rows = [_summary_rows(run, without_shifts) for run in runs]
+    width = max(len(name) for run_rows in rows for name, _ in run_rows) + 2
+    if len(runs) == 1:
+        return "\n".join([title, *(f"{name + ':':<{width}}{value}" for name, value in rows[0])])
+    column = max(len(value) for _, value in rows[0]) + 2
     lines = [title, f"{'':<{width}}{'this run':<{column}}recorded (results/step{recorded['step']})"]
-    mine, theirs = dict(rows), dict(_summary_rows(recorded))
-    for name in [*mine, *(name for name in theirs if name not in mine)]:  # a row only one of them has: "-"
-        lines.append(f"{name + ':':<{width}}{mine.get(name, '-'):<{column}}{theirs.get(name, '-')}")
+    for (name, mine), (_, theirs) in zip(*rows, strict=True):
+        lines.append(f"{name + ':':<{width}}{mine:<{column}}{theirs}")
     return "\n".join([*lines, "", WHY_RUNS_DIFFER])
 
 

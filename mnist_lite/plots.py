@@ -17,7 +17,7 @@ import torch
 from mnist_lite.data import MEAN, STD
 from mnist_lite.models import count_parameters, layer_table
 from mnist_lite.results import History
-from mnist_lite.steps import STEP5_BUDGET, TARGET_ACCURACY
+from mnist_lite.steps import STEP5_BUDGET, TARGET_ACCURACY, shifted_views
 
 
 def plot_history(history: History, title: str = "", show_lr: bool = False):
@@ -210,14 +210,18 @@ def plot_seeds(summaries: list[dict]):
         ax.set(
             xlabel="seed",
             xticks=[row["seed"] for row in summary["seeds"]],
-            title=f"{summary['dtype']}: {summary['seeds_holding']} of {len(summary['seeds'])} seeds hold",
+            title=f"{summary['dtype']}: {summary['seeds_holding']} of {len(summary['seeds'])} seeds hold"
+            # a sweep scored with test-time shifts says so in its own panel
+            + (
+                f"\nscored over {shifted_views(summary['test_time_shift'])}"
+                if "test_time_shift" in summary
+                else ""
+            ),
         )
         ax.grid(alpha=0.3, axis="y")
     axes[0][0].set_ylabel("test accuracy (%)")
     axes[0][-1].legend(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize=9)
-    shift = summaries[0].get("test_time_shift", 0)
-    scored = f"\neach test image scored with its copies shifted by {shift} pixel" if shift else ""
-    fig.suptitle(f"Step {summaries[0]['step']}: the last epochs of every seed, per precision{scored}")
+    fig.suptitle(f"Step {summaries[0]['step']}: the last epochs of every seed, per precision")
     fig.tight_layout()
     return fig
 

@@ -40,6 +40,7 @@ from mnist_lite.steps import (
     STEP5_PLAIN,
     STEPS,
     TARGET_ACCURACY,
+    shifted_views,
 )
 
 # --- what the report reads, relative to the results folder: spelled here once, for its writers to import
@@ -503,10 +504,7 @@ def sweep_text(folder: str, s: dict) -> str:
     command = f"python -m mnist_lite seeds --step {s['step']} --seeds {seeds} --dtype {s['dtype']}{out}"
     shift = s.get("test_time_shift", 0)
     scored = (
-        f", each test image scored by the mean probabilities over it and its four copies shifted by "
-        f"{shift} pixel"
-        if shift
-        else ""
+        f", each test image scored by the mean probabilities over {shifted_views(shift)}" if shift else ""
     )
     plain_header = ("| Min of last 5 without the shifts ", "---:|") if shift else ("", "")
     lines = [
@@ -884,9 +882,9 @@ TTA_TEST_CHECK = dataclasses.replace(
 
 def load_paired(results: Path, check: PairedCheck) -> list[dict] | None:
     """The runs of ``check``'s tool by seed, or None when none is recorded. Each is step 5's
-    recipe as it is today on all the training images of ``check.eval_split``, every epoch scored
-    each of the check's ways (and, for a check that records its ``views``, those ways' views),
-    all on one machine and torch."""
+    recipe as it is trained today (``STEP5_PLAIN``: the tool scores its own ways) on all the
+    training images of ``check.eval_split``, every epoch scored each of the check's ways (and,
+    for a check that records its ``views``, those ways' views), all on one machine and torch."""
     paths = sorted((results / check.folder).glob("seed*.json"))
     if not paths:
         return None

@@ -88,7 +88,8 @@ def save_torch(path, obj) -> None:
 
 @dataclass
 class History:
-    """Per-epoch records of a run: ``{epoch, train_loss, train_acc, test_loss, test_acc, lr, seconds}``.
+    """Per-epoch records of a run: ``{epoch, train_loss, train_acc, test_loss, test_acc, lr, seconds}``,
+    and ``plain_test_acc`` (each image scored alone) for a recipe scored with test-time shifts.
 
     Accuracies are percentages.
     """

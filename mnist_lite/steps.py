@@ -129,6 +129,11 @@ class Recipe:
 SCHEDULES = ("constant", "onecycle", "step")
 
 
+def shifted_views(pixels: int) -> str:
+    """What a recipe's ``test_time_shift`` averages over, in words, for every text that says it."""
+    return f"the image and its four copies shifted by {pixels} pixel{'s' if pixels > 1 else ''}"
+
+
 def _check_like(value, reference, name: str = "recipe") -> None:
     """``value`` has the types of ``reference``, field by field (a whole number may stand for a float)."""
     if dataclasses.is_dataclass(reference):

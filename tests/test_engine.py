@@ -219,7 +219,9 @@ def test_a_recipe_with_test_time_shifts_records_both_scores(tmp_path):
     assert "plain_test_acc" not in plain_row and row["plain_test_acc"] == plain_row["test_acc"]
     assert row["train_loss"] == plain_row["train_loss"]  # scoring draws no random numbers
     _, test_loader = make_loaders("fast", 1000, torch.device("cpu"), test_limit=256, train_limit=1)
-    assert row["test_acc"] == round(engine.evaluate(shifting.model, test_loader, 1).accuracy, 3)
+    scores = engine.evaluate(shifting.model, test_loader, 1)
+    assert (row["test_loss"], row["test_acc"]) == (round(scores.loss, 5), round(scores.accuracy, 3))
+    assert row["test_loss"] != plain_row["test_loss"]  # scored otherwise than the images alone
     assert shifting.result["recipe"]["test_time_shift"] == 1
 
 
@@ -514,14 +516,16 @@ def test_make_averaged_is_an_exponential_moving_average_of_weights_and_buffers()
 
 
 def test_with_ema_the_average_is_what_is_evaluated_and_kept(tmp_path):
-    plain = dataclasses.replace(STEPS[5], epochs=1, batch_size=64)  # 4 steps: the average lags the weights
-    averaged = dataclasses.replace(plain, ema_decay=0.9)
-    raw = fit(plain, seed=3, log=quiet, **SMALL)
+    unaveraged = dataclasses.replace(STEPS[5], epochs=1, batch_size=64)  # 4 steps: the average lags
+    averaged = dataclasses.replace(unaveraged, ema_decay=0.9)
+    raw = fit(unaveraged, seed=3, log=quiet, **SMALL)
     run = fit(averaged, seed=3, out=tmp_path, log=quiet, **SMALL)
     assert not same_weights(run.model.state_dict(), raw.model.state_dict())  # the same training, averaged
     assert same_weights(torch.load(tmp_path / "model.pt", weights_only=True), run.model.state_dict())
     _, test_loader = make_loaders("fast", 128, torch.device("cpu"), train_limit=1, test_limit=256)
-    assert round(engine.evaluate(run.model, test_loader)[1], 3) == run.history.epochs[0]["test_acc"]
+    scores = engine.evaluate(run.model, test_loader, averaged.test_time_shift)
+    row = run.history.epochs[0]
+    assert (round(scores.loss, 5), round(scores.accuracy, 3)) == (row["test_loss"], row["test_acc"])
 
 
 # --- seeds ----------------------------------------------------------------------------------------

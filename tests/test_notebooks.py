@@ -271,10 +271,13 @@ def test_format_result_shows_a_shifted_run_without_its_shifts_too():
     alone, and beside a record without them, a dash."""
     shifted = two_epoch_result(5, plain_test_acc=lambda e: 98.9 + e / 100)
     alone = format_result(shifted)
-    assert re.search(r"\nwithout the shifts, last 5: +98.91, 98.92\n", alone), alone
+    assert re.search(r"\nwithout the shifts, last 2: +98.91, 98.92\n", alone), alone
     beside = format_result(two_epoch_result(5), shifted).splitlines()
     [row] = [line for line in beside if line.startswith("without the shifts")]
     assert row.split()[-3:] == ["-", "98.91,", "98.92"]
+    # every value starts in its column, whichever run has the longer row names
+    columns = {line.index("7,578") for line in beside if line.startswith("parameters")}
+    assert columns == {line.index("-") for line in beside if line.startswith("without the shifts")}
 
 
 def test_notebook_error_is_one_line(tmp_path):

@@ -237,15 +237,26 @@ def test_budgets_of_the_recorded_runs():
 # --- robustness: the seed sweeps ----------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("folder", sorted(p.parent.name for p in RESULTS.glob("step5_seeds*/summary.json")))
+SWEEP_FOLDERS = sorted(
+    str(path.parent.relative_to(RESULTS))
+    for pattern in ("step5_seeds*", "step5_plain/step5_seeds*")
+    for path in RESULTS.glob(f"{pattern}/summary.json")
+)
+
+
+@pytest.mark.parametrize("folder", SWEEP_FOLDERS)
 def test_seed_summary_matches_the_seed_runs(folder):
+    """Step 5's sweeps train today's recipe; those in step5_plain/ the same recipe as trained, each
+    image scored as it is (before step 5 added its test-time shifts)."""
     summary = json.loads((RESULTS / folder / "summary.json").read_text())
     runs = [load_result(RESULTS / folder / f"seed{row['seed']}") for row in summary["seeds"]]
     assert seed_summary(runs) == summary
-    assert folder == "step5_seeds" or folder == f"step5_seeds_{summary['dtype']}"
+    name = Path(folder).name
+    assert name == "step5_seeds" or name == f"step5_seeds_{summary['dtype']}"
+    recipe = STEP5_PLAIN if folder.startswith("step5_plain/") else STEPS[5]
     for run in runs:
-        assert run["recipe"] == STEPS[5].as_dict() and run["train_limit"] is None
-        assert len(run["history"]) == STEPS[5].epochs
+        assert run["recipe"] == recipe.as_dict() and run["train_limit"] is None
+        assert len(run["history"]) == recipe.epochs
 
 
 def test_the_readme_says_how_many_recorded_seeds_hold():
@@ -313,7 +324,8 @@ def test_a_sweep_scored_with_test_time_shifts_also_shows_its_images_alone(tmp_pa
     assert summary["test_time_shift"] == 1 and summary["seeds_holding_plain"] == 0
     text = report.sweep_text(folder, summary)
     assert (
-        "float32 forward pass, each test image scored by the mean probabilities over it and its four " in text
+        "float32 forward pass, each test image scored by the mean probabilities over the image and its "
+        in text
     )
     assert "| All last 5 ≥ 99.4% | Min of last 5 without the shifts |" in text
     assert "| 2 | 99.50% | 99.50% | 99.41, 99.45, 99.38, 99.47, 99.50 | 99.38% | **no** | 99.33% |" in text
@@ -322,15 +334,18 @@ def test_a_sweep_scored_with_test_time_shifts_also_shows_its_images_alone(tmp_pa
         "The same runs scored without the shifts, each image as it is: 0 of 4 seeds hold, "
         "median minimum 99.36%, worst 99.33%." in text
     )
-    plain = dict(
-        summary, seeds=[{k: v for k, v in row.items() if "plain" not in k} for row in summary["seeds"]]
-    )
-    plain = {k: v for k, v in plain.items() if "plain" not in k and k != "test_time_shift"}
+    rows = [{k: v for k, v in row.items() if "plain" not in k} for row in summary["seeds"]]
+    plain = {k: v for k, v in summary.items() if "plain" not in k and k != "test_time_shift"} | {
+        "seeds": rows
+    }
     assert "without the shifts" not in report.sweep_text(folder, plain)
     assert "| `step5_seeds` (test-time shifts) |" in report.test_sweeps_table([(folder, summary)])
     assert "| `step5_seeds` |" in report.test_sweeps_table([(folder, plain)])
-    title = plots.plot_seeds([summary])._suptitle.get_text()
-    assert title.endswith("each test image scored with its copies shifted by 1 pixel")
+    titles = [ax.get_title() for ax in plots.plot_seeds([summary, plain]).axes[:2]]
+    assert titles == [
+        "float32: 3 of 4 seeds hold\nscored over the image and its four copies shifted by 1 pixel",
+        "float32: 3 of 4 seeds hold",
+    ]
 
 
 def test_the_test_sweeps_table_counts_each_sweeps_seeds_and_says_how_long_they_trained(tmp_path):

@@ -58,7 +58,7 @@ ONE_POOL = Lite(
 VARIANT_BATCH256 = dict(
     model=ONE_POOL, lr=0.2, schedule="step", milestones=(8, 12), batch_size=256, augment=Augment(7.0)
 )
-# round 4's choice, spelled out here as a record; steps.STEPS[5] is this recipe (tests/test_design.py)
+# round 4's choice, spelled out here as a record; steps.STEP5_PLAIN is this recipe (tests/test_design.py)
 ROTATE12_TRANSLATE = dict(VARIANT_BATCH256, augment=Augment(12.0, 0.1))
 STEP5_AUGMENT = ROTATE12_TRANSLATE["augment"]  # what round 9's augmentation variants change
 
