@@ -849,3 +849,15 @@ def test_the_performance_table_states_both_speed_bars_from_one_run(seconds, verd
 def test_the_speed_bars_are_left_out_without_the_previous_recipe():
     text = report.performance_table([bench_run(dict(classic=15.0, default=4.5))])
     assert "bar" not in text and "| `default` | 7,578 | 256 |" in text
+
+
+def test_each_machines_benchmark_is_a_table_of_its_own():
+    """Two machines' runs: each table starts with its header (a row after a paragraph without one
+    would not render as a table), and each states the bars from its own run."""
+    other = dict(bench_run(dict(classic=20.0, default=8.0, previous_step5=15.0)), device_name="Other CPU")
+    text = report.performance_table([bench_run(dict(classic=15.0, default=4.5, previous_step5=11.0)), other])
+    blocks = text.split("\n\n")
+    tables = [block for block in blocks if block.startswith("| Machine | Setup |")]
+    assert len(tables) == 2 and all(not block.startswith("| ") for block in blocks if block not in tables)
+    assert "| Other CPU | `classic` |" in tables[1] and "Some CPU" not in tables[1]
+    assert "**0.41×**" in blocks[1] and "**0.53×**" in blocks[3]
