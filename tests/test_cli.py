@@ -121,8 +121,8 @@ def test_evaluate_prints_accuracy(run_cli, step5_run):
     proc = run_cli("evaluate", out / "model.pt", "--device", "cpu")
     assert proc.returncode == 0, proc.stderr
     match = re.search(
-        r"step 5: test loss [\d.]+, accuracy ([\d.]+)% with test-time shifts of 1 pixel\(s\) "
-        r"\(([\d.]+)% without\) on 10,000 test images",
+        r"step 5: test loss [\d.]+, accuracy ([\d.]+)% \(mean over the image and its four copies shifted "
+        r"by 1 pixel; ([\d.]+)% the image alone\) on 10,000 test images",
         proc.stdout,
     )
     assert match and 0 <= float(match.group(1)) <= 100 and 0 <= float(match.group(2)) <= 100, proc.stdout
