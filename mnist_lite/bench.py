@@ -14,6 +14,10 @@ The setups, each a recipe, an input pipeline and a precision:
 Each trains from seed 0's initial weights with the same ``train_epoch``. Epochs alternate
 (classic, default, bfloat16, previous_step5, classic, ...) after one warm-up epoch of each, so that
 a machine slowing down or speeding up affects all alike.
+
+For a recipe scored with test-time shifts (step 5), the test set is then scored with the
+default's model, with the shifts and without them, interleaved: what the shifts add to an epoch
+beside its training.
 """
 
 from __future__ import annotations
@@ -29,7 +33,7 @@ import torch
 
 from mnist_lite.data import make_loaders
 from mnist_lite.device import DTYPES, device_name, has_native_bfloat16, pick_device
-from mnist_lite.engine import make_optimizer, train_epoch
+from mnist_lite.engine import evaluate, make_optimizer, train_epoch
 from mnist_lite.errors import MnistLiteError
 from mnist_lite.results import write_json
 from mnist_lite.steps import DESIGN_BASELINE, Recipe
@@ -74,6 +78,39 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
+def _time_scoring(recipe: Recipe, model, device, repeats: int, data_dir, limit) -> dict | None:
+    """For a recipe scored with test-time shifts: seconds to score the test set (its first
+    ``limit`` images) with the shifts and each image alone, interleaved after a warm-up of each,
+    with the default's model as trained by the benchmark. None for a recipe without shifts."""
+    if not recipe.test_time_shift:
+        return None
+    _, test_loader = make_loaders(
+        "fast", recipe.batch_size, device, folder=data_dir, train_limit=1, test_limit=limit
+    )
+    ways = {"plain": 0, "shifted": recipe.test_time_shift}
+
+    def score(shift: int) -> float:
+        _sync(device)
+        start = time.perf_counter()
+        evaluate(model, test_loader, shift)
+        _sync(device)
+        return time.perf_counter() - start
+
+    for shift in ways.values():
+        score(shift)
+    seconds = {way: [] for way in ways}
+    for _ in range(repeats):
+        for way, shift in ways.items():
+            seconds[way].append(score(shift))
+    print(", ".join(f"scoring {way}: {statistics.median(s):.2f} s" for way, s in seconds.items()), flush=True)
+    return {
+        "test_images": len(test_loader.labels),
+        "test_time_shift": recipe.test_time_shift,
+        **{f"{way}_seconds": [round(x, 3) for x in s] for way, s in seconds.items()},
+        **{f"median_{way}_seconds": round(statistics.median(s), 3) for way, s in seconds.items()},
+    }
+
+
 def bench(
     recipe: Recipe, device="auto", repeats: int = 3, out: Path | None = None, data_dir=None, train_limit=None
 ) -> dict:
@@ -116,6 +153,7 @@ def bench(
             print(f"  repeat {repeat}: {name:<9} {seconds[name][-1]:6.2f} s", flush=True)
 
     rows = {}
+    scoring = _time_scoring(recipe, prepared["default"][1], device, repeats, data_dir, train_limit)
     for name, (setup, model, *_) in prepared.items():
         median = round(statistics.median(seconds[name]), 3)  # every figure from the recorded median
         rows[name] = {
@@ -143,6 +181,7 @@ def bench(
         },
         "torch_version": torch.__version__,
         "date": datetime.date.today().isoformat(),
+        **({"scoring": scoring} if scoring else {}),
     }
     print(f"{'setup':<9} {'loader':<12} {'dtype':<9} {'s/epoch':>8} {'images/s':>10}")
     for name, row in rows.items():

@@ -318,6 +318,12 @@ BENCH_FILE = Schema(
                     "images_per_second": NUMBER,
                 }
             },
+            "scoring?": {  # a recipe scored with test-time shifts (bench._time_scoring)
+                "test_images": COUNT,
+                "test_time_shift": COUNT,
+                "median_plain_seconds": NUMBER,
+                "median_shifted_seconds": NUMBER,
+            },
         }
     ),
     "run python -m mnist_lite bench again",
@@ -1097,10 +1103,25 @@ def performance_table(runs: list[dict] | None) -> str:
             "",
             f"Step {b['step']}, {b['train_images']:,} training images an epoch; {b['repeats']} epochs of "
             f"each setup, interleaved, after a warm-up; torch {b['torch_version']}, measured {b['date']}."
-            + speed_targets(b),
+            + speed_targets(b)
+            + scoring_text(b),
             "",
         ]
     return "\n".join(lines).rstrip()
+
+
+def scoring_text(b: dict) -> str:
+    """What scoring the test set costs beside a training epoch, with the recipe's test-time
+    shifts and without them, from the same run."""
+    if "scoring" not in b:
+        return ""
+    c = b["scoring"]
+    return (
+        f" Scoring the {c['test_images']:,} test images after an epoch takes "
+        f"{c['median_shifted_seconds']:.2f} s over {shifted_views(c['test_time_shift'])}, and "
+        f"{c['median_plain_seconds']:.2f} s for each image "
+        f"alone (the default's model, medians of {b['repeats']}, interleaved); the bars above time training."
+    )
 
 
 # step 5's speed bars: an epoch in at most this share of the previous recipe's time, and the classic

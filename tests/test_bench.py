@@ -92,6 +92,26 @@ def test_bench_times_every_setup_interleaved_and_keeps_other_machines(tmp_path, 
     assert epochs_timed == one_round * 3
     printed = capsys.readouterr().out
     assert "classic takes" in printed and "the default's time" in printed
+    # step 5 scores with test-time shifts: the test set scored both ways, with the same limit
+    scoring = run["scoring"]
+    assert scoring["test_images"] == 256 and scoring["test_time_shift"] == STEPS[5].test_time_shift
+    for way in ("plain", "shifted"):
+        assert len(scoring[f"{way}_seconds"]) == 2 and all(s > 0 for s in scoring[f"{way}_seconds"])
+        assert scoring[f"median_{way}_seconds"] == pytest.approx(
+            statistics.median(scoring[f"{way}_seconds"]), abs=1e-3
+        )
+    assert scoring["median_shifted_seconds"] > scoring["median_plain_seconds"]  # five views against one
+
+
+def test_bench_scores_with_both_ways_only_a_recipe_that_shifts(monkeypatch, epochs_timed):
+    """Scoring is the same ``evaluate`` as a run's: with the recipe's shift and without, alternating
+    after a warm-up of each; a recipe without shifts is not scored at all."""
+    shifts = []
+    real = bench_module.evaluate
+    monkeypatch.setattr(bench_module, "evaluate", lambda *args: shifts.append(args[2]) or real(*args))
+    assert "scoring" not in bench(STEPS[4], device="cpu", repeats=1, train_limit=256) and shifts == []
+    bench(STEPS[5], device="cpu", repeats=2, train_limit=256)
+    assert shifts == [0, STEPS[5].test_time_shift] * 3
 
 
 def test_only_step5_is_timed_against_its_previous_recipe(tmp_path, epochs_timed):

@@ -851,6 +851,19 @@ def test_the_speed_bars_are_left_out_without_the_previous_recipe():
     assert "bar" not in text and "| `default` | 7,578 | 256 |" in text
 
 
+def test_the_benchmark_says_what_scoring_with_the_shifts_costs():
+    run = bench_run(dict(classic=15.0, default=4.5, previous_step5=11.0))
+    assert "Scoring" not in report.performance_table([run])
+    run["scoring"] = dict(
+        test_images=10000, test_time_shift=1, median_plain_seconds=0.3, median_shifted_seconds=1.45
+    )
+    assert (
+        "Scoring the 10,000 test images after an epoch takes 1.45 s over the image and its four "
+        "copies shifted by 1 pixel, and 0.30 s for each image alone (the default's model, medians of 3, "
+        "interleaved); the bars above time training." in report.performance_table([run])
+    )
+
+
 def test_each_machines_benchmark_is_a_table_of_its_own():
     """Two machines' runs: each table starts with its header (a row after a paragraph without one
     would not render as a table), and each states the bars from its own run."""
