@@ -420,6 +420,15 @@ def colab_link(notebook: str) -> str:
     return f"[![Open In Colab]({COLAB_BADGE})](https://colab.research.google.com/github/{where}/blob/main/{notebook})"
 
 
+def _steps_named(steps: list[int]) -> str:
+    """``step 5``, ``steps 1-4`` or ``steps 1, 3``."""
+    if len(steps) == 1:
+        return f"step {steps[0]}"
+    if steps == list(range(steps[0], steps[-1] + 1)):
+        return f"steps {steps[0]}-{steps[-1]}"
+    return "steps " + ", ".join(map(str, steps))
+
+
 def steps_table(runs: dict[int, dict]) -> str:
     lines = [
         "| Step | Target | Parameters | Best train | Best test | Min of last 5 | "
@@ -441,11 +450,17 @@ def steps_table(runs: dict[int, dict]) -> str:
         )
     if runs:
         first = next(iter(runs.values()))
-        machines = sorted(
-            {(r["device_name"], r["torch_version"], r.get("dtype", "float32")) for r in runs.values()}
+        machines: dict[tuple, list[int]] = {}  # where each run was made -> its steps
+        for step, r in runs.items():
+            machines.setdefault((r["device_name"], r["torch_version"], r.get("dtype", "float32")), []).append(
+                step
+            )
+        where = "; ".join(
+            (f"{_steps_named(steps)} " if len(machines) > 1 else "")
+            + f"on {name}, torch {torch}, {dtype} forward pass"
+            for (name, torch, dtype), steps in sorted(machines.items(), key=lambda item: item[1])
         )
-        where = "; ".join(f"{name}, torch {torch}, {dtype} forward pass" for name, torch, dtype in machines)
-        lines += ["", f"Each row is one run with seed {first['seed']}, {first['epochs']} epochs, on {where}."]
+        lines += ["", f"Each row is one run with seed {first['seed']}, {first['epochs']} epochs, {where}."]
     return "\n".join(lines)
 
 

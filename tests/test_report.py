@@ -182,6 +182,22 @@ def test_steps_table_rows_come_from_result_files():
         assert f"{r['last5_min_test_acc']:.2f}%" in table
 
 
+def test_steps_table_says_which_steps_ran_where():
+    """One machine: named once. Several: each with the steps it ran, so a row's time is read
+    against its own machine."""
+    runs = {step: fake_run(step=step) for step in STEPS}
+    assert report.steps_table(runs).endswith(
+        "Each row is one run with seed 1, 15 epochs, on a CPU, torch 2.9, float32 forward pass."
+    )
+    runs[5] = dict(runs[5], device_name="another CPU")
+    runs[2] = dict(runs[2], dtype="bfloat16")
+    assert report.steps_table(runs).endswith(
+        "Each row is one run with seed 1, 15 epochs, steps 1, 3, 4 on a CPU, torch 2.9, float32 forward "
+        "pass; step 2 on a CPU, torch 2.9, bfloat16 forward pass; step 5 on another CPU, torch 2.9, "
+        "float32 forward pass."
+    )
+
+
 @pytest.mark.parametrize("step", sorted(STEPS))
 def test_recorded_runs_match_the_committed_recipes(step):
     """results/stepN came from the recipe and model in this commit, and its summary from its history."""
