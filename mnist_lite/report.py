@@ -390,6 +390,14 @@ def _percents(accuracies: list[float]) -> str:
     return ", ".join(f"{acc:.2f}" for acc in accuracies)
 
 
+def _median_percent(median: float) -> str:
+    """A median of accuracies recorded to the hundredth. Over an even number of them it can fall
+    halfway between two hundredths; it is shown then with its third decimal, not rounded up or down
+    (which way float rounding would tip it differs from one computation of it to another)."""
+    median = round(median, 3)
+    return f"{median:.2f}%" if median == round(median, 2) else f"{median:.3f}%"
+
+
 # --- the steps and the picture of the series ----------------------------------------------------------------
 
 
@@ -544,6 +552,7 @@ def sweep_text(folder: str, s: dict) -> str:
             f"{'yes' if holds_target(row) else '**no**'} |{plain}"
         )
     n = len(s["seeds"])
+    median = _median_percent(s["median_last5_min_test_acc"])
     lines += [
         "",
         f"**{s['seeds_holding']} of {n} seeds** hold {TARGET_ACCURACY}% in every one of the last five "
@@ -551,11 +560,11 @@ def sweep_text(folder: str, s: dict) -> str:
         f"**{100 * s['hold_probability_lower_bound']:.1f}%** (exact one-sided "
         f"{100 * s['hold_confidence']:g}% lower confidence bound, Clopper–Pearson). Final test accuracy: "
         f"**{s['final_test_acc_mean']:.2f} ± {s['final_test_acc_std']:.2f}%** (mean ± sample std over {n} "
-        f"seeds); minimum of the last five epochs: median **{s['median_last5_min_test_acc']:.2f}%**, worst "
+        f"seeds); minimum of the last five epochs: median **{median}**, worst "
         f"**{s['worst_last5_min_test_acc']:.2f}%**."
         + (
             f" The same runs scored without the shifts, each image as it is: {s['seeds_holding_plain']} of "
-            f"{n} seeds hold, median minimum {s['median_last5_min_plain_test_acc']:.2f}%, worst "
+            f"{n} seeds hold, median minimum {_median_percent(s['median_last5_min_plain_test_acc'])}, worst "
             f"{s['worst_last5_min_plain_test_acc']:.2f}%."
             if shift
             else ""
@@ -969,7 +978,7 @@ def paired_text(runs: list[dict] | None, check: PairedCheck) -> str:
         blank = " |" + " |" * len(check.ways)  # the final columns left empty
         lines += [
             f"| Hold {TARGET_ACCURACY:g}% | " + " | ".join(f"{n} of {len(runs)}" for n in holding) + blank,
-            "| Median | " + " | ".join(f"{median:.2f}%" for median in medians) + blank,
+            "| Median | " + " | ".join(map(_median_percent, medians)) + blank,
         ]
     first = runs[0]
     recipe = first["recipe"]
@@ -1290,7 +1299,7 @@ def test_sweeps_table(sweeps: list[tuple[str, dict]] | None) -> str:
         lines.append(
             f"| `{folder}`{' (test-time shifts)' if s.get('test_time_shift') else ''} | {s['model']} | "
             f"{s['params']:,} | {s['epochs']} | {s.get('dtype', 'float32')} | "
-            f"{len(minima)} | {holding} of {len(minima)} | {statistics.median(minima):.2f}% | "
+            f"{len(minima)} | {holding} of {len(minima)} | {_median_percent(statistics.median(minima))} | "
             f"{min(minima):.2f}% | {s['device_name']} |"
         )
     return "\n".join(lines)

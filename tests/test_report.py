@@ -364,6 +364,22 @@ def test_a_sweep_scored_with_test_time_shifts_also_shows_its_images_alone(tmp_pa
     ]
 
 
+def test_a_median_halfway_between_two_hundredths_keeps_its_third_decimal(tmp_path):
+    """Minima of 99.38% (two seeds) and 99.41% (two) have the median 99.395%: rounded, float noise
+    decides whether it shows as 99.39% or 99.40%, and two sections could disagree on one number."""
+    write_sweep(tmp_path, "step5_seeds", range(1, 5), missing={1, 2})
+    [(folder, summary)] = report.load_sweeps(tmp_path)
+    assert summary["median_last5_min_test_acc"] == 99.395
+    text = report.sweep_text(folder, summary)
+    assert "median **99.395%**, worst **99.38%**" in text
+    assert "median minimum 99.345%, worst 99.33%." in text  # the same runs without the shifts
+    [row] = report.test_sweeps_table([(folder, summary)]).splitlines()[2:]
+    assert "| 2 of 4 | 99.395% | 99.38% |" in row
+    write_sweep(tmp_path, "step5_seeds", range(1, 4), missing={1})  # an odd count: a recorded minimum
+    [(folder, summary)] = report.load_sweeps(tmp_path)
+    assert "median **99.41%**" in report.sweep_text(folder, summary)
+
+
 def test_the_test_sweeps_table_counts_each_sweeps_seeds_and_says_how_long_they_trained(tmp_path):
     plain = STEP5_PLAIN.as_dict()
     write_sweep(tmp_path, "step5_seeds", range(1, 21), missing={3, 7})
