@@ -30,25 +30,23 @@ def pick_device(name: str = "auto") -> torch.device:
 
 
 def has_native_bfloat16(device: torch.device) -> bool:
-    """A CUDA card with bfloat16 (Ampere or later), or a CPU with AVX-512 BF16 or AMX."""
+    """A CUDA card with bfloat16 (Ampere or later), or a CPU whose flags list AVX-512 BF16 or AMX
+    BF16. PyTorch's ``get_cpu_capability`` names the vector width only (AVX512, not its BF16
+    extension), so the flags are read from Linux's /proc/cpuinfo; elsewhere a CPU counts as without."""
     if device.type == "cuda":
         return torch.cuda.is_bf16_supported()
     if device.type == "cpu":
-        return torch.backends.cpu.get_cpu_capability() in ("AVX512_BF16", "AMX") or _cpu_has_flag(
-            "avx512_bf16"
-        )
+        return not _cpu_flags().isdisjoint({"avx512_bf16", "amx_bf16"})
     return False
 
 
-def _cpu_has_flag(flag: str) -> bool:
+def _cpu_flags() -> set[str]:
+    """The CPU's feature flags as /proc/cpuinfo lists them; none where there is no /proc (macOS, Windows)."""
     try:
-        return any(
-            flag in line.split()
-            for line in Path("/proc/cpuinfo").read_text().splitlines()
-            if line.startswith("flags")
-        )
+        lines = Path("/proc/cpuinfo").read_text().splitlines()
     except OSError:
-        return False
+        return set()
+    return {flag for line in lines if line.startswith("flags") for flag in line.split(":", 1)[1].split()}
 
 
 def resolve_dtype(name: str, device: torch.device) -> str:

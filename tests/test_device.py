@@ -75,20 +75,17 @@ def test_bfloat16_on_a_cuda_card_without_it_is_refused(monkeypatch):
 
 
 @pytest.mark.parametrize(
-    "capability, flag, native",
+    "flags, native",
     [
-        ("AVX512_BF16", False, True),
-        ("AMX", False, True),
-        ("AVX512", True, True),
-        ("AVX512", False, False),
-        ("AVX2", False, False),
-        ("DEFAULT", False, False),
+        ({"avx2", "avx512f", "avx512_bf16"}, True),
+        ({"avx2", "avx512f", "amx_tile", "amx_bf16"}, True),
+        ({"avx2", "avx512f"}, False),  # AVX-512 without its BF16 extension
+        (set(), False),  # no /proc/cpuinfo
     ],
 )
-def test_native_bfloat16_on_a_cpu(monkeypatch, capability, flag, native):
-    """PyTorch reports AVX-512 BF16 or AMX, or /proc/cpuinfo lists avx512_bf16."""
-    monkeypatch.setattr(torch.backends.cpu, "get_cpu_capability", lambda: capability)
-    monkeypatch.setattr(dev, "_cpu_has_flag", lambda name: flag and name == "avx512_bf16")
+def test_native_bfloat16_on_a_cpu(monkeypatch, flags, native):
+    """AVX-512 BF16 or AMX BF16 in the CPU's flags: bfloat16 arithmetic in hardware."""
+    monkeypatch.setattr(dev, "_cpu_flags", lambda: flags)
     assert has_native_bfloat16(CPU) is native
 
 
@@ -104,10 +101,9 @@ def test_cpu_flags_come_from_proc_cpuinfo(monkeypatch, tmp_path):
     cpuinfo.write_text("processor\t: 0\nflags\t\t: fpu avx2 avx512f avx512_bf16\nmodel name\t: Some CPU\n")
     real = dev.Path
     monkeypatch.setattr(dev, "Path", lambda path: cpuinfo if path == "/proc/cpuinfo" else real(path))
-    assert dev._cpu_has_flag("avx512_bf16") and dev._cpu_has_flag("avx2")
-    assert not dev._cpu_has_flag("avx512")  # a whole flag, not a prefix of one
+    assert dev._cpu_flags() == {"fpu", "avx2", "avx512f", "avx512_bf16"}  # whole flags, not "flags" or ":"
     cpuinfo.unlink()  # no /proc (macOS, Windows): no flags, no error
-    assert not dev._cpu_has_flag("avx2")
+    assert dev._cpu_flags() == set()
 
 
 def test_autocast_float32_is_no_autocast_and_bfloat16_is():
