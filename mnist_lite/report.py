@@ -390,12 +390,13 @@ def _percents(accuracies: list[float]) -> str:
     return ", ".join(f"{acc:.2f}" for acc in accuracies)
 
 
-def _median_percent(median: float) -> str:
-    """A median of accuracies recorded to the hundredth. Over an even number of them it can fall
-    halfway between two hundredths; it is shown then with its third decimal, not rounded up or down
-    (which way float rounding would tip it differs from one computation of it to another)."""
-    median = round(median, 3)
-    return f"{median:.2f}%" if median == round(median, 2) else f"{median:.3f}%"
+def _over_runs(value: float) -> str:
+    """A median or mean over runs of accuracies recorded to the hundredth, in percent without the sign:
+    two decimals, or three where it lies halfway between two hundredths (the median of an even
+    number of runs often does). Rounded, which way float noise tips it would differ from one
+    computation of the same number to another, and could carry it up to a bar it misses."""
+    value = round(value, 3)
+    return f"{value:.3f}" if round(value * 1000) % 10 == 5 else f"{value:.2f}"
 
 
 # --- the steps and the picture of the series ----------------------------------------------------------------
@@ -552,19 +553,19 @@ def sweep_text(folder: str, s: dict) -> str:
             f"{'yes' if holds_target(row) else '**no**'} |{plain}"
         )
     n = len(s["seeds"])
-    median = _median_percent(s["median_last5_min_test_acc"])
+    final, median = _over_runs(s["final_test_acc_mean"]), _over_runs(s["median_last5_min_test_acc"])
     lines += [
         "",
         f"**{s['seeds_holding']} of {n} seeds** hold {TARGET_ACCURACY}% in every one of the last five "
         f"epochs, so a fresh seed holds it with a probability of at least "
         f"**{100 * s['hold_probability_lower_bound']:.1f}%** (exact one-sided "
         f"{100 * s['hold_confidence']:g}% lower confidence bound, Clopper–Pearson). Final test accuracy: "
-        f"**{s['final_test_acc_mean']:.2f} ± {s['final_test_acc_std']:.2f}%** (mean ± sample std over {n} "
-        f"seeds); minimum of the last five epochs: median **{median}**, worst "
+        f"**{final} ± {s['final_test_acc_std']:.2f}%** (mean ± sample std over {n} seeds); minimum of the "
+        f"last five epochs: median **{median}%**, worst "
         f"**{s['worst_last5_min_test_acc']:.2f}%**."
         + (
             f" The same runs scored without the shifts, each image as it is: {s['seeds_holding_plain']} of "
-            f"{n} seeds hold, median minimum {_median_percent(s['median_last5_min_plain_test_acc'])}, worst "
+            f"{n} seeds hold, median minimum {_over_runs(s['median_last5_min_plain_test_acc'])}%, worst "
             f"{s['worst_last5_min_plain_test_acc']:.2f}%."
             if shift
             else ""
@@ -735,7 +736,8 @@ def design_table(design: dict, baseline: dict) -> list[str]:
         lines.append(
             f"| {point['name']} | {changed} | {first['params']:,} | {point['multiply_adds']:,} | {seconds} | "
             + " | ".join(cells)
-            + f" | {statistics.mean(point['min_last5']):.2f}% | {statistics.mean(point['final']):.2f}% |"
+            + "".join(f" | {_over_runs(statistics.mean(point[key]))}%" for key in ("min_last5", "final"))
+            + " |"
         )
     settings = ", ".join(
         sorted(
@@ -971,14 +973,14 @@ def paired_text(runs: list[dict] | None, check: PairedCheck) -> str:
         lines.append(f"| {run['seed']} | " + " | ".join(cells) + " |")
     means = [statistics.fmean(minimum(run, way) for run in runs) for way in check.ways]
     means += [statistics.fmean(final(run, way) for run in runs) for way in check.ways]
-    lines.append("| Mean | " + " | ".join(f"{mean:.2f}%" for mean in means) + " |")
+    lines.append("| Mean | " + " | ".join(f"{_over_runs(mean)}%" for mean in means) + " |")
     if check.eval_split == "test":  # the target's terms: seeds that hold, and the median per-seed minimum
         holding = [sum(minimum(run, way) >= TARGET_ACCURACY for run in runs) for way in check.ways]
         medians = [statistics.median(minimum(run, way) for run in runs) for way in check.ways]
         blank = " |" + " |" * len(check.ways)  # the final columns left empty
         lines += [
             f"| Hold {TARGET_ACCURACY:g}% | " + " | ".join(f"{n} of {len(runs)}" for n in holding) + blank,
-            "| Median | " + " | ".join(map(_median_percent, medians)) + blank,
+            "| Median | " + " | ".join(f"{_over_runs(median)}%" for median in medians) + blank,
         ]
     first = runs[0]
     recipe = first["recipe"]
@@ -1299,7 +1301,7 @@ def test_sweeps_table(sweeps: list[tuple[str, dict]] | None) -> str:
         lines.append(
             f"| `{folder}`{' (test-time shifts)' if s.get('test_time_shift') else ''} | {s['model']} | "
             f"{s['params']:,} | {s['epochs']} | {s.get('dtype', 'float32')} | "
-            f"{len(minima)} | {holding} of {len(minima)} | {_median_percent(statistics.median(minima))} | "
+            f"{len(minima)} | {holding} of {len(minima)} | {_over_runs(statistics.median(minima))}% | "
             f"{min(minima):.2f}% | {s['device_name']} |"
         )
     return "\n".join(lines)

@@ -505,8 +505,8 @@ def test_design_section_rows(tmp_path):
     )
     assert rows[1] == (
         "| batch64 | step (0.05, ÷10 after epochs 8, 12); batch 64 | 7,578 | 584,224 | — | "
-        "99.41% | 99.38% |  | 99.39% | 99.50% |"
-    )  # 99.395 in binary is a hair below
+        "99.41% | 99.38% |  | 99.395% | 99.50% |"
+    )  # halfway between two hundredths: shown, not rounded either way
     assert rows[2].startswith("| previous | none | 7,578 | 584,224 | 8.28 | 99.41% | 99.41% |  |")
     assert "| Seed 1 | Seed 2 | Seed 3 |" in text
     assert "median of `python tools/design.py --time --dtype bfloat16` on a CPU" in text
