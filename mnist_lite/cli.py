@@ -264,13 +264,17 @@ def build_parser() -> argparse.ArgumentParser:
     add_run_options(seeds)
     seeds.set_defaults(func=cmd_seeds)
 
-    bench = commands.add_parser("bench", help="time epochs of the fast and the torchvision pipeline")
+    bench = commands.add_parser(
+        "bench", help="time training epochs of a step's setups, interleaved, and scoring its test set"
+    )
     bench.add_argument("--step", type=int, choices=sorted(STEPS), metavar="N", default=5)
     bench.add_argument("--device", default="auto", **DEVICE)
     bench.add_argument("--repeats", type=positive_int, default=3)
     bench.add_argument("--out", help="default: results/bench.json")
     bench.add_argument("--data-dir")
-    bench.add_argument("--train-limit", type=positive_int, help="time epochs of the first N images only")
+    bench.add_argument(
+        "--train-limit", type=positive_int, help="time epochs of the first N images, and score N test images"
+    )
     bench.set_defaults(func=cmd_bench)
 
     report = commands.add_parser(

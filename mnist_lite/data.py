@@ -320,7 +320,7 @@ def torchvision_loader(images, labels, batch_size, device, shuffle=False, augmen
     )
 
 
-LOADERS = dict(zip(config.LOADERS, (TensorLoader, torchvision_loader), strict=False))
+LOADERS = dict(zip(config.LOADERS, (TensorLoader, torchvision_loader), strict=True))
 
 
 VALIDATION_SIZE = 10_000

@@ -302,7 +302,7 @@ def fit(
 ) -> Run:
     """Train ``recipe`` from scratch, or from ``out/checkpoint.pt`` with ``resume``.
 
-    With a fixed ``seed`` a CPU run with the ``fast`` loader repeats exactly, and a resumed run
+    With a fixed ``seed`` a run on the same CPU with the ``fast`` loader repeats exactly, and a resumed run
     ends with the same history as one never interrupted; a run with the ``torchvision`` loader
     is not resumable (its workers' seeds are not part of the checkpoint), and CUDA repeats only
     approximately (cuDNN and GAP's backward pass are not deterministic). ``dtype`` is the
@@ -311,6 +311,8 @@ def fit(
     files in ``out`` until its own first epoch is complete, and refuses an unfinished one.
     """
     device = device if isinstance(device, torch.device) else pick_device(device)
+    if resume and out is None:
+        raise ValueError("resume=True needs out, the folder that holds checkpoint.pt")
     out = Path(out) if out is not None else None
     checkpoint = _resumable(out, recipe) if resume else None
     if checkpoint:

@@ -2,12 +2,14 @@
 
 Step 1 is a plain convolutional net that only has to prove the pipeline works. Steps 2 to 5
 share one skeleton, a ``LiteNet``, described by a frozen ``config.Lite`` that the
-step's recipe holds and ``result.json`` records; each step switches on the one thing it adds:
+step's recipe holds and ``result.json`` records:
 
 * step 2: convolutions, one max-pool, global average pooling (GAP) and a 1x1 classifier
   instead of a dense head (``batch_norm=False``);
 * steps 3 and 4: BatchNorm after every convolution (step 4 changes the schedule, not the model);
-* step 5: a little channel-wise dropout after every convolution as well.
+* step 5: a cheaper skeleton (one convolution at full resolution, no 1x1 transition) with a
+  little channel-wise dropout after every convolution; its augmentation, batch size and
+  test-time shifts are in its recipe, not in the model.
 
 :func:`layer_table` computes each block's shape, receptive field, parameters and
 multiply-adds from the modules themselves.

@@ -168,12 +168,20 @@ def seed_summary(results: list[dict]) -> dict:
     seeds hold the target in every one of the last five epochs, and the exact lower confidence
     bound on the probability that a fresh seed holds it."""
     kinds = {
-        (r.get("dtype", "float32"), r.get("eval_split", "test"), json.dumps(r["recipe"], sort_keys=True))
+        (
+            r.get("dtype", "float32"),  # runs before the --dtype option trained in float32
+            r.get("eval_split", "test"),
+            r.get("loader", "fast"),
+            r.get("train_limit"),
+            r.get("test_limit"),
+            json.dumps(r["recipe"], sort_keys=True),
+        )
         for r in results
     }
     if len(kinds) > 1:
         raise MnistLiteError(
-            "the seed runs differ in recipe or precision or evaluation split; one summary cannot cover them"
+            "the seed runs differ in recipe or precision or evaluation split or data (loader, image "
+            "limits); one summary cannot cover them"
         )
     finals = [r["final_test_acc"] for r in results]
     mean = sum(finals) / len(finals)

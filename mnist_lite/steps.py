@@ -27,7 +27,7 @@ class Recipe:
     slug: str  # names the notebook, and the run in result.json
     title: str
     # the step's Target, one paragraph; {lr}, {batch_size}, {milestones}, {degrees}, {translate}, {dropout},
-    # {test_time_shift} and {accuracy} stand for the recipe's values, so that the text cannot drift
+    # {shifted_views} and {accuracy} stand for the recipe's values, so that the text cannot drift
     # from them (see ``target``)
     target_template: str
     model: Baseline | Lite  # a config; calling it builds the net
@@ -58,7 +58,7 @@ class Recipe:
             translate=f"{self.augment.translate:.0%}",
             dropout=getattr(self.model, "dropout", 0.0),
             accuracy=f"{TARGET_ACCURACY:g}",
-            test_time_shift=self.test_time_shift,
+            shifted_views=shifted_views(self.test_time_shift),
         )
 
     @property
@@ -198,7 +198,7 @@ STEPS = {
             "of up to {translate} and channel-wise dropout of {dropout:.0%}, on a cheaper skeleton chosen on "
             "held-out training images (one convolution at full resolution, no transition, batches of "
             "{batch_size} at a rate of {lr}), each test image classified by the mean of the net's "
-            "probabilities over it and four copies shifted by {test_time_shift} pixel: the last five epochs "
+            "probabilities over {shifted_views}: the last five epochs "
             "at {accuracy}% on every seed, in half the time.",
             model=Lite(full_resolution=(8,), transition=0, low_resolution=(12, 16, 16, 16), dropout=0.02),
             batch_size=256,

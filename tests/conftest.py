@@ -288,7 +288,7 @@ def edit_checkpoint(path, change) -> None:
     torch.save(checkpoint, path)
 
 
-def seed_run(seed, final, last5_min, dtype="float32", lr=0.1):
+def seed_run(seed, final, last5_min, dtype="float32"):
     return {
         "step": 5,
         "model": "LiteNet",
@@ -297,7 +297,7 @@ def seed_run(seed, final, last5_min, dtype="float32", lr=0.1):
         "dtype": dtype,
         "device_name": "a CPU",
         "seed": seed,
-        "recipe": {"step": 5, "lr": lr},
+        "recipe": {"step": 5, "lr": 0.1},
         "best_test_acc": final + 0.05,
         "final_test_acc": final,
         "last5_test_acc": [last5_min, final],

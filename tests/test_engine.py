@@ -302,6 +302,8 @@ def test_every_recipe_field_is_restored_and_the_resume_is_exact(tmp_path):
 
 
 def test_resume_needs_a_checkpoint_of_the_same_step(tmp_path):
+    with pytest.raises(ValueError, match="^resume=True needs out, the folder that holds checkpoint.pt$"):
+        fit(TWO_EPOCHS_OF_5, resume=True, log=quiet, **SMALL)
     with pytest.raises(MnistLiteError, match="no checkpoint to resume from"):
         fit(TWO_EPOCHS_OF_5, out=tmp_path, resume=True, log=quiet, **SMALL)
     fit(dataclasses.replace(STEPS[2], epochs=1), out=tmp_path, log=quiet, **SMALL)

@@ -277,10 +277,20 @@ def test_seed_summary_of_one_run_has_no_spread():
     assert summary["final_test_acc_std"] == 0.0 and summary["final_test_acc_mean"] == 99.47
 
 
-@pytest.mark.parametrize("other", [dict(dtype="bfloat16"), dict(lr=0.05)], ids=["precision", "recipe"])
+@pytest.mark.parametrize(
+    "other",
+    [
+        dict(dtype="bfloat16"),
+        dict(recipe={"step": 5, "lr": 0.05}),
+        dict(loader="torchvision"),
+        dict(train_limit=5000),
+        dict(test_limit=1000),
+    ],
+    ids=["precision", "recipe", "loader", "train_limit", "test_limit"],
+)
 def test_seed_summary_refuses_runs_that_differ(other):
     with pytest.raises(MnistLiteError, match="differ in recipe or precision"):
-        seed_summary([seed_run(1, 99.4, 99.3), seed_run(2, 99.5, 99.4, **other)])
+        seed_summary([seed_run(1, 99.4, 99.3), seed_run(2, 99.5, 99.4) | other])
 
 
 def test_a_run_from_before_the_dtype_option_counts_as_float32():

@@ -197,6 +197,8 @@ def test_a_targets_numbers_come_from_its_recipe():
     assert f"±{STEPS[5].augment.degrees:g}°" in STEPS[5].target and f"{TARGET_ACCURACY:g}%" in STEPS[5].target
     rotated = dataclasses.replace(STEPS[5], augment=Augment(degrees=12.5))
     assert "±12.5°" in rotated.target
+    assert "four copies shifted by 1 pixel:" in STEPS[5].target
+    assert "four copies shifted by 2 pixels:" in dataclasses.replace(STEPS[5], test_time_shift=2).target
     for recipe in STEPS.values():
         assert "{" not in recipe.target and "}" not in recipe.target
 
