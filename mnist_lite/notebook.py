@@ -26,8 +26,8 @@ SMOKE = {"EPOCHS": 1, "TRAIN_LIMIT": 2000, "TEST_LIMIT": 1000}
 RECORD = "MNIST_LITE_RECORD"  # set to 1 by `reproduce` alone
 WHY_RUNS_DIFFER = (
     "A run differs from the recorded one where the arithmetic differs: on a GPU (other kernels, and "
-    "cuDNN picks algorithms that are not deterministic) or in another precision, every run is in effect "
-    "a fresh seed; the README's robustness section shows how much seeds vary."
+    "cuDNN picks algorithms that are not deterministic), on another CPU or in another precision, every "
+    "run is in effect a fresh seed; the README's robustness section shows how much seeds vary."
 )
 
 
