@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pytest
 from conftest import REPO, load_tool
 
-from mnist_lite.steps import DESIGN_BASELINE, STEP5_PLAIN
+from mnist_lite.steps import DESIGN_BASELINE, STEP5_PLAIN, STEPS
 
 design = load_tool("design")
 RECORDED = sorted((REPO / "results").glob("design*/*/seed*.json"))  # design/, design_gpu/, design_xeon/
@@ -34,6 +35,16 @@ def test_variants_start_from_the_previous_recipe_and_one_of_them_is_step5():
     assert design.variant_recipe("batch256_rotate12_translate") == STEP5_PLAIN
 
 
+def test_round_12_adds_step5s_shifts_and_nothing_else_to_the_frontiers_nearest_points():
+    shifted = [name for name in design.VARIANTS if name.endswith("_shifts")]
+    assert shifted == ["wider_16_24_shifts", "step5_epochs30_shifts", "wider_14_18_shifts"]
+    for name in shifted:
+        base = design.variant_recipe(name.removesuffix("_shifts"))
+        assert base.test_time_shift == 0
+        shift = STEPS[5].test_time_shift
+        assert design.variant_recipe(name) == dataclasses.replace(base, test_time_shift=shift)
+
+
 FRONTIER = sorted((REPO / "results" / "frontier").glob("*/seed*/result.json"))
 
 
@@ -56,3 +67,17 @@ def test_an_unknown_variant_is_a_one_line_usage_error_before_any_training(monkey
         design.main()
     assert exit_.value.code == 2
     assert "error: no variant 'no_such_variant'; run without NAME to list them" in capsys.readouterr().err
+
+
+def test_summarise_refuses_a_sweep_with_a_run_still_training(monkeypatch, tmp_path):
+    """--summarise reads every seed's result.json; one written mid-run (it is rewritten after each
+    epoch) must not pass for a finished run whose last five epochs are the ones it has so far."""
+    for seed, epochs in [(1, 15), (2, 9)]:
+        history = [{"epoch": epoch} for epoch in range(1, epochs + 1)]
+        run = {"seed": seed, "recipe": {"epochs": 15}, "history": history}
+        (tmp_path / f"seed{seed}").mkdir()
+        (tmp_path / f"seed{seed}" / "result.json").write_text(json.dumps(run))
+    monkeypatch.setattr("sys.argv", ["design.py", "--summarise", str(tmp_path)])
+    with pytest.raises(SystemExit, match=r": seed 2 not finished; nothing summarised$"):
+        design.main()
+    assert not (tmp_path / "summary.json").exists()

@@ -283,6 +283,11 @@ def main() -> None:
             load_result(path)
             for path in sorted(folder.glob("seed*/result.json"), key=lambda p: int(p.parent.name[4:]))
         ]
+        # a result.json is rewritten after every epoch: one still training (in another process) or
+        # interrupted would be summarised as if its last epochs were its last five
+        unfinished = [f"seed {r['seed']}" for r in runs if len(r["history"]) < r["recipe"]["epochs"]]
+        if unfinished:
+            raise SystemExit(f"{folder}: {', '.join(unfinished)} not finished; nothing summarised")
         write_json(folder / "summary.json", seed_summary(runs))
         return
     if args.time:
