@@ -81,3 +81,13 @@ def test_summarise_refuses_a_sweep_with_a_run_still_training(monkeypatch, tmp_pa
     with pytest.raises(SystemExit, match=r": seed 2 not finished; nothing summarised$"):
         design.main()
     assert not (tmp_path / "summary.json").exists()
+
+
+def test_summarise_says_in_one_line_why_it_cannot(tmp_path):
+    with pytest.raises(SystemExit, match=r": no seedS/result.json to summarise; sweep the seeds first$"):
+        design.summarise(tmp_path)
+    (tmp_path / "seed1").mkdir()
+    (tmp_path / "seed1" / "result.json").write_text("{not json")
+    with pytest.raises(SystemExit, match=r"seed1/result.json: not a valid result file \(not JSON"):
+        design.summarise(tmp_path)
+    assert not (tmp_path / "summary.json").exists()

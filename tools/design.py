@@ -37,6 +37,7 @@ from mnist_lite.config import Augment, Lite
 from mnist_lite.data import TensorLoader, load_mnist
 from mnist_lite.device import DTYPES, device_name
 from mnist_lite.engine import fit, make_optimizer, sweep_seeds, train_epoch
+from mnist_lite.errors import MnistLiteError
 from mnist_lite.models import multiply_adds
 from mnist_lite.paths import DESIGN, DESIGN_GPU, DESIGN_XEON, REPO, RESULTS
 from mnist_lite.results import load_result, seed_summary, write_json
@@ -243,6 +244,24 @@ def time_variants(names: list[str], dtype: str, repeats: int, images: int = 7680
         print(f"{name:<24} {row['median_seconds_per_epoch']:6.2f} s/epoch")
 
 
+def summarise(folder: Path) -> None:
+    """FOLDER/summary.json from FOLDER/seedS/result.json, or one line saying why not."""
+    paths = sorted(folder.glob("seed*/result.json"), key=lambda p: int(p.parent.name[4:]))
+    if not paths:
+        raise SystemExit(f"{folder}: no seedS/result.json to summarise; sweep the seeds first")
+    try:
+        runs = [load_result(path) for path in paths]
+        # a result.json is rewritten after every epoch: one still training (in another process) or
+        # interrupted would be summarised as if its last epochs were its last five
+        unfinished = [f"seed {r['seed']}" for r in runs if len(r["history"]) < r["recipe"]["epochs"]]
+        if unfinished:
+            raise SystemExit(f"{folder}: {', '.join(unfinished)} not finished; nothing summarised")
+        summary = seed_summary(runs)
+    except MnistLiteError as error:  # unreadable, or runs that one summary cannot cover
+        raise SystemExit(f"{folder}: {error}") from None
+    write_json(folder / "summary.json", summary)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("names", nargs="*", metavar="NAME")
@@ -278,17 +297,7 @@ def main() -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     if args.summarise:
-        folder = Path(args.summarise)
-        runs = [
-            load_result(path)
-            for path in sorted(folder.glob("seed*/result.json"), key=lambda p: int(p.parent.name[4:]))
-        ]
-        # a result.json is rewritten after every epoch: one still training (in another process) or
-        # interrupted would be summarised as if its last epochs were its last five
-        unfinished = [f"seed {r['seed']}" for r in runs if len(r["history"]) < r["recipe"]["epochs"]]
-        if unfinished:
-            raise SystemExit(f"{folder}: {', '.join(unfinished)} not finished; nothing summarised")
-        write_json(folder / "summary.json", seed_summary(runs))
+        summarise(Path(args.summarise))
         return
     if args.time:
         runs = [path for folder in FOLDERS for path in (RESULTS / folder).glob("*/seed*.json")]
