@@ -138,9 +138,20 @@ def evaluate(model, loader, test_time_shift: int = 0) -> Scores:
 
 
 def make_optimizer(recipe: Recipe, model: nn.Module, steps_per_epoch: int):
-    optimizer = torch.optim.SGD(
-        model.parameters(), lr=recipe.lr, momentum=recipe.momentum, weight_decay=recipe.weight_decay
-    )
+    if recipe.optimizer == "adam":
+        optimizer = torch.optim.Adam(
+            model.parameters(), lr=recipe.lr, betas=(recipe.momentum, 0.999), weight_decay=recipe.weight_decay
+        )
+    elif recipe.optimizer in ("sgd", "nesterov"):
+        optimizer = torch.optim.SGD(
+            model.parameters(),
+            lr=recipe.lr,
+            momentum=recipe.momentum,
+            weight_decay=recipe.weight_decay,
+            nesterov=recipe.optimizer == "nesterov",
+        )
+    else:
+        raise MnistLiteError(f"unknown optimizer {recipe.optimizer!r}: sgd, nesterov or adam")
     # schedulers step once per batch, so every milestone is counted in batches
     if recipe.schedule == "onecycle":
         scheduler = torch.optim.lr_scheduler.OneCycleLR(

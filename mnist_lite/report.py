@@ -205,6 +205,7 @@ LITE_RECIPE = {
     "lr": NUMBER,
     "momentum": NUMBER,
     "weight_decay": NUMBER,
+    "optimizer?": TEXT,
     "schedule": TEXT,
     "milestones": ListOf(COUNT),
     "rotation_degrees": NUMBER,
@@ -659,6 +660,9 @@ def _optional(what: str, value: float) -> str:
     return f"{what} {value:g}" if value else f"no {what}"
 
 
+OPTIMIZER_WORDS = {"sgd": "SGD", "nesterov": "SGD with Nesterov momentum", "adam": "Adam"}
+
+
 def recipe_phrases(recipe: dict) -> list[tuple[tuple[str, ...], str]]:
     """Each aspect of a recipe as the design table words it, with the ``Recipe`` fields it comes from."""
     return [
@@ -677,6 +681,8 @@ def recipe_phrases(recipe: dict) -> list[tuple[tuple[str, ...], str]]:
         (("weight_decay",), _optional("weight decay", recipe["weight_decay"])),
         (("ema_decay",), _optional("EMA of the weights", recipe["ema_decay"])),
         (("momentum",), f"momentum {recipe['momentum']:g}"),
+        # recorded only where it is not plain SGD (``Recipe.as_dict``)
+        (("optimizer",), OPTIMIZER_WORDS[recipe.get("optimizer", "sgd")]),
         (("epochs",), f"{recipe['epochs']} epochs"),
     ]
 

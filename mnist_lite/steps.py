@@ -34,8 +34,9 @@ class Recipe:
     epochs: int = MAX_EPOCHS
     batch_size: int = 128
     lr: float = 0.01  # the constant rate, or the peak of the one-cycle schedule
-    momentum: float = 0.9
+    momentum: float = 0.9  # SGD's momentum, or Adam's first beta (the second is PyTorch's 0.999)
     weight_decay: float = 0.0
+    optimizer: str = "sgd"  # one of OPTIMIZERS
     schedule: str = "constant"  # "constant", "onecycle", or "step": lr x0.1 at each of the milestones
     milestones: tuple[int, ...] = ()  # epochs after which the "step" schedule divides the rate by 10
     augment: Augment = field(default_factory=Augment)
@@ -77,6 +78,8 @@ class Recipe:
             "lr": self.lr,
             "momentum": self.momentum,
             "weight_decay": self.weight_decay,
+            # written only where used, so that every record made before it existed reads the same
+            **({"optimizer": self.optimizer} if self.optimizer != "sgd" else {}),
             "schedule": self.schedule,
             "milestones": list(self.milestones),
             "rotation_degrees": self.augment.degrees,
@@ -113,6 +116,7 @@ class Recipe:
             lr=saved["lr"],
             momentum=saved["momentum"],
             weight_decay=saved["weight_decay"],
+            optimizer=saved.get("optimizer", "sgd"),
             schedule=saved["schedule"],
             milestones=tuple(saved["milestones"]),
             augment=Augment(saved["rotation_degrees"], saved["translate"], saved.get("scale", 0.0)),
@@ -123,10 +127,16 @@ class Recipe:
         _check_like(recipe, STEPS[recipe.step])
         if recipe.schedule not in SCHEDULES:
             raise ValueError(f"schedule {recipe.schedule!r}: expected one of {', '.join(SCHEDULES)}")
+        # plain SGD is recorded by leaving it out, so that it has one record
+        if "optimizer" in saved and saved["optimizer"] not in OPTIMIZERS[1:]:
+            raise ValueError(
+                f"optimizer {saved['optimizer']!r}: one of {', '.join(OPTIMIZERS[1:])}, or left out for sgd"
+            )
         return recipe
 
 
 SCHEDULES = ("constant", "onecycle", "step")
+OPTIMIZERS = ("sgd", "nesterov", "adam")  # SGD with momentum, the same with Nesterov's, Adam
 
 
 def shifted_views(pixels: int) -> str:
@@ -227,6 +237,7 @@ DESIGN_BASELINE = dataclasses.replace(
     lr=0.1,
     momentum=0.9,
     weight_decay=0.0,
+    optimizer="sgd",
     schedule="step",
     milestones=(8, 12),
     augment=Augment(degrees=7.0),

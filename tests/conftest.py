@@ -168,6 +168,7 @@ def every_field_changed():
         lr=0.03,
         momentum=0.8,
         weight_decay=1e-4,
+        optimizer="nesterov",
         schedule="onecycle",
         milestones=(1,),
         augment=Augment(degrees=5.0, translate=0.05, scale=0.05),

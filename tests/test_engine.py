@@ -29,6 +29,7 @@ from mnist_lite.engine import (
     fit,
     format_epoch,
     make_averaged,
+    make_optimizer,
     recipe_from_checkpoint,
 )
 from mnist_lite.errors import MnistLiteError
@@ -454,6 +455,20 @@ def test_divergence_in_the_first_epoch_leaves_the_folder_as_it_was(tmp_path, fin
     assert "\n" not in message and message.startswith("epoch 1, batch ") and "/4: the loss is" in message
     assert message.endswith("the run diverged (lower --lr)") and caught.value.exit_code == 1
     assert tree(out) == before
+
+
+def test_make_optimizer_builds_what_the_recipe_names():
+    model = STEPS[5].model()
+    sgd, _ = make_optimizer(STEPS[5], model, steps_per_epoch=10)
+    nesterov, _ = make_optimizer(dataclasses.replace(STEPS[5], optimizer="nesterov"), model, 10)
+    adam_recipe = dataclasses.replace(STEPS[5], optimizer="adam", lr=0.01, momentum=0.8)
+    adam, _ = make_optimizer(adam_recipe, model, 10)
+    assert type(sgd) is type(nesterov) is torch.optim.SGD and type(adam) is torch.optim.Adam
+    assert not sgd.defaults["nesterov"] and nesterov.defaults["nesterov"]
+    assert sgd.defaults["momentum"] == nesterov.defaults["momentum"] == STEPS[5].momentum
+    assert adam.defaults["betas"] == (0.8, 0.999) and adam.defaults["lr"] == 0.01
+    with pytest.raises(MnistLiteError, match="unknown optimizer 'rmsprop'"):
+        make_optimizer(dataclasses.replace(STEPS[5], optimizer="rmsprop"), model, 10)
 
 
 def test_divergence_keeps_the_epochs_before_it(tmp_path, monkeypatch):

@@ -20,6 +20,7 @@ from mnist_lite.models import count_parameters
 from mnist_lite.results import History, clopper_pearson_lower, load_result, seed_summary
 from mnist_lite.steps import (
     DESIGN_BASELINE,
+    OPTIMIZERS,
     PARAM_BUDGET,
     STEP5_BUDGET,
     STEP5_PLAIN,
@@ -468,6 +469,10 @@ def test_what_changed_names_only_what_differs_from_the_baseline():
     changed = report.what_changed(recipe, changes, baseline)
     assert changed == "batch 64; label smoothing 0.1; momentum 0.95; frobnicate changed"  # lr was 0.1 already
     assert report.what_changed(baseline, [], baseline) == "none"
+    adam = dict(baseline, optimizer="adam", lr=0.01)
+    changed = report.what_changed(adam, ["optimizer", "lr"], baseline)
+    assert changed == "step (0.01, ÷10 after epochs 8, 12); Adam"
+    assert set(report.OPTIMIZER_WORDS) == set(OPTIMIZERS)
 
 
 def test_design_section_rows(tmp_path):

@@ -20,6 +20,7 @@ from mnist_lite.steps import (
     DESIGN_BASELINE,
     MAX_EPOCHS,
     MAX_TEST_TIME_SHIFT,
+    OPTIMIZERS,
     PARAM_BUDGET,
     STEP5_BUDGET,
     STEP5_PLAIN,
@@ -155,6 +156,18 @@ def test_zoom_is_recorded_only_where_it_is_used():
     for bad in (0.0, 0, 1.0, -0.1, "0.1"):  # 0 would compare unequal to as_dict's record of the same recipe
         with pytest.raises(ValueError, match="a zoom between 0 and 1, or left out"):
             Recipe.from_dict(dict(plain.as_dict(), scale=bad))
+
+
+def test_the_optimizer_is_recorded_only_where_it_is_not_plain_sgd():
+    """Every run recorded before the optimizer could change trained with SGD and reads the same."""
+    assert all("optimizer" not in recipe.as_dict() for recipe in STEPS.values())
+    for optimizer in OPTIMIZERS[1:]:
+        changed = dataclasses.replace(STEPS[5], optimizer=optimizer)
+        recorded = json.loads(json.dumps(changed.as_dict()))
+        assert recorded["optimizer"] == optimizer and Recipe.from_dict(recorded) == changed
+    for bad in ("sgd", "SGD", "rmsprop", 1, None):  # "sgd" would be a second record of the same recipe
+        with pytest.raises((ValueError, TypeError), match="optimizer"):
+            Recipe.from_dict(dict(STEPS[5].as_dict(), optimizer=bad))
 
 
 def test_test_time_shifts_are_recorded_only_where_they_are_used():
