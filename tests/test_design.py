@@ -37,12 +37,24 @@ def test_variants_start_from_the_previous_recipe_and_one_of_them_is_step5():
 
 def test_round_12_adds_step5s_shifts_and_nothing_else_to_the_frontiers_nearest_points():
     shifted = [name for name in design.VARIANTS if name.endswith("_shifts")]
-    assert shifted == ["wider_16_24_shifts", "step5_epochs30_shifts", "wider_14_18_shifts"]
+    assert shifted == [
+        "wider_16_24_shifts",
+        "step5_epochs30_shifts",
+        "wider_14_18_shifts",
+        "wider_16_20_shifts",
+    ]
     for name in shifted:
         base = design.variant_recipe(name.removesuffix("_shifts"))
         assert base.test_time_shift == 0
         shift = STEPS[5].test_time_shift
         assert design.variant_recipe(name) == dataclasses.replace(base, test_time_shift=shift)
+
+
+def test_round_13_changes_the_optimizer_of_step5s_training_and_adams_rate_only():
+    step5 = design.variant_recipe("batch256_rotate12_translate")
+    assert design.variant_recipe("step5_nesterov") == dataclasses.replace(step5, optimizer="nesterov")
+    for name, lr in (("step5_adam01", 0.01), ("step5_adam003", 0.003)):
+        assert design.variant_recipe(name) == dataclasses.replace(step5, optimizer="adam", lr=lr)
 
 
 FRONTIER = sorted((REPO / "results" / "frontier").glob("*/seed*/result.json"))
@@ -84,6 +96,10 @@ def test_summarise_refuses_a_sweep_with_a_run_still_training(monkeypatch, tmp_pa
 
 
 def test_summarise_says_in_one_line_why_it_cannot(tmp_path):
+    with pytest.raises(SystemExit, match=r": no seedS/result.json to summarise; sweep the seeds first$"):
+        design.summarise(tmp_path)
+    (tmp_path / "seed_old").mkdir()  # a folder set aside by hand is not a seed of the sweep
+    (tmp_path / "seed_old" / "result.json").write_text("{}")
     with pytest.raises(SystemExit, match=r": no seedS/result.json to summarise; sweep the seeds first$"):
         design.summarise(tmp_path)
     (tmp_path / "seed1").mkdir()

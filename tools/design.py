@@ -3,7 +3,7 @@
     python tools/design.py                      # list the variants
     python tools/design.py NAME [NAME ...] --seeds 1,2 [--dtype float32]   # default bfloat16
     python tools/design.py NAME --seeds 1,2 --dtype float32 --folder design_gpu   # round 9, on a GPU
-    python tools/design.py NAME --seeds 1,2 --dtype float32 --folder design_xeon --threads 1  # round 11
+    python tools/design.py NAME --seeds 1,2 --dtype float32 --folder design_xeon --threads 1  # rounds 11, 13
     python tools/design.py --time [--repeats 3]   # seconds per epoch of every recorded variant
     python tools/design.py --summarise DESIGN     # summary.json of a sweep of seedS/ folders on the test set
     python tools/design.py NAME --on-test --seeds 1,2   # a frontier point (float32), see below
@@ -14,7 +14,7 @@ A variant is step 5's previous recipe (``DESIGN_BASELINE``) with the changes nam
 runs/design/NAME/seedS/ (resumable)
 and its result.json, plus the variant's changes and multiply-adds, is copied to
 results/design/NAME/seedS.json, which ``docs/experiments.md`` is generated from. Round 9 ran on a
-GPU and round 11 on an Intel Xeon; ``--folder design_gpu`` (``design_xeon``) keeps their runs apart
+GPU and rounds 11 and 13 on an Intel Xeon; ``--folder design_gpu`` (``design_xeon``) keeps their runs apart
 (runs/FOLDER, results/FOLDER), so that each table of the search holds the runs of one machine.
 
 ``--on-test`` sweeps a variant the way the final runs are made instead (all 60,000 training
@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import re
 import statistics
 import time
 from pathlib import Path
@@ -178,15 +179,23 @@ VARIANTS = {
     # dilating the last one (or two) by 2 widens that to 24x24 (28x28) for no more weights
     "step5_dilated1": dict(ROTATE12_TRANSLATE, model=dataclasses.replace(ONE_POOL, dilated=1)),
     "step5_dilated2": dict(ROTATE12_TRANSLATE, model=dataclasses.replace(ONE_POOL, dilated=2)),
+    # round 13, on the Intel Xeon of round 11: the optimizer, the one part of the training no round
+    # had varied. Twice the epochs raised every seed's minimum (round 10's frontier point), so step
+    # 5's net is short of training; Nesterov's momentum, or Adam at two rates with the same drops,
+    # might converge further in 15 epochs
+    "step5_nesterov": dict(ROTATE12_TRANSLATE, optimizer="nesterov"),
+    "step5_adam01": dict(ROTATE12_TRANSLATE, optimizer="adam", lr=0.01),
+    "step5_adam003": dict(ROTATE12_TRANSLATE, optimizer="adam", lr=0.003),
 }
 # round 12, frontier points on the test set (not candidates): step 5 scores with test-time shifts
 # now, so the levers beyond its budget that came nearest the bar scored plainly (twice the
-# parameters, twice the epochs, and the widest net under 10,000 parameters) are swept again with
-# step 5's shifts, to say what the bar would take with them
+# parameters, twice the epochs, the widest net under 10,000 parameters, and the width between
+# that and twice the parameters) are swept again with step 5's shifts, to say what the bar would
+# take with them
 VARIANTS.update(
     {
         f"{name}_shifts": dict(VARIANTS[name], test_time_shift=STEP5_SHIFT)
-        for name in ("wider_16_24", "step5_epochs30", "wider_14_18")
+        for name in ("wider_16_24", "step5_epochs30", "wider_14_18", "wider_16_20")
     }
 )
 
@@ -246,7 +255,13 @@ def time_variants(names: list[str], dtype: str, repeats: int, images: int = 7680
 
 def summarise(folder: Path) -> None:
     """FOLDER/summary.json from FOLDER/seedS/result.json, or one line saying why not."""
-    paths = sorted(folder.glob("seed*/result.json"), key=lambda p: int(p.parent.name[4:]))
+    # seedS folders only, in the order of S: a stray seed_old/ is not part of the sweep
+    seeds = {
+        int(path.parent.name[4:]): path
+        for path in folder.glob("seed*/result.json")
+        if re.fullmatch(r"seed[0-9]+", path.parent.name)
+    }
+    paths = [seeds[seed] for seed in sorted(seeds)]
     if not paths:
         raise SystemExit(f"{folder}: no seedS/result.json to summarise; sweep the seeds first")
     try:
