@@ -442,7 +442,7 @@ def _steps_named(steps: list[int]) -> str:
 def steps_table(runs: dict[int, dict]) -> str:
     lines = [
         "| Step | Target | Parameters | Best train | Best test | Min of last 5 | "
-        f"Epochs ≥ {TARGET_ACCURACY}% | Training time | Notebook |",
+        f"Epochs ≥ {TARGET_ACCURACY}% | Time to train and score | Notebook |",
         "|---:|---|---:|---:|---:|---:|---|---:|---|",
     ]
     for step, recipe in STEPS.items():
