@@ -35,7 +35,7 @@ from mnist_lite.errors import MnistLiteError
 from mnist_lite.models import count_parameters
 from mnist_lite.progress import progress
 from mnist_lite.results import History, ensure_writable, load_result, save_torch, seed_summary, write_json
-from mnist_lite.steps import STEPS, Recipe
+from mnist_lite.steps import OPTIMIZERS, STEPS, Recipe
 
 
 class Diverged(MnistLiteError):
@@ -151,7 +151,7 @@ def make_optimizer(recipe: Recipe, model: nn.Module, steps_per_epoch: int):
             nesterov=recipe.optimizer == "nesterov",
         )
     else:
-        raise MnistLiteError(f"unknown optimizer {recipe.optimizer!r}: sgd, nesterov or adam")
+        raise MnistLiteError(f"unknown optimizer {recipe.optimizer!r}: one of {', '.join(OPTIMIZERS)}")
     # schedulers step once per batch, so every milestone is counted in batches
     if recipe.schedule == "onecycle":
         scheduler = torch.optim.lr_scheduler.OneCycleLR(

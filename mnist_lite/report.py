@@ -36,6 +36,7 @@ from mnist_lite.results import History, holds_target, write_atomic
 from mnist_lite.steps import (
     DESIGN_BASELINE,
     LAST_EPOCHS,
+    OPTIMIZERS,
     PARAM_BUDGET,
     STEP5_PLAIN,
     STEPS,
@@ -205,7 +206,8 @@ LITE_RECIPE = {
     "lr": NUMBER,
     "momentum": NUMBER,
     "weight_decay": NUMBER,
-    "optimizer?": TEXT,
+    # recorded only where it is not SGD (``Recipe.as_dict``)
+    "optimizer?": Value("nesterov or adam", lambda v: v in OPTIMIZERS[1:]),
     "schedule": TEXT,
     "milestones": ListOf(COUNT),
     "rotation_degrees": NUMBER,
@@ -681,7 +683,6 @@ def recipe_phrases(recipe: dict) -> list[tuple[tuple[str, ...], str]]:
         (("weight_decay",), _optional("weight decay", recipe["weight_decay"])),
         (("ema_decay",), _optional("EMA of the weights", recipe["ema_decay"])),
         (("momentum",), f"momentum {recipe['momentum']:g}"),
-        # recorded only where it is not plain SGD (``Recipe.as_dict``)
         (("optimizer",), OPTIMIZER_WORDS[recipe.get("optimizer", "sgd")]),
         (("epochs",), f"{recipe['epochs']} epochs"),
     ]
@@ -784,7 +785,7 @@ def design_text(design: dict | None) -> str:
     return "\n".join(lines)
 
 
-ROUND4_PICK = "batch256_rotate12_translate"  # round 4's pick, which rounds 9 and 11 started from
+ROUND4_PICK = "batch256_rotate12_translate"  # round 4's pick, which rounds 9, 11 and 13 started from
 
 
 # the design rounds run on another machine than the CPU rounds of the DESIGN folder: each reran round 4's

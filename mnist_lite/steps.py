@@ -132,6 +132,8 @@ class Recipe:
             raise ValueError(
                 f"optimizer {saved['optimizer']!r}: one of {', '.join(OPTIMIZERS[1:])}, or left out for sgd"
             )
+        if recipe.optimizer == "nesterov" and recipe.momentum <= 0:  # torch's SGD would refuse it
+            raise ValueError("optimizer 'nesterov' with no momentum")
         return recipe
 
 

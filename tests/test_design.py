@@ -35,7 +35,7 @@ def test_variants_start_from_the_previous_recipe_and_one_of_them_is_step5():
     assert design.variant_recipe("batch256_rotate12_translate") == STEP5_PLAIN
 
 
-def test_round_12_adds_step5s_shifts_and_nothing_else_to_the_frontiers_nearest_points():
+def test_the_shifts_variants_add_step5s_shifts_and_nothing_else_to_the_frontiers_nearest_points():
     shifted = [name for name in design.VARIANTS if name.endswith("_shifts")]
     assert shifted == [
         "wider_16_24_shifts",
@@ -98,8 +98,9 @@ def test_summarise_refuses_a_sweep_with_a_run_still_training(monkeypatch, tmp_pa
 def test_summarise_says_in_one_line_why_it_cannot(tmp_path):
     with pytest.raises(SystemExit, match=r": no seedS/result.json to summarise; sweep the seeds first$"):
         design.summarise(tmp_path)
-    (tmp_path / "seed_old").mkdir()  # a folder set aside by hand is not a seed of the sweep
-    (tmp_path / "seed_old" / "result.json").write_text("{}")
+    for stray in ("seed_old", "seed01"):  # folders set aside by hand are not seeds of the sweep
+        (tmp_path / stray).mkdir()
+        (tmp_path / stray / "result.json").write_text("{}")
     with pytest.raises(SystemExit, match=r": no seedS/result.json to summarise; sweep the seeds first$"):
         design.summarise(tmp_path)
     (tmp_path / "seed1").mkdir()

@@ -168,6 +168,8 @@ def test_the_optimizer_is_recorded_only_where_it_is_not_plain_sgd():
     for bad in ("sgd", "SGD", "rmsprop", 1, None):  # "sgd" would be a second record of the same recipe
         with pytest.raises((ValueError, TypeError), match="optimizer"):
             Recipe.from_dict(dict(STEPS[5].as_dict(), optimizer=bad))
+    with pytest.raises(ValueError, match="optimizer 'nesterov' with no momentum"):
+        Recipe.from_dict(dict(STEPS[5].as_dict(), optimizer="nesterov", momentum=0.0))
 
 
 def test_test_time_shifts_are_recorded_only_where_they_are_used():

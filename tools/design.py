@@ -189,9 +189,9 @@ VARIANTS = {
 }
 # round 12, frontier points on the test set (not candidates): step 5 scores with test-time shifts
 # now, so the levers beyond its budget that came nearest the bar scored plainly (twice the
-# parameters, twice the epochs, the widest net under 10,000 parameters, and the width between
-# that and twice the parameters) are swept again with step 5's shifts, to say what the bar would
-# take with them
+# parameters, twice the epochs, the widest net under 10,000 parameters) are swept again with step
+# 5's shifts, to say what the bar would take with them; with round 13 the width between the widest
+# under 10,000 and twice the parameters, too
 VARIANTS.update(
     {
         f"{name}_shifts": dict(VARIANTS[name], test_time_shift=STEP5_SHIFT)
@@ -255,11 +255,11 @@ def time_variants(names: list[str], dtype: str, repeats: int, images: int = 7680
 
 def summarise(folder: Path) -> None:
     """FOLDER/summary.json from FOLDER/seedS/result.json, or one line saying why not."""
-    # seedS folders only, in the order of S: a stray seed_old/ is not part of the sweep
+    # seedS folders only, in the order of S: a stray seed_old/ (or seed01/) is not part of the sweep
     seeds = {
         int(path.parent.name[4:]): path
         for path in folder.glob("seed*/result.json")
-        if re.fullmatch(r"seed[0-9]+", path.parent.name)
+        if re.fullmatch(r"seed[1-9][0-9]*", path.parent.name)
     }
     paths = [seeds[seed] for seed in sorted(seeds)]
     if not paths:
@@ -303,7 +303,7 @@ def main() -> None:
     )
     parser.add_argument("--on-test", action="store_true", help="sweep NAME on the test set (frontier)")
     parser.add_argument(
-        "--summarise", metavar="DESIGN", help="write DESIGN/summary.json from DESIGN/seed*/result.json"
+        "--summarise", metavar="DESIGN", help="write DESIGN/summary.json from DESIGN/seedS/result.json"
     )
     args = parser.parse_args()
     unknown = [name for name in args.names if name not in VARIANTS]
