@@ -793,7 +793,7 @@ ROUND4_PICK = "batch256_rotate12_translate"  # round 4's pick, which rounds 9, 1
 # folder -> (how its table's heading names the round, what the line for a missing round calls it)
 ROUNDS_ELSEWHERE = {
     DESIGN_GPU: ("Round 9, on a GPU", "GPU round of the design search"),
-    DESIGN_XEON: ("Round 11, on an Intel Xeon", "Intel Xeon round of the design search"),
+    DESIGN_XEON: ("Rounds 11 and 13, on an Intel Xeon", "Intel Xeon rounds of the design search"),
 }
 
 
