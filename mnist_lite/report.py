@@ -996,7 +996,8 @@ def paired_text(runs: list[dict] | None, check: PairedCheck) -> str:
 
     def change(way: str, epochs: range) -> str:
         gaps = [row[way] - row[reference] for run in runs for row in run["history"] if row["epoch"] in epochs]
-        return f"{round(statistics.fmean(gaps), 2) + 0.0:+.2f}"  # + 0.0: no "-0.00"
+        mean = round(statistics.fmean(gaps), 3)
+        return ("-" if mean < 0 and _over_runs(-mean) != "0.00" else "+") + _over_runs(abs(mean))
 
     for epochs, when in ((high_rate, f"at the rate of {recipe['lr']:g}"), (last, f"the last {LAST_EPOCHS}")):
         changes = ", ".join(f"{change(way, epochs)} points {label}" for way, label in check.changes.items())

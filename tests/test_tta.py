@@ -106,6 +106,16 @@ def test_the_section_shows_each_seed_the_means_and_the_changes(tmp_path):
     assert "torch 2.3.0, on a CPU (AVX512, 1 thread)" in text and "rotated by 6°" in text
 
 
+@pytest.mark.parametrize(
+    "gains, shown", [((0.0, 0.03), "+0.015"), ((0.0, -0.03), "-0.015"), ((0.0, -0.004), "+0.00")]
+)
+def test_a_change_halfway_between_two_hundredths_keeps_its_third_decimal(tmp_path, gains, shown):
+    """Like the medians: rounded, a mean change of 0.015 would show as 0.01 or 0.02 by float noise."""
+    records = [tta_record(seed, 99.0, 99.0 + gain) for seed, gain in enumerate(gains, start=1)]
+    text = section_text(tmp_path, *records)
+    assert f"changed the validation accuracy by {shown} points with 4 shifts" in text
+
+
 def test_the_test_set_section_counts_the_seeds_that_hold_each_way(tmp_path):
     folder = tmp_path / "tta_test"
     folder.mkdir()
