@@ -1280,18 +1280,26 @@ TEST_SWEEP_FILE = Schema(
 )
 
 
+SWEEP_RUN_TORCH = Schema("seed run of a sweep", {"torch_version": TEXT}, "train it again")
+
+
 def load_test_sweeps(results: Path) -> list[tuple[str, dict]] | None:
     """Every seed sweep on the test set: step 5's, the designs it was compared with, and each way
-    of scoring step 5's recipe that ``tools/tta.py --on-test`` summarised (named by its file)."""
+    of scoring step 5's recipe that ``tools/tta.py --on-test`` summarised (named by its file).
+    Each summary gains ``torch_versions``, which it does not record, from the runs it summarises."""
     paths = sorted({path for pattern in TEST_SWEEPS for path in results.glob(f"{pattern}/{SWEEP_SUMMARY}")})
     paths += sorted(results.glob(f"{TTA_TEST}/summary_*.json"))
-    return [
-        (
-            str((path.parent if path.name == SWEEP_SUMMARY else path).relative_to(results)),
-            read_json(path, TEST_SWEEP_FILE),
-        )
-        for path in paths
-    ] or None
+    sweeps = []
+    for path in paths:
+        summary = read_json(path, TEST_SWEEP_FILE)
+        # the runs it summarises: `seeds` and design.py --summarise write seedS/result.json beside
+        # it, tools/tta.py --on-test seedS.json
+        run = "seed{}/result.json" if path.name == SWEEP_SUMMARY else "seed{}.json"
+        runs = [path.parent / run.format(row["seed"]) for row in summary["seeds"]]
+        summary["torch_versions"] = sorted({read_json(r, SWEEP_RUN_TORCH)["torch_version"] for r in runs})
+        name = path.parent if path.name == SWEEP_SUMMARY else path
+        sweeps.append((str(name.relative_to(results)), summary))
+    return sweeps or None
 
 
 def test_sweeps_table(sweeps: list[tuple[str, dict]] | None) -> str:
@@ -1300,8 +1308,8 @@ def test_sweeps_table(sweeps: list[tuple[str, dict]] | None) -> str:
         return _missing("seed sweep", "python -m mnist_lite seeds --step 5")
     lines = [
         "| Sweep (`results/...`) | Model | Parameters | Epochs | Forward pass | Seeds | "
-        f"Hold {TARGET_ACCURACY}% | Median of the per-seed minimum | Worst minimum | Machine |",
-        "|---|---|---:|---:|---|---:|---:|---:|---:|---|",
+        f"Hold {TARGET_ACCURACY}% | Median of the per-seed minimum | Worst minimum | Machine | torch |",
+        "|---|---|---:|---:|---|---:|---:|---:|---:|---|---|",
     ]
     for folder, s in sweeps:
         minima = [row["last5_min_test_acc"] for row in s["seeds"]]
@@ -1310,7 +1318,7 @@ def test_sweeps_table(sweeps: list[tuple[str, dict]] | None) -> str:
             f"| `{folder}`{' (test-time shifts)' if s.get('test_time_shift') else ''} | {s['model']} | "
             f"{s['params']:,} | {s['epochs']} | {s.get('dtype', 'float32')} | "
             f"{len(minima)} | {holding} of {len(minima)} | {_over_runs(statistics.median(minima))}% | "
-            f"{min(minima):.2f}% | {s['device_name']} |"
+            f"{min(minima):.2f}% | {s['device_name']} | {', '.join(s['torch_versions'])} |"
         )
     return "\n".join(lines)
 

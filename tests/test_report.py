@@ -92,9 +92,13 @@ def write(path: Path, content) -> Path:
 
 
 def write_sweep(results: Path, folder: str, seeds, dtype="float32", missing=(), **changes) -> dict:
-    summary = seed_summary(
-        [fake_run(seed=s, last5=MISSING if s in missing else HOLDING, dtype=dtype, **changes) for s in seeds]
-    )
+    """FOLDER/seedS/result.json of fake runs and their FOLDER/summary.json, as ``seeds`` writes them."""
+    runs = [
+        fake_run(seed=s, last5=MISSING if s in missing else HOLDING, dtype=dtype, **changes) for s in seeds
+    ]
+    for run in runs:
+        write(results / folder / f"seed{run['seed']}" / "result.json", run)
+    summary = seed_summary(runs)
     write(results / folder / "summary.json", summary)
     return summary
 
@@ -356,8 +360,10 @@ def test_a_sweep_scored_with_test_time_shifts_also_shows_its_images_alone(tmp_pa
         "seeds": rows
     }
     assert "without the shifts" not in report.sweep_text(folder, plain)
-    assert "| `step5_seeds` (test-time shifts) |" in report.test_sweeps_table([(folder, summary)])
-    assert "| `step5_seeds` |" in report.test_sweeps_table([(folder, plain)])
+    assert "| `step5_seeds` (test-time shifts) |" in report.test_sweeps_table(
+        report.load_test_sweeps(tmp_path)
+    )
+    assert "| `step5_seeds` |" in report.test_sweeps_table([(folder, plain | {"torch_versions": ["2.9"]})])
     titles = [ax.get_title() for ax in plots.plot_seeds([summary, plain]).axes[:2]]
     assert titles == [
         "float32: 3 of 4 seeds hold\nscored over the image and its four copies shifted by 1 pixel",
@@ -374,7 +380,7 @@ def test_a_median_halfway_between_two_hundredths_keeps_its_third_decimal(tmp_pat
     text = report.sweep_text(folder, summary)
     assert "median **99.395%**, worst **99.38%**" in text
     assert "median minimum 99.345%, worst 99.33%." in text  # the same runs without the shifts
-    [row] = report.test_sweeps_table([(folder, summary)]).splitlines()[2:]
+    [row] = report.test_sweeps_table(report.load_test_sweeps(tmp_path)).splitlines()[2:]
     assert "| 2 of 4 | 99.395% | 99.38% |" in row
     write_sweep(tmp_path, "step5_seeds", range(1, 4), missing={1})  # an odd count: a recorded minimum
     [(folder, summary)] = report.load_sweeps(tmp_path)
@@ -386,19 +392,29 @@ def test_the_test_sweeps_table_counts_each_sweeps_seeds_and_says_how_long_they_t
     write_sweep(tmp_path, "step5_seeds", range(1, 21), missing={3, 7})
     summary = write_sweep(tmp_path, "step5_plain/step5_seeds", range(1, 21), missing={3, 7}, recipe=plain)
     write_sweep(tmp_path, "frontier/long_float32", range(1, 9), missing={2}, epochs=30, recipe=plain)
+    # the table says which torch the runs a sweep summarises trained with; they may have mixed them
+    write(tmp_path / "frontier/long_float32/seed2/result.json", fake_run(seed=2) | {"torch_version": "2.10"})
     write_sweep(tmp_path, "design/a", [1])  # a validation run's folder: not a sweep on the test set
     write(tmp_path / "tta_test" / "summary_shifts.json", summary)  # a way of scoring, named by its file
+    for seed in range(1, 21):  # tools/tta.py's records of the seeds it summarises
+        write(tmp_path / "tta_test" / f"seed{seed}.json", {"torch_version": "2.11"})
     table = report.test_sweeps_table(report.load_test_sweeps(tmp_path))
     rows = table.splitlines()[2:]
     assert rows == [
-        "| `frontier/long_float32` | LiteNet | 7,578 | 30 | float32 | 8 | 7 of 8 | 99.41% | 99.38% | a CPU |",
+        "| `frontier/long_float32` | LiteNet | 7,578 | 30 | float32 | 8 | 7 of 8 | 99.41% | 99.38% | a CPU "
+        "| 2.10, 2.9 |",
         "| `step5_plain/step5_seeds` | LiteNet | 7,578 | 15 | float32 | 20 | 18 of 20 | 99.41% | 99.38% "
-        "| a CPU |",
+        "| a CPU | 2.9 |",
         "| `step5_seeds` (test-time shifts) | LiteNet | 7,578 | 15 | float32 | 20 | 18 of 20 | 99.41% | "
-        "99.38% | a CPU |",
+        "99.38% | a CPU | 2.9 |",
         "| `tta_test/summary_shifts.json` | LiteNet | 7,578 | 15 | float32 | 20 | 18 of 20 | 99.41% | 99.38% "
-        "| a CPU |",
+        "| a CPU | 2.11 |",
     ]
+    (tmp_path / "tta_test" / "seed7.json").unlink()
+    with pytest.raises(
+        MnistLiteError, match=r"tta_test/seed7.json: not a valid seed run of a sweep \(no such file\)"
+    ):
+        report.load_test_sweeps(tmp_path)
 
 
 def test_the_bfloat16_section_finds_the_bfloat16_sweep_wherever_it_is(tmp_path):
