@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import io
 import itertools
+import statistics
 
 import matplotlib
 
 if not matplotlib.get_backend().lower().startswith(("module://", "inline", "nbagg", "widget")):
     matplotlib.use("Agg")  # headless outside Jupyter: the CLI only writes files
 
+import matplotlib.lines
 import matplotlib.pyplot as plt
 import matplotlib.ticker
 import torch
@@ -17,7 +19,7 @@ import torch
 from mnist_lite.data import MEAN, STD
 from mnist_lite.models import count_parameters, layer_table
 from mnist_lite.results import History
-from mnist_lite.steps import STEP5_BUDGET, TARGET_ACCURACY, shifted_views
+from mnist_lite.steps import MEDIAN_BAR, STEP5_BUDGET, TARGET_ACCURACY, shifted_views
 
 
 def plot_history(history: History, title: str = "", show_lr: bool = False):
@@ -309,6 +311,77 @@ def plot_frontier(variants: list[dict]):
         "validation accuracy (%), min of the last 5 epochs\n(mean over seeds; bar: their range)"
     )
     fig.suptitle(f"Design variants on the validation split (dotted: {TARGET_ACCURACY}%, the test target)")
+    fig.tight_layout()
+    return fig
+
+
+def plot_test_frontier(sweeps: list[dict]):
+    """What the robustness bars take on the test set: per sweep (``name``, ``params``, ``epochs``,
+    ``minima`` with test-time shifts and ``plain_minima``, the same runs scored each image alone,
+    one per seed), every seed's minimum of its last five epochs and their median, against the
+    parameters (15-epoch sweeps) and against the epochs (sweeps of the net with the fewest
+    parameters). One column per value, evenly spaced (not to scale): the plain minima hollow in
+    its left half, those with the shifts in its right half; the horizontal lines are the bars."""
+    fewest = min(s["params"] for s in sweeps)
+    panels = [
+        ("params", "parameters", [s for s in sweeps if s["epochs"] == min(t["epochs"] for t in sweeps)]),
+        ("epochs", "epochs", [s for s in sweeps if s["params"] == fewest]),
+    ]
+    fig, axes = plt.subplots(1, 2, figsize=(13, 5.5), sharey=True, gridspec_kw={"width_ratios": [3, 1.2]})
+    for ax, (key, label, shown) in zip(axes, panels, strict=True):
+        values = sorted({s[key] for s in shown})
+        for s in shown:
+            column = values.index(s[key])
+            for side, minima, style in (
+                (-1, s["plain_minima"], dict(mfc="none", color="grey")),
+                (1, s["minima"], dict(color="tab:blue")),
+            ):
+                # each seed's point spread across its half of the column, the median a bar over it
+                centre = column + side * 0.2
+                xs = [centre + (i / max(len(minima) - 1, 1) - 0.5) * 0.3 for i in range(len(minima))]
+                ax.plot(xs, minima, "o", markersize=3.5, alpha=0.8, **style)
+                median = statistics.median(minima)
+                ax.plot([xs[0], xs[-1]], [median, median], color=style["color"], linewidth=2)
+            holding = sum(m >= TARGET_ACCURACY for m in s["minima"])
+            ax.annotate(
+                f"{holding} of {len(s['minima'])} hold",
+                (column, 0.98),
+                xycoords=("data", "axes fraction"),
+                ha="center",
+                va="top",
+                fontsize=8,
+            )
+        ax.axhline(TARGET_ACCURACY, color="black", linewidth=1, linestyle=":")
+        ax.axhline(MEDIAN_BAR, color="black", linewidth=1, linestyle="--")
+        ax.set(
+            xlabel=f"{label} (columns not to scale)",
+            xticks=range(len(values)),
+            xlim=(-0.6, len(values) - 0.4),
+        )
+        ax.set_xticklabels([f"{value:,}" for value in values])
+        ax.grid(alpha=0.3, axis="y")
+    params = sorted({s["params"] for s in panels[0][2]})
+    within = sum(p < STEP5_BUDGET for p in params)  # the columns under step 5's budget come first
+    if 0 < within < len(params):
+        axes[0].axvline(within - 0.5, color="grey", linewidth=1, linestyle="--")
+    axes[0].set(
+        ylabel="test accuracy (%), min of the last 5 epochs per seed",
+        title=f"against parameters, {panels[0][2][0]['epochs']} epochs",
+    )
+    axes[1].set(title=f"against epochs, {fewest:,} parameters")
+    line = matplotlib.lines.Line2D
+    handles = [
+        line([], [], marker="o", linestyle="", color="tab:blue", label="a seed, with the shifts"),
+        line([], [], marker="o", linestyle="", mfc="none", color="grey", label="the same seed, plain"),
+        line([], [], color="black", linewidth=2, label="median over seeds"),
+        line([], [], color="black", linestyle=":", label=f"every seed: {TARGET_ACCURACY}%"),
+        line([], [], color="black", linestyle="--", label=f"the median: {MEDIAN_BAR}%"),
+        line([], [], color="grey", linestyle="--", label=f"step 5's budget: {STEP5_BUDGET:,}"),
+    ]
+    axes[1].legend(handles=handles, loc="upper left", bbox_to_anchor=(1.02, 1), fontsize=8)
+    fig.suptitle(
+        "On the test set: what the robustness bars take (hold: seeds on or above the dotted line, shifted)"
+    )
     fig.tight_layout()
     return fig
 

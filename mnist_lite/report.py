@@ -74,6 +74,7 @@ REPORTED = (
 SERIES_FIGURE = "docs/figures/series.png"
 SEEDS_FIGURE = "docs/figures/seeds.png"
 FRONTIER_FIGURE = "docs/figures/frontier.png"
+TEST_FRONTIER_FIGURE = "docs/figures/test_frontier.png"
 
 
 # --- reading: every file through one reader, checked against the shape its sections use ---------------------
@@ -1274,7 +1275,15 @@ TEST_SWEEP_FILE = Schema(
         "device_name": TEXT,
         "dtype?": TEXT,
         "test_time_shift?": COUNT,
-        "seeds": ListOf({"seed": COUNT, "last5_min_test_acc": NUMBER, "final_test_acc": NUMBER}, 1),
+        "seeds": ListOf(
+            {
+                "seed": COUNT,
+                "last5_min_test_acc": NUMBER,
+                "final_test_acc": NUMBER,
+                "last5_min_plain_test_acc?": NUMBER,  # scored with test-time shifts: each image alone
+            },
+            1,
+        ),
     },
     "run the seeds command that made it again",
 )
@@ -1320,7 +1329,36 @@ def test_sweeps_table(sweeps: list[tuple[str, dict]] | None) -> str:
             f"{len(minima)} | {holding} of {len(minima)} | {_over_runs(statistics.median(minima))}% | "
             f"{min(minima):.2f}% | {s['device_name']} | {', '.join(s['torch_versions'])} |"
         )
+    if test_frontier_points(sweeps):
+        figure = Path(TEST_FRONTIER_FIGURE).relative_to("docs")  # docs/experiments.md links it from docs/
+        lines += [
+            "",
+            f"![Per-seed minima on the test set, with and without the shifts, against parameters and epochs]"
+            f"({figure})",
+        ]
     return "\n".join(lines)
+
+
+def test_frontier_points(sweeps: list[tuple[str, dict]] | None) -> list[dict]:
+    """What ``plots.plot_test_frontier`` draws: step 5's sweep and the frontier's, those scored
+    with test-time shifts in float32 (the others were scored another way or in another precision)."""
+    return [
+        {
+            "name": name,
+            "params": s["params"],
+            "epochs": s["epochs"],
+            "minima": [row["last5_min_test_acc"] for row in s["seeds"]],
+            "plain_minima": [row["last5_min_plain_test_acc"] for row in s["seeds"]],
+        }
+        for name, s in sweeps or []
+        if (name == SEED_SWEEP or name.startswith("frontier/"))
+        and s.get("test_time_shift")
+        and s.get("dtype", "float32") == "float32"
+    ]
+
+
+def test_frontier_figure(points: list[dict]):
+    return plots.plot_test_frontier(points)
 
 
 # file (relative to the repository) -> its generated sections
@@ -1358,6 +1396,10 @@ FIGURES = {
     SERIES_FIGURE: (load_steps, series_figure),
     SEEDS_FIGURE: (load_sweeps, seeds_figure),
     FRONTIER_FIGURE: (load_design, frontier_figure),
+    TEST_FRONTIER_FIGURE: (
+        lambda results: test_frontier_points(load_test_sweeps(results)),
+        test_frontier_figure,
+    ),
 }
 
 

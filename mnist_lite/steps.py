@@ -15,6 +15,9 @@ from mnist_lite.config import Augment, Baseline, Lite, model_from_dict, model_to
 # (result.json's keys such as last5_min_test_acc spell the 5 into the file format).
 TARGET_ACCURACY = 99.4  # percent
 LAST_EPOCHS = 5
+# issue #10's second robustness bar for step 5: the median over seeds of the per-seed minimum of the
+# last LAST_EPOCHS epochs, so that the target holds with room
+MEDIAN_BAR = 99.48
 PARAM_BUDGET = 10_000  # steps 2-5
 STEP5_BUDGET = 8_000  # the final model
 MAX_EPOCHS = 15

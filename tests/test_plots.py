@@ -8,7 +8,7 @@ from conftest import seed_run
 
 from mnist_lite import plots
 from mnist_lite.results import History, seed_summary
-from mnist_lite.steps import TARGET_ACCURACY
+from mnist_lite.steps import MEDIAN_BAR, TARGET_ACCURACY
 
 STEP5_LIKE = [97.9, 98.5, 98.9, 99.0, 99.1, 99.2, 99.25, 99.3, 99.45, 99.48, 99.5, 99.47, 99.52, 99.5, 99.55]
 
@@ -132,3 +132,33 @@ def test_render_png_is_the_same_picture_every_time_and_unstamped():
     assert first == second and first.startswith(b"\x89PNG") and b"Software" not in first
     with plt.style.context("dark_background"):  # a local style does not leak into the file
         assert plots.render_png(plots.plot_history, history(), "x") == first
+
+
+def test_plot_test_frontier_shows_every_seeds_minimum_both_ways_and_the_bars():
+    sweeps = [
+        {"params": 7578, "epochs": 15, "minima": [99.41, 99.33, 99.45], "plain_minima": [99.35, 99.3, 99.4]},
+        {"params": 15490, "epochs": 15, "minima": [99.5, 99.52], "plain_minima": [99.47, 99.45]},
+        {"params": 7578, "epochs": 30, "minima": [99.46, 99.47], "plain_minima": [99.43, 99.42]},
+    ]
+    fig = plots.plot_test_frontier(sweeps)
+    by_params, by_epochs = fig.axes[:2]
+    assert [t.get_text() for t in by_params.get_xticklabels()] == ["7,578", "15,490"]
+    assert [t.get_text() for t in by_epochs.get_xticklabels()] == ["15", "30"]
+    points = [list(line.get_ydata()) for line in by_params.lines if line.get_marker() == "o"]
+    assert points == [[99.35, 99.3, 99.4], [99.41, 99.33, 99.45], [99.47, 99.45], [99.5, 99.52]]
+    medians = [round(line.get_ydata()[0], 3) for line in by_params.lines if line.get_linewidth() == 2]
+    assert medians == [99.35, 99.41, 99.46, 99.51]
+    assert [t.get_text() for t in by_params.texts] == ["2 of 3 hold", "2 of 2 hold"]
+    assert [t.get_text() for t in by_epochs.texts] == ["2 of 3 hold", "2 of 2 hold"]
+    bars = {
+        line.get_ydata()[0]
+        for line in by_params.lines
+        if line.get_color() == "black" and line.get_linestyle() != "-"
+    }
+    assert bars == {TARGET_ACCURACY, MEDIAN_BAR}
+    budget = [
+        line.get_xdata()[0]
+        for line in by_params.lines
+        if line.get_color() == "grey" and line.get_linestyle() == "--"
+    ]
+    assert budget == [0.5]  # between the columns under step 5's budget and those over it

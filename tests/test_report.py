@@ -380,7 +380,8 @@ def test_a_median_halfway_between_two_hundredths_keeps_its_third_decimal(tmp_pat
     text = report.sweep_text(folder, summary)
     assert "median **99.395%**, worst **99.38%**" in text
     assert "median minimum 99.345%, worst 99.33%." in text  # the same runs without the shifts
-    [row] = report.test_sweeps_table(report.load_test_sweeps(tmp_path)).splitlines()[2:]
+    table = report.test_sweeps_table(report.load_test_sweeps(tmp_path))
+    [row] = [line for line in table.splitlines()[2:] if line.startswith("|")]  # the figure's link after it
     assert "| 2 of 4 | 99.395% | 99.38% |" in row
     write_sweep(tmp_path, "step5_seeds", range(1, 4), missing={1})  # an odd count: a recorded minimum
     [(folder, summary)] = report.load_sweeps(tmp_path)
@@ -399,8 +400,9 @@ def test_the_test_sweeps_table_counts_each_sweeps_seeds_and_says_how_long_they_t
     for seed in range(1, 21):  # tools/tta.py's records of the seeds it summarises
         write(tmp_path / "tta_test" / f"seed{seed}.json", {"torch_version": "2.11"})
     table = report.test_sweeps_table(report.load_test_sweeps(tmp_path))
-    rows = table.splitlines()[2:]
-    assert rows == [
+    rows, figure = table.split("\n\n")
+    assert figure.startswith("![Per-seed minima on the test set")
+    assert rows.splitlines()[2:] == [
         "| `frontier/long_float32` | LiteNet | 7,578 | 30 | float32 | 8 | 7 of 8 | 99.41% | 99.38% | a CPU "
         "| 2.10, 2.9 |",
         "| `step5_plain/step5_seeds` | LiteNet | 7,578 | 15 | float32 | 20 | 18 of 20 | 99.41% | 99.38% "
@@ -415,6 +417,32 @@ def test_the_test_sweeps_table_counts_each_sweeps_seeds_and_says_how_long_they_t
         MnistLiteError, match=r"tta_test/seed7.json: not a valid seed run of a sweep \(no such file\)"
     ):
         report.load_test_sweeps(tmp_path)
+
+
+def test_the_test_frontier_figure_draws_the_sweeps_scored_like_step5_in_float32(tmp_path):
+    """Step 5's sweep and the frontier's with test-time shifts in float32; not the plain sweeps,
+    nor bfloat16, nor tools/tta.py's summaries of step 5's own runs (they would repeat step 5)."""
+    shifted = write_sweep(tmp_path, "step5_seeds", range(1, 5), missing={2})
+    write_sweep(tmp_path, "frontier/wide_shifts_float32", range(1, 3), epochs=30)
+    write_sweep(tmp_path, "frontier/wide_float32", range(1, 3), recipe=STEP5_PLAIN.as_dict())
+    write_sweep(tmp_path, "step5_seeds_bfloat16", range(1, 3), dtype="bfloat16")
+    write(tmp_path / "tta_test" / "summary_shifts.json", shifted)
+    for seed in range(1, 5):
+        write(tmp_path / "tta_test" / f"seed{seed}.json", {"torch_version": "2.9"})
+    points = report.test_frontier_points(report.load_test_sweeps(tmp_path))
+    assert [(p["name"], p["epochs"]) for p in points] == [
+        ("frontier/wide_shifts_float32", 30),
+        ("step5_seeds", 15),
+    ]
+    assert points[1]["minima"] == [row["last5_min_test_acc"] for row in shifted["seeds"]]
+    assert points[1]["plain_minima"] == [row["last5_min_plain_test_acc"] for row in shifted["seeds"]]
+    table = report.test_sweeps_table(report.load_test_sweeps(tmp_path))
+    assert table.endswith("(figures/test_frontier.png)")
+    assert report.draw_figure(report.TEST_FRONTIER_FIGURE, tmp_path).startswith(b"\x89PNG")
+    (tmp_path / "step5_seeds" / "summary.json").unlink()
+    (tmp_path / "frontier" / "wide_shifts_float32" / "summary.json").unlink()
+    assert report.draw_figure(report.TEST_FRONTIER_FIGURE, tmp_path) is None
+    assert "test_frontier.png" not in report.test_sweeps_table(report.load_test_sweeps(tmp_path))
 
 
 def test_the_bfloat16_section_finds_the_bfloat16_sweep_wherever_it_is(tmp_path):
