@@ -781,9 +781,18 @@ def design_text(design: dict | None) -> str:
         "",
         *design_table(design, DESIGN_BASELINE.as_dict()),
     ]
-    figure = Path(FRONTIER_FIGURE).relative_to("docs")  # docs/experiments.md links it from docs/
-    lines += ["", f"![Validation accuracy against cost, per variant; the star is step 5's recipe]({figure})"]
+    lines += [
+        "",
+        _image_in_docs(
+            "Validation accuracy against cost, per variant; the star is step 5's recipe", FRONTIER_FIGURE
+        ),
+    ]
     return "\n".join(lines)
+
+
+def _image_in_docs(alt: str, figure: str) -> str:
+    """The Markdown image of ``figure`` (relative to the repository) for a document in docs/."""
+    return f"![{alt}]({Path(figure).relative_to('docs')})"
 
 
 ROUND4_PICK = "batch256_rotate12_translate"  # round 4's pick, which rounds 9, 11 and 13 started from
@@ -1301,6 +1310,13 @@ def load_test_sweeps(results: Path) -> list[tuple[str, dict]] | None:
     sweeps = []
     for path in paths:
         summary = read_json(path, TEST_SWEEP_FILE)
+        if summary.get("test_time_shift") and any(
+            "last5_min_plain_test_acc" not in row for row in summary["seeds"]
+        ):
+            raise MnistLiteError(
+                f"{path}: scored with test-time shifts, but not every seed has its minimum without them "
+                "(last5_min_plain_test_acc); run the seeds command that made it again"
+            )
         # the runs it summarises: `seeds` and design.py --summarise write seedS/result.json beside
         # it, tools/tta.py --on-test seedS.json
         run = "seed{}/result.json" if path.name == SWEEP_SUMMARY else "seed{}.json"
@@ -1330,12 +1346,8 @@ def test_sweeps_table(sweeps: list[tuple[str, dict]] | None) -> str:
             f"{min(minima):.2f}% | {s['device_name']} | {', '.join(s['torch_versions'])} |"
         )
     if test_frontier_points(sweeps):
-        figure = Path(TEST_FRONTIER_FIGURE).relative_to("docs")  # docs/experiments.md links it from docs/
-        lines += [
-            "",
-            f"![Per-seed minima on the test set, with and without the shifts, against parameters and epochs]"
-            f"({figure})",
-        ]
+        alt = "Per-seed minima on the test set, with and without the shifts, against parameters and epochs"
+        lines += ["", _image_in_docs(alt, TEST_FRONTIER_FIGURE)]
     return "\n".join(lines)
 
 
@@ -1355,10 +1367,6 @@ def test_frontier_points(sweeps: list[tuple[str, dict]] | None) -> list[dict]:
         and s.get("test_time_shift")
         and s.get("dtype", "float32") == "float32"
     ]
-
-
-def test_frontier_figure(points: list[dict]):
-    return plots.plot_test_frontier(points)
 
 
 # file (relative to the repository) -> its generated sections
@@ -1398,7 +1406,7 @@ FIGURES = {
     FRONTIER_FIGURE: (load_design, frontier_figure),
     TEST_FRONTIER_FIGURE: (
         lambda results: test_frontier_points(load_test_sweeps(results)),
-        test_frontier_figure,
+        plots.plot_test_frontier,
     ),
 }
 

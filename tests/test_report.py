@@ -445,6 +445,16 @@ def test_the_test_frontier_figure_draws_the_sweeps_scored_like_step5_in_float32(
     assert "test_frontier.png" not in report.test_sweeps_table(report.load_test_sweeps(tmp_path))
 
 
+def test_a_sweep_scored_with_shifts_without_its_plain_minima_is_refused(tmp_path):
+    summary = write_sweep(tmp_path, "step5_seeds", range(1, 3))
+    del summary["seeds"][1]["last5_min_plain_test_acc"]
+    write(tmp_path / "step5_seeds" / "summary.json", summary)
+    with pytest.raises(
+        MnistLiteError, match=r"step5_seeds/summary.json: scored with test-time shifts, but not"
+    ):
+        report.load_test_sweeps(tmp_path)
+
+
 def test_the_bfloat16_section_finds_the_bfloat16_sweep_wherever_it_is(tmp_path):
     write_sweep(tmp_path, "step5_seeds", range(1, 21), dtype="bfloat16")
     write_sweep(tmp_path, "step5_seeds_float32", range(1, 11))
