@@ -103,9 +103,7 @@ def _summary_rows(result: dict, without_shifts: bool) -> list[tuple[str, str]]:
     last = result["last5_test_acc"]
     limited = result["train_limit"] is not None
     limits = f" (limits {result['train_limit']}/{result['test_limit']})" if limited else ""
-    alone = (
-        [row["plain_test_acc"] for row in history.epochs[-len(last) :]] if _scored_with_shifts(result) else []
-    )
+    alone = history.last("plain_test_acc") if _scored_with_shifts(result) else []
     return [
         ("parameters", f"{result['params']:,}"),
         ("epochs run", f"{len(history)} of {result['epochs']}{limits}"),

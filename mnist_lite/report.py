@@ -971,7 +971,7 @@ def paired_text(runs: list[dict] | None, check: PairedCheck) -> str:
     reference = next(iter(check.ways))
 
     def minimum(run: dict, way: str) -> float:
-        return min(row[way] for row in run["history"][-LAST_EPOCHS:])
+        return min(History(run["history"]).last(way))
 
     def final(run: dict, way: str) -> float:
         return run["history"][-1][way]

@@ -110,9 +110,13 @@ class History:
     def best_test_acc(self) -> float:
         return max(row["test_acc"] for row in self.epochs)
 
+    def last(self, column: str = "test_acc") -> list[float]:
+        """``column``'s values in the last ``LAST_EPOCHS`` epochs, the ones the target judges."""
+        return [row[column] for row in self.epochs[-LAST_EPOCHS:]]
+
     @property
     def last_test_accs(self) -> list[float]:
-        return [row["test_acc"] for row in self.epochs[-LAST_EPOCHS:]]
+        return self.last("test_acc")
 
     @property
     def last5_min_test_acc(self) -> float:
@@ -222,7 +226,7 @@ def seed_summary(results: list[dict]) -> dict:
 def _plain_minimum(run: dict) -> float:
     """The lowest of a run's last five accuracies with each image scored as it is: for a run
     scored with test-time shifts, what the images alone gave (``plain_test_acc``)."""
-    return min(row["plain_test_acc"] for row in run["history"][-LAST_EPOCHS:])
+    return min(History(run["history"]).last("plain_test_acc"))
 
 
 def _plain_summary(results: list[dict], shift: int) -> dict:

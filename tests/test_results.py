@@ -160,6 +160,14 @@ def test_history_headline_numbers_by_hand():
     }
 
 
+def test_the_last_epochs_of_any_column_such_as_the_images_scored_alone():
+    history = History(
+        [{**row, "plain_test_acc": row["test_acc"] - 0.1} for row in rows([90.0, *range(91, 97)])]
+    )
+    assert history.last("plain_test_acc") == pytest.approx([91.9, 92.9, 93.9, 94.9, 95.9])
+    assert history.last() == history.last_test_accs == [92, 93, 94, 95, 96]
+
+
 def test_a_short_history_uses_every_epoch_and_an_empty_one_has_no_summary():
     history = History(rows([50.0, 40.0]))
     assert history.last_test_accs == [50.0, 40.0] and history.last5_min_test_acc == 40.0

@@ -34,8 +34,8 @@ from mnist_lite.data import EVAL_BATCH_SIZE, affine
 from mnist_lite.engine import evaluate
 from mnist_lite.models import count_parameters
 from mnist_lite.paths import RESULTS, TTA, TTA_TEST
-from mnist_lite.results import seed_summary, write_json
-from mnist_lite.steps import LAST_EPOCHS, Recipe
+from mnist_lite.results import History, seed_summary, write_json
+from mnist_lite.steps import Recipe
 
 PIXEL = 1 / 28  # a shift of one pixel, as a fraction of the image's width
 # a view: (degrees counter-clockwise, shift right, shift down), the shifts in pixels
@@ -114,7 +114,8 @@ def summarise(folder: Path) -> None:
     for way in runs[0]["views"]:
         as_sweep = []
         for run in runs:
-            accuracies = [row[way] for row in run["history"]]
+            history = History(run["history"])
+            accuracies = [row[way] for row in history.epochs]
             as_sweep.append(
                 {
                     "step": recipe.step,
@@ -128,8 +129,8 @@ def summarise(folder: Path) -> None:
                     "seed": run["seed"],
                     "best_test_acc": max(accuracies),
                     "final_test_acc": accuracies[-1],
-                    "last5_test_acc": accuracies[-LAST_EPOCHS:],
-                    "last5_min_test_acc": min(accuracies[-LAST_EPOCHS:]),
+                    "last5_test_acc": history.last(way),
+                    "last5_min_test_acc": min(history.last(way)),
                 }
             )
         write_json(folder / f"summary_{way}.json", seed_summary(as_sweep))
