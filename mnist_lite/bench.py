@@ -9,11 +9,14 @@ The setups, each a recipe, an input pipeline and a precision:
 * ``bfloat16``: the same with ``--dtype bfloat16`` (autocast), where the device has native
   bfloat16 arithmetic; left out elsewhere;
 * ``previous_step5`` (step 5 only): step 5's recipe before the design search
-  (``steps.DESIGN_BASELINE``), fast pipeline, float32: what "half the time" is measured against.
+  (``steps.DESIGN_BASELINE``), fast pipeline, float32: what "half the time" is measured against;
+* ``no_augmentation`` (a recipe that augments): the default without its augmentation, the least
+  that any pipeline can cost this model, so the classic pipeline's time over it is the most that
+  a faster pipeline could gain against the classic one.
 
 Each trains from seed 0's initial weights with the same ``train_epoch``. Epochs alternate
-(classic, default, bfloat16, previous_step5, classic, ...) after one warm-up epoch of each, so that
-a machine slowing down or speeding up affects all alike.
+(classic, default, bfloat16, previous_step5, no_augmentation, classic, ...) after one warm-up
+epoch of each, so that a machine slowing down or speeding up affects all alike.
 
 For a recipe scored with test-time shifts (step 5), the test set is then scored with the
 default's model, with the shifts and without them, interleaved: what the shifts add to an epoch
@@ -22,6 +25,7 @@ beside its training.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import json
 import statistics
@@ -31,6 +35,7 @@ from pathlib import Path
 
 import torch
 
+from mnist_lite.config import Augment
 from mnist_lite.data import make_loaders
 from mnist_lite.device import DTYPES, device_name, has_native_bfloat16, pick_device
 from mnist_lite.engine import evaluate, make_optimizer, train_epoch
@@ -53,6 +58,10 @@ def setups(recipe: Recipe, device: torch.device) -> list[Setup]:
         chosen.append(Setup("bfloat16", recipe, "fast", "bfloat16"))
     if recipe.step == DESIGN_BASELINE.step and recipe != DESIGN_BASELINE:
         chosen.append(Setup("previous_step5", DESIGN_BASELINE, "fast", "float32"))
+    if recipe.augment:
+        chosen.append(
+            Setup("no_augmentation", dataclasses.replace(recipe, augment=Augment()), "fast", "float32")
+        )
     return chosen
 
 
@@ -150,7 +159,7 @@ def bench(
     for repeat in range(1, repeats + 1):
         for name in prepared:
             seconds[name].append(epoch(name))
-            print(f"  repeat {repeat}: {name:<9} {seconds[name][-1]:6.2f} s", flush=True)
+            print(f"  repeat {repeat}: {name:<15} {seconds[name][-1]:6.2f} s", flush=True)
 
     rows = {}
     scoring = _time_scoring(recipe, prepared["default"][1], device, repeats, data_dir, train_limit)
@@ -161,6 +170,7 @@ def bench(
             "architecture": setup.recipe.as_dict()["architecture"],
             "params": sum(p.numel() for p in model.parameters()),
             "batch_size": setup.recipe.batch_size,
+            "augment": dataclasses.asdict(setup.recipe.augment),
             "loader": setup.loader,
             "dtype": setup.dtype,
             "seconds": [round(s, 3) for s in seconds[name]],
@@ -183,10 +193,10 @@ def bench(
         "date": datetime.date.today().isoformat(),
         **({"scoring": scoring} if scoring else {}),
     }
-    print(f"{'setup':<9} {'loader':<12} {'dtype':<9} {'s/epoch':>8} {'images/s':>10}")
+    print(f"{'setup':<15} {'loader':<12} {'dtype':<9} {'s/epoch':>8} {'images/s':>10}")
     for name, row in rows.items():
         print(
-            f"{name:<9} {row['loader']:<12} {row['dtype']:<9} {row['median_seconds']:8.2f} "
+            f"{name:<15} {row['loader']:<12} {row['dtype']:<9} {row['median_seconds']:8.2f} "
             f"{row['images_per_second']:10,.0f}"
         )
     print(

@@ -1190,7 +1190,26 @@ def speed_targets(b: dict) -> str:
         f"(`previous_step5`; the bar: at most {AT_MOST_OF_PREVIOUS:.2f}×, "
         f"{verdict(against_previous <= AT_MOST_OF_PREVIOUS)}), and the classic pipeline takes "
         f"**{ratios['classic']:.2f}×** the default's (the bar: at least {CLASSIC_AT_LEAST}×, "
-        f"{verdict(ratios['classic'] >= CLASSIC_AT_LEAST)})."
+        f"{verdict(ratios['classic'] >= CLASSIC_AT_LEAST)})." + pipeline_floor(b)
+    )
+
+
+def pipeline_floor(b: dict) -> str:
+    """The most a faster pipeline could bring the classic pipeline's ratio to: its time over the
+    default's without augmentation (``no_augmentation``), from the same run."""
+    seconds = {name: row["median_seconds"] for name, row in b["setups"].items()}
+    if "no_augmentation" not in seconds:
+        return ""
+    ceiling = seconds["classic"] / seconds["no_augmentation"]
+    reach = (
+        "so no pipeline alone could meet the bar with this model in float32"
+        if ceiling < CLASSIC_AT_LEAST
+        else "so a faster pipeline could still meet the bar"
+    )
+    return (
+        f" Without its augmentation (`no_augmentation`) the default's epoch takes "
+        f"{seconds['no_augmentation']:.2f} s, about the least a pipeline could cost this model; the "
+        f"classic pipeline takes **{ceiling:.2f}×** that, the most a faster pipeline could reach, {reach}."
     )
 
 
@@ -1266,14 +1285,17 @@ def reader(name: str, schema: Schema) -> Callable[[Path], object]:
     return lambda results: read_json(results / name, schema, missing_ok=True)
 
 
-# step 5's sweeps, the designs it was compared with, and the sweeps of earlier step-5 recipes:
-# before the design search (previous_step5/) and before test-time shifts (step5_plain/)
+# REPLICATES/X: the sweep results/X trained again by the same command on another machine
+REPLICATES = "replicate"
+# step 5's sweeps, the designs it was compared with, the sweeps of earlier step-5 recipes (before
+# the design search, previous_step5/, and before test-time shifts, step5_plain/), and the replicates
 TEST_SWEEPS = (
     SEED_SWEEP,
     OTHER_PRECISION_SWEEP.format(dtype="*"),
     "frontier/*",
     "previous_step5/*",
     "step5_plain/*",
+    f"{REPLICATES}/*",
 )
 TEST_SWEEP_FILE = Schema(
     "seed-sweep summary",
@@ -1369,6 +1391,96 @@ def test_frontier_points(sweeps: list[tuple[str, dict]] | None) -> list[dict]:
     ]
 
 
+SWEEP_RUN_RECIPE = Schema("seed run of a sweep", {"recipe": {str: Value("a recipe field", lambda v: True)}})
+
+
+def load_replicates(results: Path) -> list[tuple[str, dict, str, dict]] | None:
+    """Each replicate, ``REPLICATES/X``, with the sweep ``X`` it trains again: (X, its summary, the
+    replicate's folder, its summary). A replicate of another recipe or precision, or of other
+    seeds, is refused: it would not be the same runs on another machine."""
+    sweeps = dict(load_test_sweeps(results) or [])
+    pairs = []
+    for again in sorted(name for name in sweeps if name.startswith(f"{REPLICATES}/")):
+        original = again.removeprefix(f"{REPLICATES}/")
+        if original not in sweeps:
+            raise MnistLiteError(
+                f"{results / again}: it trains results/{original} again, which holds no sweep"
+            )
+        recipes = [
+            read_json(results / name / f"seed{sweeps[name]['seeds'][0]['seed']}" / RESULT, SWEEP_RUN_RECIPE)
+            for name in (original, again)
+        ]
+        if (
+            recipes[0]["recipe"] != recipes[1]["recipe"]
+            or sweeps[original].get("dtype") != sweeps[again].get("dtype")
+            or [row["seed"] for row in sweeps[original]["seeds"]]
+            != [row["seed"] for row in sweeps[again]["seeds"]]
+        ):
+            raise MnistLiteError(
+                f"{results / again}: not the runs of results/{original} again (another recipe, precision "
+                "or seeds); move it out of results/replicate"
+            )
+        pairs.append((original, sweeps[original], again, sweeps[again]))
+    return pairs or None
+
+
+def _machine_result(folder: str, s: dict) -> str:
+    n = len(s["seeds"])
+    return (
+        f"on {s['device_name']} (`{folder}`) {s['seeds_holding']} of {n} seeds hold (a fresh seed with "
+        f"a probability of at least {100 * s['hold_probability_lower_bound']:.1f}%), the median minimum is "
+        f"{_over_runs(s['median_last5_min_test_acc'])}% and the worst {s['worst_last5_min_test_acc']:.2f}%, "
+        f"the final accuracy {_over_runs(s['final_test_acc_mean'])} ± {s['final_test_acc_std']:.2f}%"
+    )
+
+
+def _correlation(first: list[float], second: list[float]) -> str:
+    """The clause on how two machines' minima correlate across the seeds (Pearson), where there
+    is a coefficient to give: three seeds at least, the minima not all alike on either machine."""
+    if len(first) < 3 or len(set(first)) == 1 or len(set(second)) == 1:
+        return ""
+    coefficient = statistics.correlation(first, second)
+    return f"; across the seeds the two machines' minima have a Pearson correlation of {coefficient:.2f}"
+
+
+def replicate_text(pairs: list[tuple[str, dict, str, dict]] | None) -> str:
+    """Per replicate, seed by seed, the minimum of the last five epochs on each machine, and
+    how far the same seed's outcome carries over from one machine to the other."""
+    if pairs is None:
+        return _missing(
+            "replicate",
+            f"python -m mnist_lite seeds --step 5 --seeds 1-20 --out results/{REPLICATES}/{SEED_SWEEP}",
+        )
+    parts = []
+    for original, first, again, second in pairs:
+        rows = list(zip(first["seeds"], second["seeds"], strict=True))  # the same seeds, in the same order
+        lines = [
+            f"| Seed | Min of last 5, `{original}` | Holds | Min of last 5, `{again}` | Holds | Change |",
+            "|---:|---:|:---:|---:|:---:|---:|",
+        ]
+        for a, b in rows:
+            low = [
+                f"{row['last5_min_test_acc']:.2f}% | {'yes' if holds_target(row) else '**no**'}"
+                for row in (a, b)
+            ]
+            change = b["last5_min_test_acc"] - a["last5_min_test_acc"]
+            lines.append(f"| {a['seed']} | {low[0]} | {low[1]} | {change:+.2f} |")
+        both = [(holds_target(a), holds_target(b)) for a, b in rows]
+        changes = [round(abs(b["last5_min_test_acc"] - a["last5_min_test_acc"]), 2) for a, b in rows]
+        minima = ([a["last5_min_test_acc"] for a, _ in rows], [b["last5_min_test_acc"] for _, b in rows])
+        lines += [
+            "",
+            f"Over these {len(rows)} seeds, {_machine_result(original, first)}; "
+            f"{_machine_result(again, second)}. The same seed held on both machines "
+            f"{both.count((True, True))} times, on neither {both.count((False, False))} times and on one "
+            f"only {len(rows) - both.count((True, True)) - both.count((False, False))} times. Its minimum "
+            f"moved by {_over_runs(statistics.median(changes))} points in the median and "
+            f"{max(changes):.2f} at most{_correlation(*minima)}.",
+        ]
+        parts.append("\n".join(lines))
+    return "\n\n".join(parts)
+
+
 # file (relative to the repository) -> its generated sections
 DOCUMENTS = {
     "README.md": {
@@ -1392,6 +1504,7 @@ DOCUMENTS = {
         "tta-test": paired_section(TTA_TEST_CHECK),
         "one-epoch": section(load_one_epoch, one_epoch_table),
         "test-sweeps": section(load_test_sweeps, test_sweeps_table),
+        "replicate": section(load_replicates, replicate_text),
     },
     "docs/performance.md": {
         "trials": section(reader(PERF_TRIALS, TRIALS_FILE), trials_text),

@@ -3,6 +3,7 @@ machine; a bad bench.json is refused before any epoch is timed."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import statistics
 
@@ -12,6 +13,7 @@ import torch
 from mnist_lite import bench as bench_module
 from mnist_lite.bench import bench, read_runs
 from mnist_lite.cli import main
+from mnist_lite.config import Augment
 from mnist_lite.device import has_native_bfloat16
 from mnist_lite.errors import MnistLiteError
 from mnist_lite.models import count_parameters
@@ -62,13 +64,14 @@ def test_bench_times_every_setup_interleaved_and_keeps_other_machines(tmp_path, 
     run = runs[1]
     assert run["train_images"] == 256 and run["repeats"] == 2 and run["step"] == 5 and run["device"] == "cpu"
     names = ["classic", "default"] + (["bfloat16"] if has_native_bfloat16(torch.device("cpu")) else [])
-    names.append("previous_step5")
+    names += ["previous_step5", "no_augmentation"]
     assert list(run["setups"]) == names
     expected = {  # loader, dtype, recipe
         "classic": ("torchvision", "float32", STEPS[5]),
         "default": ("fast", "float32", STEPS[5]),
         "bfloat16": ("fast", "bfloat16", STEPS[5]),
         "previous_step5": ("fast", "float32", DESIGN_BASELINE),
+        "no_augmentation": ("fast", "float32", dataclasses.replace(STEPS[5], augment=Augment())),
     }
     for name in names:
         row = run["setups"][name]
@@ -76,6 +79,7 @@ def test_bench_times_every_setup_interleaved_and_keeps_other_machines(tmp_path, 
         assert (row["loader"], row["dtype"], row["model"]) == (loader, dtype, recipe.model.name)
         assert row["architecture"] == json.loads(json.dumps(recipe.as_dict()["architecture"]))
         assert row["params"] == count_parameters(recipe.model()) and row["batch_size"] == recipe.batch_size
+        assert row["augment"] == dataclasses.asdict(recipe.augment)
         assert len(row["seconds"]) == 2 and all(s > 0 for s in row["seconds"])
         assert row["median_seconds"] == pytest.approx(statistics.median(row["seconds"]), abs=1e-3)
         assert row["images_per_second"] == round(256 / row["median_seconds"], 1)
@@ -117,6 +121,7 @@ def test_bench_scores_with_both_ways_only_a_recipe_that_shifts(monkeypatch, epoc
 def test_only_step5_is_timed_against_its_previous_recipe(tmp_path, epochs_timed):
     run = bench(STEPS[4], device="cpu", repeats=1, train_limit=256)
     assert "previous_step5" not in run["setups"] and "default" in run["setups"]
+    assert "no_augmentation" not in run["setups"]  # step 4 does not augment: it would time the default again
 
 
 def test_bench_replaces_this_machines_earlier_run(tmp_path, epochs_timed):

@@ -445,6 +445,54 @@ def test_the_test_frontier_figure_draws_the_sweeps_scored_like_step5_in_float32(
     assert "test_frontier.png" not in report.test_sweeps_table(report.load_test_sweeps(tmp_path))
 
 
+def test_a_replicate_is_compared_with_the_sweep_it_repeats_seed_by_seed(tmp_path):
+    write_sweep(tmp_path, "step5_seeds", range(1, 5), missing={2})
+    write_sweep(tmp_path, "replicate/step5_seeds", range(1, 5), missing={2, 3}, device_name="another CPU")
+    [(original, first, again, second)] = report.load_replicates(tmp_path)
+    assert (original, again) == ("step5_seeds", "replicate/step5_seeds")
+    table, sentence = report.replicate_text(report.load_replicates(tmp_path)).split("\n\n")
+    assert table.splitlines()[2:] == [
+        "| 1 | 99.41% | yes | 99.41% | yes | +0.00 |",
+        "| 2 | 99.38% | **no** | 99.38% | **no** | +0.00 |",
+        "| 3 | 99.41% | yes | 99.38% | **no** | -0.03 |",
+        "| 4 | 99.41% | yes | 99.41% | yes | +0.00 |",
+    ]
+    assert "on a CPU (`step5_seeds`) 3 of 4 seeds hold" in sentence
+    assert "on another CPU (`replicate/step5_seeds`) 2 of 4 seeds hold" in sentence
+    assert "held on both machines 2 times, on neither 1 times and on one only 1 times" in sentence
+    # minima 99.41, 99.38, 99.41, 99.41 against 99.41, 99.38, 99.38, 99.41: r = 4.5 / sqrt(6.75 * 9)
+    assert sentence.endswith(
+        "0.00 points in the median and 0.03 at most; across the seeds the two "
+        "machines' minima have a Pearson correlation of 0.58."
+    )
+    # the replicate's row in the table of every sweep on the test set
+    rows = report.test_sweeps_table(report.load_test_sweeps(tmp_path)).splitlines()
+    assert any(row.startswith("| `replicate/step5_seeds` (test-time shifts) |") for row in rows)
+
+
+def test_without_a_replicate_its_section_says_how_to_make_one(tmp_path):
+    write_sweep(tmp_path, "step5_seeds", range(1, 3))
+    assert report.load_replicates(tmp_path) is None
+    assert "--out results/replicate/step5_seeds" in report.replicate_text(None)
+
+
+@pytest.mark.parametrize(
+    "replicate, problem",
+    [
+        (dict(seeds=range(1, 4)), "another recipe, precision or seeds"),  # a seed fewer
+        (dict(seeds=range(1, 5), recipe=STEP5_PLAIN.as_dict()), "another recipe, precision or seeds"),
+        (dict(seeds=range(1, 5), dtype="bfloat16"), "another recipe, precision or seeds"),
+        (dict(seeds=range(1, 5), folder="replicate/step5_plain"), "which holds no sweep"),
+    ],
+)
+def test_a_replicate_of_other_runs_is_refused_in_one_line(tmp_path, replicate, problem):
+    write_sweep(tmp_path, "step5_seeds", range(1, 5))
+    write_sweep(tmp_path, replicate.pop("folder", "replicate/step5_seeds"), **replicate)
+    with pytest.raises(MnistLiteError, match=re.escape(problem)) as error:
+        report.load_replicates(tmp_path)
+    assert "\n" not in str(error.value)
+
+
 def test_a_sweep_scored_with_shifts_without_its_plain_minima_is_refused(tmp_path):
     summary = write_sweep(tmp_path, "step5_seeds", range(1, 3))
     del summary["seeds"][1]["last5_min_plain_test_acc"]
@@ -942,6 +990,21 @@ def test_the_performance_table_states_both_speed_bars_from_one_run(seconds, verd
         and f"**{classic}** the default's (the bar: at least 3×, {classic_verdict})" in text
     )
     assert "| Some CPU | `previous_step5` | 7,854 | 128 | `fast` | float32 | " in text
+
+
+@pytest.mark.parametrize(
+    "unaugmented, ceiling, reach",
+    [(4.0, "3.75×", "so a faster pipeline could still meet the bar"), (6.0, "2.50×", "so no pipeline alone")],
+)
+def test_the_benchmark_says_how_far_a_faster_pipeline_could_take_the_ratio(unaugmented, ceiling, reach):
+    seconds = dict(classic=15.0, default=7.5, previous_step5=16.0)
+    assert "no_augmentation" not in report.performance_table([bench_run(seconds)])
+    text = report.performance_table([bench_run(seconds | {"no_augmentation": unaugmented})])
+    assert f"(`no_augmentation`) the default's epoch takes {unaugmented:.2f} s" in text
+    assert (
+        f"the classic pipeline takes **{ceiling}** that, the most a faster pipeline could reach, {reach}"
+        in text
+    )
 
 
 def test_the_speed_bars_are_left_out_without_the_previous_recipe():
