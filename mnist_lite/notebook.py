@@ -26,8 +26,10 @@ SMOKE = {"EPOCHS": 1, "TRAIN_LIMIT": 2000, "TEST_LIMIT": 1000}
 RECORD = "MNIST_LITE_RECORD"  # set to 1 by `reproduce` alone
 WHY_RUNS_DIFFER = (
     "A run differs from the recorded one where the arithmetic differs: on a GPU (other kernels, and "
-    "cuDNN picks algorithms that are not deterministic), on another CPU or in another precision, every "
-    "run is in effect a fresh seed; the README's robustness section shows how much seeds vary."
+    "cuDNN picks algorithms that are not deterministic), on another CPU or in another precision. There "
+    "the same seed gives another run: on a second CPU, step 5's seeds kept only part of their outcome "
+    '(docs/experiments.md, "The same sweep on another CPU"). The README\'s robustness section shows how '
+    "much seeds vary."
 )
 
 
