@@ -1200,16 +1200,16 @@ def pipeline_floor(b: dict) -> str:
     seconds = {name: row["median_seconds"] for name, row in b["setups"].items()}
     if "no_augmentation" not in seconds:
         return ""
-    ceiling = seconds["classic"] / seconds["no_augmentation"]
+    best_ratio = seconds["classic"] / seconds["no_augmentation"]
     reach = (
-        "so no pipeline alone could meet the bar with this model in float32"
-        if ceiling < CLASSIC_AT_LEAST
+        "so in this run no faster pipeline alone would have met the bar with this model in float32"
+        if best_ratio < CLASSIC_AT_LEAST
         else "so a faster pipeline could still meet the bar"
     )
     return (
         f" Without its augmentation (`no_augmentation`) the default's epoch takes "
         f"{seconds['no_augmentation']:.2f} s, about the least a pipeline could cost this model; the "
-        f"classic pipeline takes **{ceiling:.2f}×** that, the most a faster pipeline could reach, {reach}."
+        f"classic pipeline takes **{best_ratio:.2f}×** that, the most a faster pipeline could reach, {reach}."
     )
 
 
@@ -1391,14 +1391,17 @@ def test_frontier_points(sweeps: list[tuple[str, dict]] | None) -> list[dict]:
     ]
 
 
-SWEEP_RUN_RECIPE = Schema("seed run of a sweep", {"recipe": {str: Value("a recipe field", lambda v: True)}})
+SWEEP_RUN_RECIPE = Schema(
+    "seed run of a sweep", {"recipe": {str: Value("a recipe field", lambda v: True)}}, "train it again"
+)
 
 
 def load_replicates(results: Path) -> list[tuple[str, dict, str, dict]] | None:
     """Each replicate, ``REPLICATES/X``, with the sweep ``X`` it trains again: (X, its summary, the
-    replicate's folder, its summary). A replicate of another recipe or precision, or of other
-    seeds, is refused: it would not be the same runs on another machine."""
-    sweeps = dict(load_test_sweeps(results) or [])
+    replicate's folder, its summary), both summaries checked as the robustness section checks
+    step 5's. A replicate that is not the same runs, of another recipe, precision or split or of
+    other seeds, is refused. Where each ran is what its summary's ``device_name`` says."""
+    sweeps = {name for name, _ in load_test_sweeps(results) or []}
     pairs = []
     for again in sorted(name for name in sweeps if name.startswith(f"{REPLICATES}/")):
         original = again.removeprefix(f"{REPLICATES}/")
@@ -1406,29 +1409,30 @@ def load_replicates(results: Path) -> list[tuple[str, dict, str, dict]] | None:
             raise MnistLiteError(
                 f"{results / again}: it trains results/{original} again, which holds no sweep"
             )
-        recipes = [
-            read_json(results / name / f"seed{sweeps[name]['seeds'][0]['seed']}" / RESULT, SWEEP_RUN_RECIPE)
-            for name in (original, again)
-        ]
-        if (
-            recipes[0]["recipe"] != recipes[1]["recipe"]
-            or sweeps[original].get("dtype") != sweeps[again].get("dtype")
-            or [row["seed"] for row in sweeps[original]["seeds"]]
-            != [row["seed"] for row in sweeps[again]["seeds"]]
-        ):
+        first, second = (read_json(results / name / SWEEP_SUMMARY, SWEEP_FILE) for name in (original, again))
+
+        def runs(summary: dict, folder: str) -> tuple:
+            """What must be the same for two sweeps to be the same runs: recipe, precision, split, seeds."""
+            run = results / folder / f"seed{summary['seeds'][0]['seed']}" / RESULT
+            recipe = read_json(run, SWEEP_RUN_RECIPE)["recipe"]
+            seeds = sorted(row["seed"] for row in summary["seeds"])
+            return recipe, summary["dtype"], summary.get("eval_split", "test"), seeds
+
+        if runs(first, original) != runs(second, again):
             raise MnistLiteError(
-                f"{results / again}: not the runs of results/{original} again (another recipe, precision "
-                "or seeds); move it out of results/replicate"
+                f"{results / again}: not the runs of results/{original} again (another recipe, precision, "
+                "split or seeds); move it out of results/replicate"
             )
-        pairs.append((original, sweeps[original], again, sweeps[again]))
+        pairs.append((original, first, again, second))
     return pairs or None
 
 
 def _machine_result(folder: str, s: dict) -> str:
     n = len(s["seeds"])
     return (
-        f"on {s['device_name']} (`{folder}`) {s['seeds_holding']} of {n} seeds hold (a fresh seed with "
-        f"a probability of at least {100 * s['hold_probability_lower_bound']:.1f}%), the median minimum is "
+        f"on {s['device_name']} (`{folder}`) {s['seeds_holding']} of {n} seeds hold (the "
+        f"{100 * s['hold_confidence']:g}% lower bound on the chance that a fresh seed holds: "
+        f"{100 * s['hold_probability_lower_bound']:.1f}%), the median minimum is "
         f"{_over_runs(s['median_last5_min_test_acc'])}% and the worst {s['worst_last5_min_test_acc']:.2f}%, "
         f"the final accuracy {_over_runs(s['final_test_acc_mean'])} ± {s['final_test_acc_std']:.2f}%"
     )
@@ -1453,7 +1457,10 @@ def replicate_text(pairs: list[tuple[str, dict, str, dict]] | None) -> str:
         )
     parts = []
     for original, first, again, second in pairs:
-        rows = list(zip(first["seeds"], second["seeds"], strict=True))  # the same seeds, in the same order
+        again_by_seed = {row["seed"]: row for row in second["seeds"]}
+        rows = [
+            (row, again_by_seed[row["seed"]]) for row in first["seeds"]
+        ]  # the same seeds (load_replicates)
         lines = [
             f"| Seed | Min of last 5, `{original}` | Holds | Min of last 5, `{again}` | Holds | Change |",
             "|---:|---:|:---:|---:|:---:|---:|",
@@ -1471,10 +1478,10 @@ def replicate_text(pairs: list[tuple[str, dict, str, dict]] | None) -> str:
         lines += [
             "",
             f"Over these {len(rows)} seeds, {_machine_result(original, first)}; "
-            f"{_machine_result(again, second)}. The same seed held on both machines "
-            f"{both.count((True, True))} times, on neither {both.count((False, False))} times and on one "
-            f"only {len(rows) - both.count((True, True)) - both.count((False, False))} times. Its minimum "
-            f"moved by {_over_runs(statistics.median(changes))} points in the median and "
+            f"{_machine_result(again, second)}. Of the {len(rows)} seeds, {both.count((True, True))} held "
+            f"on both machines, {both.count((False, False))} on neither and "
+            f"{len(rows) - both.count((True, True)) - both.count((False, False))} on one only. A seed's "
+            f"minimum moved by {_over_runs(statistics.median(changes))} points in the median and "
             f"{max(changes):.2f} at most{_correlation(*minima)}.",
         ]
         parts.append("\n".join(lines))

@@ -115,7 +115,7 @@ def summarise(folder: Path) -> None:
         as_sweep = []
         for run in runs:
             history = History(run["history"])
-            accuracies = [row[way] for row in history.epochs]
+            accuracies, last = [row[way] for row in history.epochs], history.last(way)
             as_sweep.append(
                 {
                     "step": recipe.step,
@@ -129,8 +129,8 @@ def summarise(folder: Path) -> None:
                     "seed": run["seed"],
                     "best_test_acc": max(accuracies),
                     "final_test_acc": accuracies[-1],
-                    "last5_test_acc": history.last(way),
-                    "last5_min_test_acc": min(history.last(way)),
+                    "last5_test_acc": last,
+                    "last5_min_test_acc": min(last),
                 }
             )
         write_json(folder / f"summary_{way}.json", seed_summary(as_sweep))
