@@ -1396,6 +1396,14 @@ SWEEP_RUN_RECIPE = Schema(
 )
 
 
+def _what_ran(folder: Path, summary: dict) -> tuple:
+    """What two sweeps must share to be the same runs: recipe (every run of a sweep has one, as
+    ``seed_summary`` checks), precision, split and seeds."""
+    recipe = read_json(folder / f"seed{summary['seeds'][0]['seed']}" / RESULT, SWEEP_RUN_RECIPE)["recipe"]
+    seeds = sorted(row["seed"] for row in summary["seeds"])
+    return recipe, summary["dtype"], summary.get("eval_split", "test"), seeds
+
+
 def load_replicates(results: Path) -> list[tuple[str, dict, str, dict]] | None:
     """Each replicate, ``REPLICATES/X``, with the sweep ``X`` it trains again: (X, its summary, the
     replicate's folder, its summary), both summaries checked as the robustness section checks
@@ -1410,15 +1418,7 @@ def load_replicates(results: Path) -> list[tuple[str, dict, str, dict]] | None:
                 f"{results / again}: it trains results/{original} again, which holds no sweep"
             )
         first, second = (read_json(results / name / SWEEP_SUMMARY, SWEEP_FILE) for name in (original, again))
-
-        def runs(summary: dict, folder: str) -> tuple:
-            """What must be the same for two sweeps to be the same runs: recipe, precision, split, seeds."""
-            run = results / folder / f"seed{summary['seeds'][0]['seed']}" / RESULT
-            recipe = read_json(run, SWEEP_RUN_RECIPE)["recipe"]
-            seeds = sorted(row["seed"] for row in summary["seeds"])
-            return recipe, summary["dtype"], summary.get("eval_split", "test"), seeds
-
-        if runs(first, original) != runs(second, again):
+        if _what_ran(results / original, first) != _what_ran(results / again, second):
             raise MnistLiteError(
                 f"{results / again}: not the runs of results/{original} again (another recipe, precision, "
                 "split or seeds); move it out of results/replicate"
@@ -1457,10 +1457,9 @@ def replicate_text(pairs: list[tuple[str, dict, str, dict]] | None) -> str:
         )
     parts = []
     for original, first, again, second in pairs:
+        # load_replicates made sure both hold the same seeds, maybe listed in another order
         again_by_seed = {row["seed"]: row for row in second["seeds"]}
-        rows = [
-            (row, again_by_seed[row["seed"]]) for row in first["seeds"]
-        ]  # the same seeds (load_replicates)
+        rows = [(row, again_by_seed[row["seed"]]) for row in first["seeds"]]
         lines = [
             f"| Seed | Min of last 5, `{original}` | Holds | Min of last 5, `{again}` | Holds | Change |",
             "|---:|---:|:---:|---:|:---:|---:|",
