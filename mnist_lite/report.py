@@ -1190,14 +1190,13 @@ def speed_targets(b: dict) -> str:
         f"(`previous_step5`; the bar: at most {AT_MOST_OF_PREVIOUS:.2f}×, "
         f"{verdict(against_previous <= AT_MOST_OF_PREVIOUS)}), and the classic pipeline takes "
         f"**{ratios['classic']:.2f}×** the default's (the bar: at least {CLASSIC_AT_LEAST}×, "
-        f"{verdict(ratios['classic'] >= CLASSIC_AT_LEAST)})." + pipeline_floor(b)
+        f"{verdict(ratios['classic'] >= CLASSIC_AT_LEAST)})." + pipeline_floor(seconds)
     )
 
 
-def pipeline_floor(b: dict) -> str:
+def pipeline_floor(seconds: dict[str, float]) -> str:
     """The most a faster pipeline could bring the classic pipeline's ratio to: its time over the
-    default's without augmentation (``no_augmentation``), from the same run."""
-    seconds = {name: row["median_seconds"] for name, row in b["setups"].items()}
+    default's without augmentation (``no_augmentation``), from the same run's median ``seconds``."""
     if "no_augmentation" not in seconds:
         return ""
     best_ratio = seconds["classic"] / seconds["no_augmentation"]
