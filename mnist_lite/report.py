@@ -1286,10 +1286,11 @@ def reader(name: str, schema: Schema) -> Callable[[Path], object]:
 
 # REPLICATES/X: the sweep results/X trained again by the same command on another machine
 REPLICATES = "replicate"
-# step 5's sweeps, the designs it was compared with, the sweeps of earlier step-5 recipes (before
-# the design search, previous_step5/, and before test-time shifts, step5_plain/), and the replicates
+# every step's sweep (step 5's and any earlier step's), the designs step 5 was compared with, the
+# sweeps of earlier step-5 recipes (before the design search, previous_step5/, and before test-time
+# shifts, step5_plain/), and the replicates
 TEST_SWEEPS = (
-    SEED_SWEEP,
+    SEED_SWEEPS.format(step="*"),
     OTHER_PRECISION_SWEEP.format(dtype="*"),
     "frontier/*",
     "previous_step5/*",
@@ -1486,10 +1487,74 @@ def replicate_text(pairs: list[tuple[str, dict, str, dict]] | None) -> str:
     return "\n\n".join(parts)
 
 
+# --- the steps table's rows among their seeds ---------------------------------------------------------------
+
+
+def load_step_sweeps(results: Path) -> tuple[dict[int, dict], dict[str, dict]]:
+    """The steps table's runs, and by folder the test-set sweep of every step that has one
+    (``seeds --step N``) and of its replicates on other machines."""
+    folders = [
+        f"{where}{SEED_SWEEPS.format(step=step)}" for step in STEPS for where in ("", f"{REPLICATES}/")
+    ]
+    sweeps = {
+        folder: read_json(results / folder / SWEEP_SUMMARY, SWEEP_FILE, missing_ok=True) for folder in folders
+    }
+    return load_steps(results), {folder: s for folder, s in sweeps.items() if s is not None}
+
+
+def step_sweeps_text(data: tuple[dict[int, dict], dict[str, dict]]) -> str:
+    """Each earlier step's sweep over seeds: where the steps table's run stands among its seeds,
+    and beside it step 5's sweep on the same machine in the same precision. The table shows one
+    seed per step, and its rows of steps 4 and 5 differ by less than one seed differs from another."""
+    runs, sweeps = data
+    parts = []
+    for step, run in runs.items():
+        folder = SEED_SWEEPS.format(step=step)
+        s = sweeps.get(folder)
+        if s is None or folder == SEED_SWEEP:  # step 5's sweeps have the robustness section
+            continue
+        seeds = _seed_list([row["seed"] for row in s["seeds"]])
+        text = (
+            f"Step {step}'s row is one seed. Swept by `python -m mnist_lite seeds --step {step} --seeds "
+            f"{seeds}` (a seed holds when every one of its last five epochs is at or above "
+            f"{TARGET_ACCURACY}%), {_machine_result(f'results/{folder}', s)}."
+        )
+        same = [
+            row
+            for row in s["seeds"]
+            if row["seed"] == run["seed"] and row["last5_test_acc"] == run["last5_test_acc"]
+        ]
+        if same:
+            higher = sum(row["last5_min_test_acc"] > same[0]["last5_min_test_acc"] for row in s["seeds"])
+            text += (
+                f" The row above is this sweep's seed {run['seed']} (the same last five accuracies), and "
+                f"{higher} of the {len(s['seeds'])} seeds have a higher minimum."
+            )
+        beside = [
+            (other, t)
+            for other, t in sweeps.items()
+            if Path(other).name == SEED_SWEEP
+            and (t["device_name"], t["dtype"]) == (s["device_name"], s["dtype"])
+        ]
+        for other, t in beside:
+            n = len(t["seeds"])
+            plain = (
+                f"; scored without its test-time shifts, {t['seeds_holding_plain']} of {n} seeds hold and "
+                f"the median minimum is {_over_runs(t['median_last5_min_plain_test_acc'])}%"
+            )
+            text += (
+                f" Beside it, step {t['step']}'s recipe in {t['dtype']}: "
+                f"{_machine_result(f'results/{other}', t)}{plain if t.get('test_time_shift') else ''}."
+            )
+        parts.append(text)
+    return "\n\n".join(parts) or _missing("sweep of an earlier step", "python -m mnist_lite seeds --step 4")
+
+
 # file (relative to the repository) -> its generated sections
 DOCUMENTS = {
     "README.md": {
         "steps": section(load_steps, steps_table),
+        "step-sweeps": section(load_step_sweeps, step_sweeps_text),
         "series": section(load_steps, series_text),
         "robustness": section(load_sweeps, robustness_text),
         "performance": section(reader(BENCH, BENCH_FILE), performance_table),

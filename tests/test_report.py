@@ -260,21 +260,21 @@ def test_budgets_of_the_recorded_runs():
 
 SWEEP_FOLDERS = sorted(
     str(path.parent.relative_to(RESULTS))
-    for pattern in ("step5_seeds*", "step5_plain/step5_seeds*")
+    for pattern in ("step*_seeds*", "step5_plain/step5_seeds*")
     for path in RESULTS.glob(f"{pattern}/summary.json")
 )
 
 
 @pytest.mark.parametrize("folder", SWEEP_FOLDERS)
 def test_seed_summary_matches_the_seed_runs(folder):
-    """Step 5's sweeps train today's recipe; those in step5_plain/ the same recipe as trained, each
-    image scored as it is (before step 5 added its test-time shifts)."""
+    """Each step's sweeps train today's recipe of that step; those in step5_plain/ step 5's recipe
+    as trained, each image scored as it is (before step 5 added its test-time shifts)."""
     summary = json.loads((RESULTS / folder / "summary.json").read_text())
     runs = [load_result(RESULTS / folder / f"seed{row['seed']}") for row in summary["seeds"]]
     assert seed_summary(runs) == summary
-    name = Path(folder).name
-    assert name == "step5_seeds" or name == f"step5_seeds_{summary['dtype']}"
-    recipe = STEP5_PLAIN if folder.startswith("step5_plain/") else STEPS[5]
+    step, name = summary["step"], Path(folder).name
+    assert name == f"step{step}_seeds" or name == f"step{step}_seeds_{summary['dtype']}"
+    recipe = STEP5_PLAIN if folder.startswith("step5_plain/") else STEPS[step]
     for run in runs:
         assert run["recipe"] == recipe.as_dict() and run["train_limit"] is None
         assert len(run["history"]) == recipe.epochs
@@ -531,6 +531,45 @@ def test_a_replicate_of_other_runs_is_refused_in_one_line(tmp_path, replicate, p
     with pytest.raises(MnistLiteError, match=re.escape(problem)) as error:
         report.load_replicates(tmp_path)
     assert "\n" not in str(error.value)
+
+
+def test_an_earlier_steps_sweep_places_its_table_row_among_its_seeds_beside_step5_on_one_machine(tmp_path):
+    write(tmp_path / "step4" / "result.json", fake_run(step=4, seed=2, last5=MISSING))
+    write_sweep(tmp_path, "step4_seeds", range(1, 5), missing={2}, step=4)
+    write_sweep(tmp_path, "replicate/step5_seeds", range(1, 5))  # on "a CPU", as step 4's
+    write_sweep(tmp_path, "step5_seeds", range(1, 5), device_name="another CPU")
+    text = report.step_sweeps_text(report.load_step_sweeps(tmp_path))
+    assert text.startswith(
+        "Step 4's row is one seed. Swept by `python -m mnist_lite seeds --step 4 --seeds 1-4`"
+    )
+    assert "on a CPU (`results/step4_seeds`) 3 of 4 seeds hold" in text
+    # the row's minimum, 99.38%, is its seed 2's, below the other three seeds' 99.41%
+    assert (
+        "The row above is this sweep's seed 2 (the same last five accuracies), and 3 of the 4 seeds" in text
+    )
+    # step 5's sweep on the same machine, with and without its shifts (each image alone 0.05 lower)
+    assert "Beside it, step 5's recipe in float32: on a CPU (`results/replicate/step5_seeds`) 4 of 4" in text
+    assert text.endswith(
+        "scored without its test-time shifts, 0 of 4 seeds hold and the median minimum is 99.36%."
+    )
+    assert "another CPU" not in text
+    # the sweep's row in the table of every sweep on the test set
+    rows = report.test_sweeps_table(report.load_test_sweeps(tmp_path)).splitlines()
+    assert any(row.startswith("| `step4_seeds` | LiteNet |") for row in rows)
+
+
+def test_a_table_row_that_is_not_one_of_the_sweeps_runs_is_not_placed_among_them(tmp_path):
+    write(tmp_path / "step4" / "result.json", fake_run(step=4, seed=1, last5=[99.5] * 5))
+    write_sweep(tmp_path, "step4_seeds", range(1, 5), step=4)
+    text = report.step_sweeps_text(report.load_step_sweeps(tmp_path))
+    assert "4 of 4 seeds hold" in text and "The row above" not in text and "Beside it" not in text
+
+
+def test_without_an_earlier_steps_sweep_its_section_says_how_to_make_one(tmp_path):
+    write(tmp_path / "step4" / "result.json", fake_run(step=4))
+    write_sweep(tmp_path, "step5_seeds", range(1, 3))
+    text = report.step_sweeps_text(report.load_step_sweeps(tmp_path))
+    assert text == "_No sweep of an earlier step recorded yet: run `python -m mnist_lite seeds --step 4`._"
 
 
 def test_a_sweep_scored_with_shifts_without_its_plain_minima_is_refused(tmp_path):
