@@ -385,9 +385,9 @@ def test_every_committed_seed_summary_is_the_summary_of_its_runs():
 
 @pytest.mark.results
 def test_every_step_model_and_sweep_model_re_evaluates_to_its_recorded_accuracy():
-    """The models the README's claims rest on (each step's run and every seed of the steps' sweeps,
-    step 4's and step 5's, their replicates included) score on the 10,000 test images exactly the final accuracy their
-    result.json records."""
+    """The models the README's claims rest on (each step's run and every seed of the steps'
+    sweeps, step 4's and step 5's, their replicates included) score on the 10,000 test images
+    exactly the final accuracy their result.json records."""
     from mnist_lite.engine import evaluate_checkpoint
 
     def check(path):
