@@ -1344,13 +1344,13 @@ def load_replicates(results: Path) -> list[tuple[str, dict, str, dict]] | None:
 
 
 def _machine_result(folder: str, s: dict) -> str:
-    n = len(s["seeds"])
+    """What a sweep says, as a clause: where it ran, how many seeds hold, and their spread."""
     return (
-        f"on {s['device_name']} (`{folder}`) {s['seeds_holding']} of {n} seeds hold (the "
-        f"{100 * s['hold_confidence']:g}% lower bound on the chance that a fresh seed holds: "
-        f"{100 * s['hold_probability_lower_bound']:.1f}%), the median minimum is "
-        f"{_over_runs(s['median_last5_min_test_acc'])}% and the worst {s['worst_last5_min_test_acc']:.2f}%, "
-        f"the final accuracy {_over_runs(s['final_test_acc_mean'])} ± {s['final_test_acc_std']:.2f}%"
+        f"on {s['device_name']}, `{folder}`: {s['seeds_holding']} of {len(s['seeds'])} seeds hold, the "
+        f"median per-seed minimum is {_over_runs(s['median_last5_min_test_acc'])}% and the worst "
+        f"{s['worst_last5_min_test_acc']:.2f}%, the final accuracy {_over_runs(s['final_test_acc_mean'])} ± "
+        f"{s['final_test_acc_std']:.2f}%, and the {100 * s['hold_confidence']:g}% lower bound on the chance "
+        f"that a fresh seed holds is {100 * s['hold_probability_lower_bound']:.1f}%"
     )
 
 
@@ -1407,61 +1407,61 @@ def replicate_text(pairs: list[tuple[str, dict, str, dict]] | None) -> str:
 
 
 def load_step_sweeps(results: Path) -> tuple[dict[int, dict], dict[str, dict]]:
-    """The steps table's runs, and by folder the test-set sweep of every step that has one
-    (``seeds --step N``) and of its replicates on other machines."""
-    folders = [
-        f"{where}{SEED_SWEEPS.format(step=step)}" for step in STEPS for where in ("", f"{REPLICATES}/")
-    ]
+    """The steps table's runs, and by folder the test-set sweep of every earlier step that has
+    one (``seeds --step N``) and step 5's sweeps in float32, here and on another machine."""
+    earlier = [SEED_SWEEPS.format(step=step) for step in STEPS if step != 5]
     sweeps = {
-        folder: read_json(results / folder / SWEEP_SUMMARY, SWEEP_FILE, missing_ok=True) for folder in folders
+        folder: read_json(results / folder / SWEEP_SUMMARY, SWEEP_FILE, missing_ok=True)
+        for folder in [*earlier, SEED_SWEEP, f"{REPLICATES}/{SEED_SWEEP}"]
     }
     return load_steps(results), {folder: s for folder, s in sweeps.items() if s is not None}
 
 
 def step_sweeps_text(data: tuple[dict[int, dict], dict[str, dict]]) -> str:
-    """Each earlier step's sweep over seeds: where the steps table's run stands among its seeds,
-    and beside it step 5's sweep on the same machine in the same precision. The table shows one
-    seed per step, and its rows of steps 4 and 5 differ by less than one seed differs from another."""
+    """Each earlier step's sweep over seeds: where the steps table's run, one seed, stands among
+    its seeds, and beside it step 5's sweeps on the same machine in the same precision, so that
+    two steps are compared over the same seeds rather than by one seed each."""
     runs, sweeps = data
+    step5 = {folder: s for folder, s in sweeps.items() if Path(folder).name == SEED_SWEEP}
     parts = []
-    for step, run in runs.items():
+    for step in sorted(STEPS):
         folder = SEED_SWEEPS.format(step=step)
         s = sweeps.get(folder)
-        if s is None or folder == SEED_SWEEP:  # step 5's sweeps have the robustness section
+        if s is None or folder in step5:  # step 5's own sweeps have the robustness section
             continue
         seeds = _seed_list([row["seed"] for row in s["seeds"]])
         text = (
-            f"Step {step}'s row is one seed. Swept by `python -m mnist_lite seeds --step {step} --seeds "
-            f"{seeds}` (a seed holds when every one of its last five epochs is at or above "
-            f"{TARGET_ACCURACY}%), {_machine_result(f'results/{folder}', s)}."
+            f"Step {step}'s recipe, swept by `python -m mnist_lite seeds --step {step} --seeds {seeds}` (a "
+            f"seed holds when every one of its last five epochs is at or above {TARGET_ACCURACY}%), "
+            f"{_machine_result(f'results/{folder}', s)}."
         )
+        run = runs.get(step)
         same = [
             row
             for row in s["seeds"]
-            if row["seed"] == run["seed"] and row["last5_test_acc"] == run["last5_test_acc"]
+            if run is not None
+            and (row["seed"], row["last5_test_acc"]) == (run["seed"], run["last5_test_acc"])
         ]
         if same:
             higher = sum(row["last5_min_test_acc"] > same[0]["last5_min_test_acc"] for row in s["seeds"])
             text += (
-                f" The row above is this sweep's seed {run['seed']} (the same last five accuracies), and "
-                f"{higher} of the {len(s['seeds'])} seeds have a higher minimum."
+                f" Step {step}'s row in the steps table is this sweep's seed {run['seed']} (the same last "
+                f"five accuracies), and {higher} of the {len(s['seeds'])} seeds have a higher minimum."
             )
-        beside = [
-            (other, t)
-            for other, t in sweeps.items()
-            if Path(other).name == SEED_SWEEP
-            and (t["device_name"], t["dtype"]) == (s["device_name"], s["dtype"])
-        ]
-        for other, t in beside:
-            n = len(t["seeds"])
+        beside = []
+        for other, t in step5.items():
+            if (t["device_name"], t["dtype"]) != (s["device_name"], s["dtype"]):
+                continue
             plain = (
-                f"; scored without its test-time shifts, {t['seeds_holding_plain']} of {n} seeds hold and "
-                f"the median minimum is {_over_runs(t['median_last5_min_plain_test_acc'])}%"
+                f"; scored without its test-time shifts, {t['seeds_holding_plain']} of {len(t['seeds'])} "
+                "seeds hold and the median per-seed minimum is "
+                f"{_over_runs(t['median_last5_min_plain_test_acc'])}%"
             )
-            text += (
-                f" Beside it, step {t['step']}'s recipe in {t['dtype']}: "
-                f"{_machine_result(f'results/{other}', t)}{plain if t.get('test_time_shift') else ''}."
+            beside.append(
+                f"{_machine_result(f'results/{other}', t)}{plain if t.get('test_time_shift') else ''}"
             )
+        if beside:
+            text += f" Beside it, step 5's recipe in {s['dtype']} " + "; and ".join(beside) + "."
         parts.append(text)
     return "\n\n".join(parts) or _missing("sweep of an earlier step", "python -m mnist_lite seeds --step 4")
 

@@ -457,8 +457,8 @@ def test_a_replicate_is_compared_with_the_sweep_it_repeats_seed_by_seed(tmp_path
         "| 3 | 99.41% | yes | 99.38% | **no** | -0.03 |",
         "| 4 | 99.41% | yes | 99.41% | yes | +0.00 |",
     ]
-    assert "on a CPU (`step5_seeds`) 3 of 4 seeds hold" in sentence
-    assert "on another CPU (`replicate/step5_seeds`) 2 of 4 seeds hold" in sentence
+    assert "on a CPU, `step5_seeds`: 3 of 4 seeds hold" in sentence
+    assert "on another CPU, `replicate/step5_seeds`: 2 of 4 seeds hold" in sentence
     assert "Of the 4 seeds, 2 held on both machines, 1 on neither and 1 on one only." in sentence
     # minima 99.41, 99.38, 99.41, 99.41 against 99.41, 99.38, 99.38, 99.41: r = 4.5 / sqrt(6.75 * 9)
     assert sentence.endswith(
@@ -539,18 +539,17 @@ def test_an_earlier_steps_sweep_places_its_table_row_among_its_seeds_beside_step
     write_sweep(tmp_path, "replicate/step5_seeds", range(1, 5))  # on "a CPU", as step 4's
     write_sweep(tmp_path, "step5_seeds", range(1, 5), device_name="another CPU")
     text = report.step_sweeps_text(report.load_step_sweeps(tmp_path))
-    assert text.startswith(
-        "Step 4's row is one seed. Swept by `python -m mnist_lite seeds --step 4 --seeds 1-4`"
-    )
-    assert "on a CPU (`results/step4_seeds`) 3 of 4 seeds hold" in text
+    assert text.startswith("Step 4's recipe, swept by `python -m mnist_lite seeds --step 4 --seeds 1-4`")
+    assert "on a CPU, `results/step4_seeds`: 3 of 4 seeds hold" in text
     # the row's minimum, 99.38%, is its seed 2's, below the other three seeds' 99.41%
     assert (
-        "The row above is this sweep's seed 2 (the same last five accuracies), and 3 of the 4 seeds" in text
+        "Step 4's row in the steps table is this sweep's seed 2 (the same last five accuracies), and 3 of "
+        "the 4 seeds have a higher minimum." in text
     )
     # step 5's sweep on the same machine, with and without its shifts (each image alone 0.05 lower)
-    assert "Beside it, step 5's recipe in float32: on a CPU (`results/replicate/step5_seeds`) 4 of 4" in text
+    assert "Beside it, step 5's recipe in float32 on a CPU, `results/replicate/step5_seeds`: 4 of 4" in text
     assert text.endswith(
-        "scored without its test-time shifts, 0 of 4 seeds hold and the median minimum is 99.36%."
+        "scored without its test-time shifts, 0 of 4 seeds hold and the median per-seed minimum is 99.36%."
     )
     assert "another CPU" not in text
     # the sweep's row in the table of every sweep on the test set
@@ -558,11 +557,29 @@ def test_an_earlier_steps_sweep_places_its_table_row_among_its_seeds_beside_step
     assert any(row.startswith("| `step4_seeds` | LiteNet |") for row in rows)
 
 
-def test_a_table_row_that_is_not_one_of_the_sweeps_runs_is_not_placed_among_them(tmp_path):
-    write(tmp_path / "step4" / "result.json", fake_run(step=4, seed=1, last5=[99.5] * 5))
+@pytest.mark.parametrize("table_run", [fake_run(step=4, seed=1, last5=[99.5] * 5), None])
+def test_a_table_row_that_is_not_one_of_the_sweeps_runs_is_not_placed_among_them(tmp_path, table_run):
+    """A run with another seed's accuracies, or none at all: the sweep is still shown."""
+    if table_run is not None:
+        write(tmp_path / "step4" / "result.json", table_run)
     write_sweep(tmp_path, "step4_seeds", range(1, 5), step=4)
+    write_sweep(tmp_path, "step5_seeds", range(1, 5))
     text = report.step_sweeps_text(report.load_step_sweeps(tmp_path))
-    assert "4 of 4 seeds hold" in text and "The row above" not in text and "Beside it" not in text
+    assert "`results/step4_seeds`: 4 of 4 seeds hold" in text
+    assert "row in the steps table" not in text
+    assert "Beside it, step 5's recipe in float32 on a CPU, `results/step5_seeds`: 4 of 4" in text
+
+
+def test_every_step5_sweep_on_the_same_machine_stands_beside_an_earlier_step_once(tmp_path):
+    write_sweep(tmp_path, "step4_seeds", range(1, 5), step=4)
+    write_sweep(tmp_path, "step5_seeds", range(1, 5), missing={1})
+    write_sweep(tmp_path, "replicate/step5_seeds", range(1, 5), missing={1, 2})
+    write_sweep(tmp_path, "step5_seeds_bfloat16", range(1, 5), dtype="bfloat16")
+    text = report.step_sweeps_text(report.load_step_sweeps(tmp_path))
+    assert text.count("Beside it") == 1
+    assert "`results/step5_seeds`: 3 of 4 seeds hold" in text
+    assert "; and on a CPU, `results/replicate/step5_seeds`: 2 of 4 seeds hold" in text
+    assert "bfloat16" not in text
 
 
 def test_without_an_earlier_steps_sweep_its_section_says_how_to_make_one(tmp_path):

@@ -6,6 +6,7 @@ from __future__ import annotations
 import errno
 import json
 import os
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -404,5 +405,9 @@ def test_every_step_model_and_sweep_model_re_evaluates_to_its_recorded_accuracy(
         + sorted(RESULTS.glob("step5_plain/step5_seeds*/seed*/result.json"))
     )
     replicates = sorted(RESULTS.glob("replicate/*/seed*/result.json"))
+    # the folders the README's robustness and step-sweep sections quote, each with every seed
+    folders = Counter(path.relative_to(RESULTS).parts[0] for path in paths + replicates)
+    assert min(folders[name] for name in ("step4_seeds", "step5_seeds", "replicate")) >= 20, folders
+    assert [folders[f"step{step}"] for step in range(1, 6)] == [1] * 5, folders
     failed = offenders(paths + replicates, check)
-    assert len(paths) >= 5 + 20 + 20 and len(replicates) >= 20 and not failed, "\n".join(failed)
+    assert not failed, "\n".join(failed)
