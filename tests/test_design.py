@@ -42,6 +42,7 @@ def test_the_shifts_variants_add_step5s_shifts_and_nothing_else_to_the_frontiers
         "step5_epochs30_shifts",
         "wider_14_18_shifts",
         "wider_16_20_shifts",
+        "previous_shifts",
     ]
     for name in shifted:
         base = design.variant_recipe(name.removesuffix("_shifts"))
