@@ -431,12 +431,29 @@ def load_sweeps(results: Path) -> list[tuple[str, dict]]:
             )
         if path.parent.name not in (SEED_SWEEP, OTHER_PRECISION_SWEEP.format(dtype=summary["dtype"])):
             raise MnistLiteError(f"{path}: a {summary['dtype']} sweep in the folder of another precision")
+        _refuse_shifted_without_plain(path, summary)
         sweeps.append((path.parent.name, summary))
     if len({summary["dtype"] for _, summary in sweeps}) < len(sweeps):
         raise MnistLiteError(
             f"{results / SEED_SWEEP} and {others[0].parent}: both sweeps in {sweeps[0][1]['dtype']}"
         )
     return sweeps
+
+
+PLAIN_SUMMARY = ("seeds_holding_plain", "median_last5_min_plain_test_acc", "worst_last5_min_plain_test_acc")
+
+
+def _refuse_shifted_without_plain(path: Path, summary: dict) -> None:
+    """A sweep scored with test-time shifts is shown beside its scores without them: refuse, in
+    one line, one that lacks them over the seeds or for any seed (made before they were kept)."""
+    if summary.get("test_time_shift") and (
+        any(field not in summary for field in PLAIN_SUMMARY)
+        or any("last5_min_plain_test_acc" not in row for row in summary["seeds"])
+    ):
+        raise MnistLiteError(
+            f"{path}: scored with test-time shifts, but without its scores without them "
+            "(last5_min_plain_test_acc); run the seeds command that made it again"
+        )
 
 
 def _seed_list(seeds: list[int]) -> str:
@@ -1248,13 +1265,7 @@ def load_test_sweeps(results: Path) -> list[tuple[str, dict]] | None:
     sweeps = []
     for path in paths:
         summary = read_json(path, TEST_SWEEP_FILE)
-        if summary.get("test_time_shift") and any(
-            "last5_min_plain_test_acc" not in row for row in summary["seeds"]
-        ):
-            raise MnistLiteError(
-                f"{path}: scored with test-time shifts, but not every seed has its minimum without them "
-                "(last5_min_plain_test_acc); run the seeds command that made it again"
-            )
+        _refuse_shifted_without_plain(path, summary)
         # the runs it summarises: `seeds` and design.py --summarise write seedS/result.json beside
         # it, tools/tta.py --on-test seedS.json
         run = "seed{}/result.json" if path.name == SWEEP_SUMMARY else "seed{}.json"
@@ -1406,34 +1417,45 @@ def replicate_text(pairs: list[tuple[str, dict, str, dict]] | None) -> str:
 # --- the steps table's rows among their seeds ---------------------------------------------------------------
 
 
+EARLIER_STEPS = [step for step in STEPS if step != 5]  # step 5's own sweeps have the robustness section
+
+
 def load_step_sweeps(results: Path) -> tuple[dict[int, dict], dict[str, dict]]:
     """The steps table's runs, and by folder the test-set sweep of every earlier step that has
     one (``seeds --step N``) and step 5's sweeps in float32, here and on another machine."""
-    earlier = [SEED_SWEEPS.format(step=step) for step in STEPS if step != 5]
-    sweeps = {
-        folder: read_json(results / folder / SWEEP_SUMMARY, SWEEP_FILE, missing_ok=True)
-        for folder in [*earlier, SEED_SWEEP, f"{REPLICATES}/{SEED_SWEEP}"]
-    }
-    return load_steps(results), {folder: s for folder, s in sweeps.items() if s is not None}
+    folders = [SEED_SWEEPS.format(step=step) for step in EARLIER_STEPS] + [
+        SEED_SWEEP,
+        f"{REPLICATES}/{SEED_SWEEP}",
+    ]
+    sweeps = {}
+    for folder in folders:
+        summary = read_json(results / folder / SWEEP_SUMMARY, SWEEP_FILE, missing_ok=True)
+        if summary is not None:
+            _refuse_shifted_without_plain(results / folder / SWEEP_SUMMARY, summary)
+            sweeps[folder] = summary
+    return load_steps(results), sweeps
+
+
+def _seeds(summary: dict) -> list[int]:
+    return sorted(row["seed"] for row in summary["seeds"])
 
 
 def step_sweeps_text(data: tuple[dict[int, dict], dict[str, dict]]) -> str:
     """Each earlier step's sweep over seeds: where the steps table's run, one seed, stands among
-    its seeds, and beside it step 5's sweeps on the same machine in the same precision, so that
-    two steps are compared over the same seeds rather than by one seed each."""
+    its seeds, and step 5's sweeps over the same seeds on the same machine in the same precision,
+    so that two steps are compared over many seeds rather than by one seed each."""
     runs, sweeps = data
     step5 = {folder: s for folder, s in sweeps.items() if Path(folder).name == SEED_SWEEP}
     parts = []
-    for step in sorted(STEPS):
+    for step in EARLIER_STEPS:
         folder = SEED_SWEEPS.format(step=step)
         s = sweeps.get(folder)
-        if s is None or folder in step5:  # step 5's own sweeps have the robustness section
+        if s is None:
             continue
-        seeds = _seed_list([row["seed"] for row in s["seeds"]])
         text = (
-            f"Step {step}'s recipe, swept by `python -m mnist_lite seeds --step {step} --seeds {seeds}` (a "
-            f"seed holds when every one of its last five epochs is at or above {TARGET_ACCURACY}%), "
-            f"{_machine_result(f'results/{folder}', s)}."
+            f"Step {step}'s recipe, swept by `python -m mnist_lite seeds --step {step} --seeds "
+            f"{_seed_list(_seeds(s))}` (a seed holds when every one of its last five epochs is at "
+            f"or above {TARGET_ACCURACY}%), {_machine_result(f'results/{folder}', s)}."
         )
         run = runs.get(step)
         same = [
@@ -1448,20 +1470,18 @@ def step_sweeps_text(data: tuple[dict[int, dict], dict[str, dict]]) -> str:
                 f" Step {step}'s row in the steps table is this sweep's seed {run['seed']} (the same last "
                 f"five accuracies), and {higher} of the {len(s['seeds'])} seeds have a higher minimum."
             )
-        beside = []
         for other, t in step5.items():
-            if (t["device_name"], t["dtype"]) != (s["device_name"], s["dtype"]):
+            if (t["device_name"], t["dtype"], _seeds(t)) != (s["device_name"], s["dtype"], _seeds(s)):
                 continue
             plain = (
                 f"; scored without its test-time shifts, {t['seeds_holding_plain']} of {len(t['seeds'])} "
                 "seeds hold and the median per-seed minimum is "
                 f"{_over_runs(t['median_last5_min_plain_test_acc'])}%"
             )
-            beside.append(
-                f"{_machine_result(f'results/{other}', t)}{plain if t.get('test_time_shift') else ''}"
+            text += (
+                f" Step 5's recipe over the same seeds, in {t['dtype']} "
+                f"{_machine_result(f'results/{other}', t)}{plain if t.get('test_time_shift') else ''}."
             )
-        if beside:
-            text += f" Beside it, step 5's recipe in {s['dtype']} " + "; and ".join(beside) + "."
         parts.append(text)
     return "\n\n".join(parts) or _missing("sweep of an earlier step", "python -m mnist_lite seeds --step 4")
 

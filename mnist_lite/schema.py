@@ -32,7 +32,7 @@ class ListOf:
 
 @dataclass(frozen=True)
 class Schema:
-    """What a file must hold for the report: ``shape`` is a ``Value``, a ``ListOf``, or a dict
+    """What a file must hold for its readers: ``shape`` is a ``Value``, a ``ListOf``, or a dict
     of key -> shape, where a key ending in "?" may be absent and the single key ``str`` stands
     for any key (a mapping of names). ``fix`` says what to do about a file that fails it."""
 
@@ -82,8 +82,8 @@ def read_json(path: Path, schema: Schema, missing_ok: bool = False):
     """The JSON in ``path`` once it fits ``schema``; None for a missing file if ``missing_ok``.
 
     Whatever is wrong with the file, unreadable, not UTF-8, not JSON, or of another shape than
-    ``schema``, is one ``MnistLiteError`` naming it: the sections index what this returns
-    without any further checks.
+    ``schema``, is one ``MnistLiteError`` naming it: callers index what this returns without
+    any further checks.
     """
     try:
         value = json.loads(path.read_bytes().decode("utf-8"))

@@ -547,7 +547,10 @@ def test_an_earlier_steps_sweep_places_its_table_row_among_its_seeds_beside_step
         "the 4 seeds have a higher minimum." in text
     )
     # step 5's sweep on the same machine, with and without its shifts (each image alone 0.05 lower)
-    assert "Beside it, step 5's recipe in float32 on a CPU, `results/replicate/step5_seeds`: 4 of 4" in text
+    assert (
+        "Step 5's recipe over the same seeds, in float32 on a CPU, `results/replicate/step5_seeds`: 4 of 4"
+        in text
+    )
     assert text.endswith(
         "scored without its test-time shifts, 0 of 4 seeds hold and the median per-seed minimum is 99.36%."
     )
@@ -567,19 +570,45 @@ def test_a_table_row_that_is_not_one_of_the_sweeps_runs_is_not_placed_among_them
     text = report.step_sweeps_text(report.load_step_sweeps(tmp_path))
     assert "`results/step4_seeds`: 4 of 4 seeds hold" in text
     assert "row in the steps table" not in text
-    assert "Beside it, step 5's recipe in float32 on a CPU, `results/step5_seeds`: 4 of 4" in text
+    assert "Step 5's recipe over the same seeds, in float32 on a CPU, `results/step5_seeds`: 4 of 4" in text
 
 
-def test_every_step5_sweep_on_the_same_machine_stands_beside_an_earlier_step_once(tmp_path):
+def test_every_step5_sweep_on_the_same_machine_and_seeds_stands_beside_an_earlier_step(tmp_path):
     write_sweep(tmp_path, "step4_seeds", range(1, 5), step=4)
     write_sweep(tmp_path, "step5_seeds", range(1, 5), missing={1})
     write_sweep(tmp_path, "replicate/step5_seeds", range(1, 5), missing={1, 2})
-    write_sweep(tmp_path, "step5_seeds_bfloat16", range(1, 5), dtype="bfloat16")
     text = report.step_sweeps_text(report.load_step_sweeps(tmp_path))
-    assert text.count("Beside it") == 1
-    assert "`results/step5_seeds`: 3 of 4 seeds hold" in text
-    assert "; and on a CPU, `results/replicate/step5_seeds`: 2 of 4 seeds hold" in text
-    assert "bfloat16" not in text
+    first, second = text.split(" Step 5's recipe over the same seeds, in float32 on a CPU, ")[1:]
+    assert first.startswith("`results/step5_seeds`: 3 of 4 seeds hold") and first.endswith(".")
+    assert second.startswith("`results/replicate/step5_seeds`: 2 of 4 seeds hold")
+
+
+@pytest.mark.parametrize(
+    "other",
+    [
+        dict(dtype="bfloat16"),
+        dict(seeds=range(1, 4)),
+        dict(seeds=range(2, 6)),
+        dict(device_name="another CPU"),
+    ],
+)
+def test_a_step5_sweep_in_another_precision_or_over_other_seeds_is_not_set_beside(tmp_path, other):
+    write_sweep(tmp_path, "step4_seeds", range(1, 5), step=4)
+    write_sweep(tmp_path, "replicate/step5_seeds", **dict(dict(seeds=range(1, 5)), **other))
+    text = report.step_sweeps_text(report.load_step_sweeps(tmp_path))
+    assert "`results/step4_seeds`: 4 of 4 seeds hold" in text and "Step 5's recipe" not in text
+
+
+@pytest.mark.parametrize("field", ["seeds_holding_plain", "median_last5_min_plain_test_acc"])
+def test_a_shifted_step5_sweep_without_its_plain_scores_is_refused_in_one_line(tmp_path, field):
+    write_sweep(tmp_path, "step4_seeds", range(1, 5), step=4)
+    summary = write_sweep(tmp_path, "step5_seeds", range(1, 5))
+    del summary[field]
+    write(tmp_path / "step5_seeds" / "summary.json", summary)
+    for load in (report.load_step_sweeps, report.load_sweeps, report.load_test_sweeps):
+        with pytest.raises(MnistLiteError, match="scored with test-time shifts, but without") as error:
+            load(tmp_path)
+        assert "\n" not in str(error.value)
 
 
 def test_without_an_earlier_steps_sweep_its_section_says_how_to_make_one(tmp_path):
@@ -594,7 +623,7 @@ def test_a_sweep_scored_with_shifts_without_its_plain_minima_is_refused(tmp_path
     del summary["seeds"][1]["last5_min_plain_test_acc"]
     write(tmp_path / "step5_seeds" / "summary.json", summary)
     with pytest.raises(
-        MnistLiteError, match=r"step5_seeds/summary.json: scored with test-time shifts, but not"
+        MnistLiteError, match=r"step5_seeds/summary.json: scored with test-time shifts, but without"
     ):
         report.load_test_sweeps(tmp_path)
 

@@ -192,7 +192,7 @@ VARIANTS = {
 # parameters, twice the epochs, the widest net under 10,000 parameters) are swept again with step
 # 5's shifts, to say what the bar would take with them; with round 13 the width between the widest
 # under 10,000 and twice the parameters, too; later still, step 5's previous recipe, within the
-# budget at about twice the seconds per epoch: what spending time rather than parameters gives
+# budget at about twice the seconds per epoch: whether a slower recipe inside the budget holds
 VARIANTS.update(
     {
         f"{name}_shifts": dict(VARIANTS[name], test_time_shift=STEP5_SHIFT)
