@@ -594,7 +594,7 @@ def test_every_step5_sweep_on_the_same_machine_and_seeds_stands_beside_an_earlie
 )
 def test_a_step5_sweep_in_another_precision_or_over_other_seeds_is_not_set_beside(tmp_path, other):
     write_sweep(tmp_path, "step4_seeds", range(1, 5), step=4)
-    write_sweep(tmp_path, "replicate/step5_seeds", **dict(dict(seeds=range(1, 5)), **other))
+    write_sweep(tmp_path, "replicate/step5_seeds", **{"seeds": range(1, 5), **other})
     text = report.step_sweeps_text(report.load_step_sweeps(tmp_path))
     assert "`results/step4_seeds`: 4 of 4 seeds hold" in text and "Step 5's recipe" not in text
 

@@ -391,7 +391,7 @@ def test_every_step_model_and_sweep_model_re_evaluates_to_its_recorded_accuracy(
     exactly what their result.json records. Each step's run is scored the way its recipe scores
     (step 5's with its test-time shifts, five forward passes an image), and so is the first seed
     of each sweep; every seed, to keep the suite short, on its images alone, a score its last
-    epoch records too: the weights that give it are the weights that gave the shifted score."""
+    epoch records too, which ties the committed weights to the run that recorded it."""
     from mnist_lite.checkpoints import load_state
     from mnist_lite.data import EVAL_BATCH_SIZE, TensorLoader, load_mnist
     from mnist_lite.engine import evaluate, evaluate_checkpoint, recipe_from_checkpoint
