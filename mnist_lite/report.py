@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
+import re
 import statistics
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -1217,8 +1218,17 @@ def reader(name: str, schema: Schema) -> Callable[[Path], object]:
     return lambda results: read_json(results / name, schema, missing_ok=True)
 
 
-# REPLICATES/X: the sweep results/X trained again by the same command on another machine
+# REPLICATES/X, or REPLICATES_LABEL/X for each further machine (replicate_avx2/X): the sweep
+# results/X trained again by the same command on another machine
 REPLICATES = "replicate"
+
+
+def replicated(folder: str) -> str | None:
+    """The sweep that ``folder`` (a path under results/) trains again, if it is a replicate."""
+    top, _, original = folder.partition("/")
+    return original if original and re.fullmatch(rf"{REPLICATES}(_[a-z0-9]+)?", top) else None
+
+
 # every step's sweep (step 5's and any earlier step's), the designs step 5 was compared with, the
 # sweeps of earlier step-5 recipes (before the design search, previous_step5/, and before test-time
 # shifts, step5_plain/), and the replicates
@@ -1228,7 +1238,7 @@ TEST_SWEEPS = (
     "frontier/*",
     "previous_step5/*",
     "step5_plain/*",
-    f"{REPLICATES}/*",
+    f"{REPLICATES}*/*",
 )
 TEST_SWEEP_FILE = Schema(
     "seed-sweep summary",
@@ -1332,14 +1342,14 @@ def _what_ran(folder: Path, summary: dict) -> tuple:
 
 
 def load_replicates(results: Path) -> list[tuple[str, dict, str, dict]] | None:
-    """Each replicate, ``REPLICATES/X``, with the sweep ``X`` it trains again: (X, its summary, the
+    """Each replicate (see ``replicated``) with the sweep ``X`` it trains again: (X, its summary, the
     replicate's folder, its summary), both summaries checked as the robustness section checks
     step 5's. A replicate that is not the same runs, of another recipe, precision or split or of
     other seeds, is refused. Where each ran is what its summary's ``device_name`` says."""
     sweeps = {name for name, _ in load_test_sweeps(results) or []}
     pairs = []
-    for again in sorted(name for name in sweeps if name.startswith(f"{REPLICATES}/")):
-        original = again.removeprefix(f"{REPLICATES}/")
+    for again in sorted(name for name in sweeps if replicated(name)):
+        original = replicated(again)
         if original not in sweeps:
             raise MnistLiteError(
                 f"{results / again}: it trains results/{original} again, which holds no sweep"
@@ -1348,7 +1358,7 @@ def load_replicates(results: Path) -> list[tuple[str, dict, str, dict]] | None:
         if _what_ran(results / original, first) != _what_ran(results / again, second):
             raise MnistLiteError(
                 f"{results / again}: not the runs of results/{original} again (another recipe, precision, "
-                "split or seeds); move it out of results/replicate"
+                f"split or seeds); move it out of results/{again.partition('/')[0]}"
             )
         pairs.append((original, first, again, second))
     return pairs or None

@@ -470,6 +470,23 @@ def test_a_replicate_is_compared_with_the_sweep_it_repeats_seed_by_seed(tmp_path
     assert any(row.startswith("| `replicate/step5_seeds` (test-time shifts) |") for row in rows)
 
 
+def test_each_further_machine_has_its_own_replicate_of_the_same_sweep(tmp_path):
+    write_sweep(tmp_path, "step5_seeds", range(1, 5))
+    write_sweep(tmp_path, "replicate/step5_seeds", range(1, 5), missing={1}, device_name="second CPU")
+    write_sweep(tmp_path, "replicate_avx2/step5_seeds", range(1, 5), missing={1, 2}, device_name="third CPU")
+    write_sweep(tmp_path, "replicated/step5_seeds", range(1, 5))  # not a replicate's name: a sweep only
+    pairs = report.load_replicates(tmp_path)
+    assert [(original, again) for original, _, again, _ in pairs] == [
+        ("step5_seeds", "replicate/step5_seeds"),
+        ("step5_seeds", "replicate_avx2/step5_seeds"),
+    ]
+    second, third = report.replicate_text(pairs).split("\n\n")[1::2]
+    assert "on third CPU" not in second and "on second CPU, `replicate/step5_seeds`: 3 of 4" in second
+    assert "on third CPU, `replicate_avx2/step5_seeds`: 2 of 4 seeds hold" in third
+    rows = report.test_sweeps_table(report.load_test_sweeps(tmp_path)).splitlines()
+    assert sum(row.startswith("| `replicate") for row in rows) == 3  # the two replicates and the sweep
+
+
 def test_a_replicate_pairs_each_seed_with_the_same_seed_whatever_their_order(tmp_path):
     write_sweep(tmp_path, "step5_seeds", [1, 2, 3], missing={2})
     summary = write_sweep(tmp_path, "replicate/step5_seeds", [1, 2, 3], missing={1})
