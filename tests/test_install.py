@@ -60,6 +60,9 @@ def test_the_installed_package_runs_from_any_folder(tmp_path, data_copy):
     package, repo = where.stdout.split()
     assert Path(package).is_relative_to(venv) and repo == "None"  # the installed copy, not the checkout
     assert (Path(package) / "SHA256SUMS").is_file()  # package data
+    # every subpackage (pyproject.toml lists them), which the checkout's editable install, visible
+    # through the system's site-packages, would otherwise stand in for on import
+    assert (Path(package) / "report" / "__init__.py").is_file()
 
     summary = run(python, "-m", "mnist_lite", "summary", "--step", 5, cwd=elsewhere, env=env)
     assert summary.returncode == 0, summary.stderr

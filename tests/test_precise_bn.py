@@ -11,20 +11,20 @@ import torch
 from conftest import load_tool, paired_check_record, quiet
 from torch import nn
 
-from mnist_lite import report
 from mnist_lite.engine import fit
 from mnist_lite.errors import MnistLiteError
+from mnist_lite.report import design
 from mnist_lite.steps import STEP5_PLAIN, STEPS
 
 precise_bn = load_tool("precise_bn")
 
 
 def load(results):
-    return report.load_paired(results, report.PRECISE_BN_CHECK)
+    return design.load_paired(results, design.PRECISE_BN_CHECK)
 
 
 def section_text(results) -> str:
-    return report.paired_text(load(results), report.PRECISE_BN_CHECK)
+    return design.paired_text(load(results), design.PRECISE_BN_CHECK)
 
 
 def small_net(dropout: nn.Module) -> nn.Sequential:
@@ -69,7 +69,7 @@ def test_a_paired_run_trains_as_fit_does_and_scores_each_epoch_every_way(monkeyp
     running = [row["running"] for row in run["history"]]
     assert running == [row["test_acc"] for row in recorded.history.epochs]
     assert min(running) > 20  # learning, not at chance: a degenerate run would agree by accident
-    assert [set(row) for row in run["history"]] == [{"epoch", *report.PRECISE_BN_CHECK.ways}] * 2
+    assert [set(row) for row in run["history"]] == [{"epoch", *design.PRECISE_BN_CHECK.ways}] * 2
     assert run["recipe"] == recipe.as_dict()
     assert (run["train_limit"], run["calibration_images"]) == (2048, 2048)
     # the statistics matter: somewhere a recomputed score differs from the running one

@@ -157,7 +157,7 @@ def test_committed_figures_are_what_report_draws(name):
 
 def test_figures_are_drawn_the_same_every_time(tmp_path):
     write(tmp_path / "step1" / "result.json", fake_run(step=1))
-    first, second = (report.draw_figure(report.SERIES_FIGURE, tmp_path) for _ in range(2))
+    first, second = (report.draw_figure(report.common.SERIES_FIGURE, tmp_path) for _ in range(2))
     assert first == second and first.startswith(b"\x89PNG") and b"Software" not in first
 
 
@@ -180,7 +180,7 @@ def test_render_refuses_a_readme_without_markers():
 
 
 def test_steps_table_rows_come_from_result_files():
-    table = report.steps_table(report.load_steps(RESULTS))
+    table = report.series.steps_table(report.series.load_steps(RESULTS))
     for step in STEPS:
         r = load_result(RESULTS / f"step{step}")
         assert f"| {step} | {STEPS[step].target} | {r['params']:,}" in table
@@ -191,12 +191,12 @@ def test_steps_table_says_which_steps_ran_where():
     """One machine: named once. Several: each with the steps it ran, so a row's time is read
     against its own machine."""
     runs = {step: fake_run(step=step) for step in STEPS}
-    assert report.steps_table(runs).endswith(
+    assert report.series.steps_table(runs).endswith(
         "Each row is one run with seed 1, 15 epochs, on a CPU, torch 2.9, float32 forward pass."
     )
     runs[5] = dict(runs[5], device_name="another CPU")
     runs[2] = dict(runs[2], dtype="bfloat16")
-    assert report.steps_table(runs).endswith(
+    assert report.series.steps_table(runs).endswith(
         "Each row is one run with seed 1, 15 epochs, steps 1, 3, 4 on a CPU, torch 2.9, float32 forward "
         "pass; step 2 on a CPU, torch 2.9, bfloat16 forward pass; step 5 on another CPU, torch 2.9, "
         "float32 forward pass."
@@ -231,22 +231,22 @@ def test_recorded_runs_match_the_committed_recipes(step):
 def test_report_refuses_an_incomplete_run(tmp_path, change):
     write(tmp_path / "step1" / "result.json", fake_run(step=1, **change))
     with pytest.raises(MnistLiteError, match="step1/result.json: not a complete full run"):
-        report.load_steps(tmp_path)
+        report.series.load_steps(tmp_path)
 
 
 def test_a_run_from_before_the_validation_split_counts_as_a_test_run(tmp_path):
     run = fake_run(step=2)
     del run["eval_split"]
     write(tmp_path / "step2" / "result.json", run)
-    assert list(report.load_steps(tmp_path)) == [2]
+    assert list(report.series.load_steps(tmp_path)) == [2]
 
 
 def test_series_section_shows_the_figure_of_the_recorded_steps(tmp_path):
-    assert "_No step run recorded yet" in report.series_text({})
+    assert "_No step run recorded yet" in report.series.series_text({})
     runs = {1: fake_run(step=1), 3: fake_run(step=3)}
-    assert f"]({report.SERIES_FIGURE})" in report.series_text(runs)
+    assert f"]({report.common.SERIES_FIGURE})" in report.series.series_text(runs)
     write(tmp_path / "step3" / "result.json", runs[3])
-    assert report.draw_figure(report.SERIES_FIGURE, tmp_path).startswith(b"\x89PNG")
+    assert report.draw_figure(report.common.SERIES_FIGURE, tmp_path).startswith(b"\x89PNG")
 
 
 def test_budgets_of_the_recorded_runs():
@@ -323,27 +323,27 @@ def test_seed_summary_refuses_runs_scored_on_different_splits():
 def test_robustness_shows_both_sweeps_and_what_they_say(tmp_path):
     write_sweep(tmp_path, "step5_seeds", range(1, 21))
     write_sweep(tmp_path, "step5_seeds_bfloat16", range(1, 11), dtype="bfloat16", missing={4})
-    sweeps = report.load_sweeps(tmp_path)
+    sweeps = report.sweeps.load_sweeps(tmp_path)
     assert [folder for folder, _ in sweeps] == ["step5_seeds", "step5_seeds_bfloat16"]
-    text = report.robustness_text(sweeps)
+    text = report.sweeps.robustness_text(sweeps)
     assert "`python -m mnist_lite seeds --step 5 --seeds 1-20 --dtype float32`" in text
     assert "--seeds 1-10 --dtype bfloat16 --out results/step5_seeds_bfloat16`" in text
     assert "**20 of 20 seeds** hold 99.4%" in text and "at least **86.1%**" in text
     assert "**9 of 10 seeds**" in text and f"**{100 * clopper_pearson_lower(9, 10):.1f}%**" in text
     assert "| 4 | 99.50% | 99.50% | 99.41, 99.45, 99.38, 99.47, 99.50 | 99.38% | **no** |" in text
     assert "median **99.41%**, worst **99.38%**" in text and "median **99.41%**, worst **99.41%**" in text
-    assert text.endswith(f"]({report.SEEDS_FIGURE})")
-    assert report.bfloat16_text(sweeps) == report.sweep_text(*sweeps[1])
-    assert report.draw_figure(report.SEEDS_FIGURE, tmp_path).startswith(b"\x89PNG")
+    assert text.endswith(f"]({report.common.SEEDS_FIGURE})")
+    assert report.sweeps.bfloat16_text(sweeps) == report.sweeps.sweep_text(*sweeps[1])
+    assert report.draw_figure(report.common.SEEDS_FIGURE, tmp_path).startswith(b"\x89PNG")
 
 
 def test_a_sweep_scored_with_test_time_shifts_also_shows_its_images_alone(tmp_path):
     """Step 5's sweep says how it was scored, and beside each seed what the same run gave without
     the shifts, with the count, median and worst of those: the reader sees what the shifts add."""
     write_sweep(tmp_path, "step5_seeds", range(1, 5), missing={2})
-    [(folder, summary)] = report.load_sweeps(tmp_path)
+    [(folder, summary)] = report.sweeps.load_sweeps(tmp_path)
     assert summary["test_time_shift"] == 1 and summary["seeds_holding_plain"] == 0
-    text = report.sweep_text(folder, summary)
+    text = report.sweeps.sweep_text(folder, summary)
     assert (
         "float32 forward pass, each test image scored by the mean probabilities over the image and its "
         in text
@@ -359,11 +359,13 @@ def test_a_sweep_scored_with_test_time_shifts_also_shows_its_images_alone(tmp_pa
     plain = {k: v for k, v in summary.items() if "plain" not in k and k != "test_time_shift"} | {
         "seeds": rows
     }
-    assert "without the shifts" not in report.sweep_text(folder, plain)
-    assert "| `step5_seeds` (test-time shifts) |" in report.test_sweeps_table(
-        report.load_test_sweeps(tmp_path)
+    assert "without the shifts" not in report.sweeps.sweep_text(folder, plain)
+    assert "| `step5_seeds` (test-time shifts) |" in report.sweeps.test_sweeps_table(
+        report.sweeps.load_test_sweeps(tmp_path)
     )
-    assert "| `step5_seeds` |" in report.test_sweeps_table([(folder, plain | {"torch_versions": ["2.9"]})])
+    assert "| `step5_seeds` |" in report.sweeps.test_sweeps_table(
+        [(folder, plain | {"torch_versions": ["2.9"]})]
+    )
     titles = [ax.get_title() for ax in plots.plot_seeds([summary, plain]).axes[:2]]
     assert titles == [
         "float32: 3 of 4 seeds hold\nscored over the image and its four copies shifted by 1 pixel",
@@ -375,17 +377,17 @@ def test_a_median_halfway_between_two_hundredths_keeps_its_third_decimal(tmp_pat
     """Minima of 99.38% (two seeds) and 99.41% (two) have the median 99.395%: rounded, float noise
     decides whether it shows as 99.39% or 99.40%, and two sections could disagree on one number."""
     write_sweep(tmp_path, "step5_seeds", range(1, 5), missing={1, 2})
-    [(folder, summary)] = report.load_sweeps(tmp_path)
+    [(folder, summary)] = report.sweeps.load_sweeps(tmp_path)
     assert summary["median_last5_min_test_acc"] == 99.395
-    text = report.sweep_text(folder, summary)
+    text = report.sweeps.sweep_text(folder, summary)
     assert "median **99.395%**, worst **99.38%**" in text
     assert "median minimum 99.345%, worst 99.33%." in text  # the same runs without the shifts
-    table = report.test_sweeps_table(report.load_test_sweeps(tmp_path))
+    table = report.sweeps.test_sweeps_table(report.sweeps.load_test_sweeps(tmp_path))
     [row] = [line for line in table.splitlines()[2:] if line.startswith("|")]  # the figure's link after it
     assert "| 2 of 4 | 99.395% | 99.38% |" in row
     write_sweep(tmp_path, "step5_seeds", range(1, 4), missing={1})  # an odd count: a recorded minimum
-    [(folder, summary)] = report.load_sweeps(tmp_path)
-    assert "median **99.41%**" in report.sweep_text(folder, summary)
+    [(folder, summary)] = report.sweeps.load_sweeps(tmp_path)
+    assert "median **99.41%**" in report.sweeps.sweep_text(folder, summary)
 
 
 def test_the_test_sweeps_table_counts_each_sweeps_seeds_and_says_how_long_they_trained(tmp_path):
@@ -399,7 +401,7 @@ def test_the_test_sweeps_table_counts_each_sweeps_seeds_and_says_how_long_they_t
     write(tmp_path / "tta_test" / "summary_shifts.json", summary)  # a way of scoring, named by its file
     for seed in range(1, 21):  # tools/tta.py's records of the seeds it summarises
         write(tmp_path / "tta_test" / f"seed{seed}.json", {"torch_version": "2.11"})
-    table = report.test_sweeps_table(report.load_test_sweeps(tmp_path))
+    table = report.sweeps.test_sweeps_table(report.sweeps.load_test_sweeps(tmp_path))
     rows, figure = table.split("\n\n")
     assert figure.startswith("![Per-seed minima on the test set")
     assert rows.splitlines()[2:] == [
@@ -416,7 +418,7 @@ def test_the_test_sweeps_table_counts_each_sweeps_seeds_and_says_how_long_they_t
     with pytest.raises(
         MnistLiteError, match=r"tta_test/seed7.json: not a valid seed run of a sweep \(no such file\)"
     ):
-        report.load_test_sweeps(tmp_path)
+        report.sweeps.load_test_sweeps(tmp_path)
 
 
 def test_the_test_frontier_figure_draws_the_sweeps_scored_like_step5_in_float32(tmp_path):
@@ -429,28 +431,30 @@ def test_the_test_frontier_figure_draws_the_sweeps_scored_like_step5_in_float32(
     write(tmp_path / "tta_test" / "summary_shifts.json", shifted)
     for seed in range(1, 5):
         write(tmp_path / "tta_test" / f"seed{seed}.json", {"torch_version": "2.9"})
-    points = report.test_frontier_points(report.load_test_sweeps(tmp_path))
+    points = report.sweeps.test_frontier_points(report.sweeps.load_test_sweeps(tmp_path))
     assert [(p["name"], p["epochs"]) for p in points] == [
         ("frontier/wide_shifts_float32", 30),
         ("step5_seeds", 15),
     ]
     assert points[1]["minima"] == [row["last5_min_test_acc"] for row in shifted["seeds"]]
     assert points[1]["plain_minima"] == [row["last5_min_plain_test_acc"] for row in shifted["seeds"]]
-    table = report.test_sweeps_table(report.load_test_sweeps(tmp_path))
+    table = report.sweeps.test_sweeps_table(report.sweeps.load_test_sweeps(tmp_path))
     assert table.endswith("(figures/test_frontier.png)")
-    assert report.draw_figure(report.TEST_FRONTIER_FIGURE, tmp_path).startswith(b"\x89PNG")
+    assert report.draw_figure(report.common.TEST_FRONTIER_FIGURE, tmp_path).startswith(b"\x89PNG")
     (tmp_path / "step5_seeds" / "summary.json").unlink()
     (tmp_path / "frontier" / "wide_shifts_float32" / "summary.json").unlink()
-    assert report.draw_figure(report.TEST_FRONTIER_FIGURE, tmp_path) is None
-    assert "test_frontier.png" not in report.test_sweeps_table(report.load_test_sweeps(tmp_path))
+    assert report.draw_figure(report.common.TEST_FRONTIER_FIGURE, tmp_path) is None
+    assert "test_frontier.png" not in report.sweeps.test_sweeps_table(
+        report.sweeps.load_test_sweeps(tmp_path)
+    )
 
 
 def test_a_replicate_is_compared_with_the_sweep_it_repeats_seed_by_seed(tmp_path):
     write_sweep(tmp_path, "step5_seeds", range(1, 5), missing={2})
     write_sweep(tmp_path, "replicate/step5_seeds", range(1, 5), missing={2, 3}, device_name="another CPU")
-    [(original, first, again, second)] = report.load_replicates(tmp_path)
+    [(original, first, again, second)] = report.sweeps.load_replicates(tmp_path)
     assert (original, again) == ("step5_seeds", "replicate/step5_seeds")
-    table, sentence = report.replicate_text(report.load_replicates(tmp_path)).split("\n\n")
+    table, sentence = report.sweeps.replicate_text(report.sweeps.load_replicates(tmp_path)).split("\n\n")
     assert table.splitlines()[2:] == [
         "| 1 | 99.41% | yes | 99.41% | yes | +0.00 |",
         "| 2 | 99.38% | **no** | 99.38% | **no** | +0.00 |",
@@ -466,7 +470,7 @@ def test_a_replicate_is_compared_with_the_sweep_it_repeats_seed_by_seed(tmp_path
         "machines' minima have a Pearson correlation of 0.58."
     )
     # the replicate's row in the table of every sweep on the test set
-    rows = report.test_sweeps_table(report.load_test_sweeps(tmp_path)).splitlines()
+    rows = report.sweeps.test_sweeps_table(report.sweeps.load_test_sweeps(tmp_path)).splitlines()
     assert any(row.startswith("| `replicate/step5_seeds` (test-time shifts) |") for row in rows)
 
 
@@ -475,15 +479,15 @@ def test_each_further_machine_has_its_own_replicate_of_the_same_sweep(tmp_path):
     write_sweep(tmp_path, "replicate/step5_seeds", range(1, 5), missing={1}, device_name="second CPU")
     write_sweep(tmp_path, "replicate_avx2/step5_seeds", range(1, 5), missing={1, 2}, device_name="third CPU")
     write_sweep(tmp_path, "replicated/step5_seeds", range(1, 5))  # not a replicate's name: a sweep only
-    pairs = report.load_replicates(tmp_path)
+    pairs = report.sweeps.load_replicates(tmp_path)
     assert [(original, again) for original, _, again, _ in pairs] == [
         ("step5_seeds", "replicate/step5_seeds"),
         ("step5_seeds", "replicate_avx2/step5_seeds"),
     ]
-    second, third = report.replicate_text(pairs).split("\n\n")[1::2]
+    second, third = report.sweeps.replicate_text(pairs).split("\n\n")[1::2]
     assert "on third CPU" not in second and "on second CPU, `replicate/step5_seeds`: 3 of 4" in second
     assert "on third CPU, `replicate_avx2/step5_seeds`: 2 of 4 seeds hold" in third
-    rows = report.test_sweeps_table(report.load_test_sweeps(tmp_path)).splitlines()
+    rows = report.sweeps.test_sweeps_table(report.sweeps.load_test_sweeps(tmp_path)).splitlines()
     assert sum(row.startswith("| `replicate") for row in rows) == 3  # the two replicates and the sweep
 
 
@@ -492,7 +496,7 @@ def test_a_replicate_pairs_each_seed_with_the_same_seed_whatever_their_order(tmp
     summary = write_sweep(tmp_path, "replicate/step5_seeds", [1, 2, 3], missing={1})
     summary["seeds"].reverse()  # as `seeds --seeds 3,2,1` would have listed them
     write(tmp_path / "replicate/step5_seeds/summary.json", summary)
-    table = report.replicate_text(report.load_replicates(tmp_path)).split("\n\n")[0]
+    table = report.sweeps.replicate_text(report.sweeps.load_replicates(tmp_path)).split("\n\n")[0]
     assert table.splitlines()[2:] == [
         "| 1 | 99.41% | yes | 99.38% | **no** | -0.03 |",
         "| 2 | 99.38% | **no** | 99.41% | yes | +0.03 |",
@@ -509,17 +513,17 @@ def test_a_replicate_pairs_each_seed_with_the_same_seed_whatever_their_order(tmp
     ],
 )
 def test_no_correlation_is_given_for_two_seeds_or_minima_that_are_all_alike(first, second):
-    assert report._correlation(first, second) == ""
+    assert report.sweeps._correlation(first, second) == ""
 
 
 def test_the_correlation_of_two_machines_minima_is_pearsons():
-    assert report._correlation([99.3, 99.4, 99.5], [99.5, 99.4, 99.3]).endswith("correlation of -1.00")
+    assert report.sweeps._correlation([99.3, 99.4, 99.5], [99.5, 99.4, 99.3]).endswith("correlation of -1.00")
 
 
 def test_without_a_replicate_its_section_says_how_to_make_one(tmp_path):
     write_sweep(tmp_path, "step5_seeds", range(1, 3))
-    assert report.load_replicates(tmp_path) is None
-    assert "--out results/replicate/step5_seeds" in report.replicate_text(None)
+    assert report.sweeps.load_replicates(tmp_path) is None
+    assert "--out results/replicate/step5_seeds" in report.sweeps.replicate_text(None)
 
 
 def test_a_replicate_whose_summary_lacks_a_number_is_refused_in_one_line(tmp_path):
@@ -528,7 +532,7 @@ def test_a_replicate_whose_summary_lacks_a_number_is_refused_in_one_line(tmp_pat
     del summary["hold_probability_lower_bound"]
     write(tmp_path / "replicate/step5_seeds/summary.json", summary)
     with pytest.raises(MnistLiteError, match="no 'hold_probability_lower_bound'") as error:
-        report.load_replicates(tmp_path)
+        report.sweeps.load_replicates(tmp_path)
     assert "\n" not in str(error.value)
 
 
@@ -546,7 +550,7 @@ def test_a_replicate_of_other_runs_is_refused_in_one_line(tmp_path, replicate, p
     write_sweep(tmp_path, "step5_seeds", range(1, 5))
     write_sweep(tmp_path, replicate.pop("folder", "replicate/step5_seeds"), **replicate)
     with pytest.raises(MnistLiteError, match=re.escape(problem)) as error:
-        report.load_replicates(tmp_path)
+        report.sweeps.load_replicates(tmp_path)
     assert "\n" not in str(error.value)
 
 
@@ -555,7 +559,7 @@ def test_an_earlier_steps_sweep_places_its_table_row_among_its_seeds_beside_step
     write_sweep(tmp_path, "step4_seeds", range(1, 5), missing={2}, step=4)
     write_sweep(tmp_path, "replicate/step5_seeds", range(1, 5))  # on "a CPU", as step 4's
     write_sweep(tmp_path, "step5_seeds", range(1, 5), device_name="another CPU")
-    text = report.step_sweeps_text(report.load_step_sweeps(tmp_path))
+    text = report.sweeps.step_sweeps_text(report.sweeps.load_step_sweeps(tmp_path))
     assert text.startswith("Step 4's recipe, swept by `python -m mnist_lite seeds --step 4 --seeds 1-4`")
     assert "on a CPU, `results/step4_seeds`: 3 of 4 seeds hold" in text
     # the row's minimum, 99.38%, is its seed 2's, below the other three seeds' 99.41%
@@ -573,7 +577,7 @@ def test_an_earlier_steps_sweep_places_its_table_row_among_its_seeds_beside_step
     )
     assert "another CPU" not in text
     # the sweep's row in the table of every sweep on the test set
-    rows = report.test_sweeps_table(report.load_test_sweeps(tmp_path)).splitlines()
+    rows = report.sweeps.test_sweeps_table(report.sweeps.load_test_sweeps(tmp_path)).splitlines()
     assert any(row.startswith("| `step4_seeds` | LiteNet |") for row in rows)
 
 
@@ -584,7 +588,7 @@ def test_a_table_row_that_is_not_one_of_the_sweeps_runs_is_not_placed_among_them
         write(tmp_path / "step4" / "result.json", table_run)
     write_sweep(tmp_path, "step4_seeds", range(1, 5), step=4)
     write_sweep(tmp_path, "step5_seeds", range(1, 5))
-    text = report.step_sweeps_text(report.load_step_sweeps(tmp_path))
+    text = report.sweeps.step_sweeps_text(report.sweeps.load_step_sweeps(tmp_path))
     assert "`results/step4_seeds`: 4 of 4 seeds hold" in text
     assert "row in the steps table" not in text
     assert "Step 5's recipe over the same seeds, in float32 on a CPU, `results/step5_seeds`: 4 of 4" in text
@@ -594,7 +598,7 @@ def test_every_step5_sweep_on_the_same_machine_and_seeds_stands_beside_an_earlie
     write_sweep(tmp_path, "step4_seeds", range(1, 5), step=4)
     write_sweep(tmp_path, "step5_seeds", range(1, 5), missing={1})
     write_sweep(tmp_path, "replicate/step5_seeds", range(1, 5), missing={1, 2})
-    text = report.step_sweeps_text(report.load_step_sweeps(tmp_path))
+    text = report.sweeps.step_sweeps_text(report.sweeps.load_step_sweeps(tmp_path))
     first, second = text.split(" Step 5's recipe over the same seeds, in float32 on a CPU, ")[1:]
     assert first.startswith("`results/step5_seeds`: 3 of 4 seeds hold") and first.endswith(".")
     assert second.startswith("`results/replicate/step5_seeds`: 2 of 4 seeds hold")
@@ -612,7 +616,7 @@ def test_every_step5_sweep_on_the_same_machine_and_seeds_stands_beside_an_earlie
 def test_a_step5_sweep_in_another_precision_or_over_other_seeds_is_not_set_beside(tmp_path, other):
     write_sweep(tmp_path, "step4_seeds", range(1, 5), step=4)
     write_sweep(tmp_path, "replicate/step5_seeds", **{"seeds": range(1, 5), **other})
-    text = report.step_sweeps_text(report.load_step_sweeps(tmp_path))
+    text = report.sweeps.step_sweeps_text(report.sweeps.load_step_sweeps(tmp_path))
     assert "`results/step4_seeds`: 4 of 4 seeds hold" in text and "Step 5's recipe" not in text
 
 
@@ -622,7 +626,7 @@ def test_a_shifted_step5_sweep_without_its_plain_scores_is_refused_in_one_line(t
     summary = write_sweep(tmp_path, "step5_seeds", range(1, 5))
     del summary[field]
     write(tmp_path / "step5_seeds" / "summary.json", summary)
-    for load in (report.load_step_sweeps, report.load_sweeps, report.load_test_sweeps):
+    for load in (report.sweeps.load_step_sweeps, report.sweeps.load_sweeps, report.sweeps.load_test_sweeps):
         with pytest.raises(MnistLiteError, match="scored with test-time shifts, but without") as error:
             load(tmp_path)
         assert "\n" not in str(error.value)
@@ -631,7 +635,7 @@ def test_a_shifted_step5_sweep_without_its_plain_scores_is_refused_in_one_line(t
 def test_without_an_earlier_steps_sweep_its_section_says_how_to_make_one(tmp_path):
     write(tmp_path / "step4" / "result.json", fake_run(step=4))
     write_sweep(tmp_path, "step5_seeds", range(1, 3))
-    text = report.step_sweeps_text(report.load_step_sweeps(tmp_path))
+    text = report.sweeps.step_sweeps_text(report.sweeps.load_step_sweeps(tmp_path))
     assert text == "_No sweep of an earlier step recorded yet: run `python -m mnist_lite seeds --step 4`._"
 
 
@@ -642,15 +646,15 @@ def test_a_sweep_scored_with_shifts_without_its_plain_minima_is_refused(tmp_path
     with pytest.raises(
         MnistLiteError, match=r"step5_seeds/summary.json: scored with test-time shifts, but without"
     ):
-        report.load_test_sweeps(tmp_path)
+        report.sweeps.load_test_sweeps(tmp_path)
 
 
 def test_the_bfloat16_section_finds_the_bfloat16_sweep_wherever_it_is(tmp_path):
     write_sweep(tmp_path, "step5_seeds", range(1, 21), dtype="bfloat16")
     write_sweep(tmp_path, "step5_seeds_float32", range(1, 11))
-    sweeps = report.load_sweeps(tmp_path)
-    assert report.bfloat16_text(sweeps) == report.sweep_text(*sweeps[0])
-    assert "_No bfloat16 seed sweep recorded yet" in report.bfloat16_text(sweeps[1:])
+    sweeps = report.sweeps.load_sweeps(tmp_path)
+    assert report.sweeps.bfloat16_text(sweeps) == report.sweeps.sweep_text(*sweeps[0])
+    assert "_No bfloat16 seed sweep recorded yet" in report.sweeps.bfloat16_text(sweeps[1:])
 
 
 @pytest.mark.parametrize(
@@ -676,7 +680,7 @@ def test_robustness_refuses_sweeps_it_cannot_show(tmp_path, folders, message):
     for folder, changes in folders.items():
         write_sweep(tmp_path, folder, range(1, 4), **changes)
     with pytest.raises(MnistLiteError, match=message):
-        report.load_sweeps(tmp_path)
+        report.sweeps.load_sweeps(tmp_path)
 
 
 # --- the design search and the experiments before it --------------------------------------------------------
@@ -684,24 +688,26 @@ def test_robustness_refuses_sweeps_it_cannot_show(tmp_path, folders, message):
 
 def test_architecture_summary():
     assert (
-        report.architecture_summary(DESIGN_BASELINE.as_dict()["architecture"])
+        report.design.architecture_summary(DESIGN_BASELINE.as_dict()["architecture"])
         == "28x28: 8,16 | pool | 1x1 conv: 8 | 14x14: 12,14,14,16"
     )
     one_pool = dataclasses.asdict(Lite(full_resolution=(8,), transition=0, low_resolution=(12, 16, 16, 16)))
-    assert report.architecture_summary(one_pool) == "28x28: 8 | pool | 14x14: 12,16,16,16"
+    assert report.design.architecture_summary(one_pool) == "28x28: 8 | pool | 14x14: 12,16,16,16"
     unpadded = dict(one_pool, padding=0, full_resolution=[8, 8])
-    assert report.architecture_summary(unpadded) == "28x28: 8,8 | pool | 12x12: 12,16,16,16"
+    assert report.design.architecture_summary(unpadded) == "28x28: 8,8 | pool | 12x12: 12,16,16,16"
     two_pools = dict(one_pool, second_pool=2)
-    assert report.architecture_summary(two_pools) == "28x28: 8 | pool | 14x14: 12,16 | pool | 5x5: 16,16"
+    assert (
+        report.design.architecture_summary(two_pools) == "28x28: 8 | pool | 14x14: 12,16 | pool | 5x5: 16,16"
+    )
     separable = dict(one_pool, separable=True, low_resolution=[32, 32])
     assert (
-        report.architecture_summary(separable)
+        report.design.architecture_summary(separable)
         == "28x28: 8 | pool | 14x14: 32,32 (depthwise-separable after the first)"
     )
-    assert report.architecture_summary(dict(one_pool, dilated=1)) == (
+    assert report.design.architecture_summary(dict(one_pool, dilated=1)) == (
         "28x28: 8 | pool | 14x14: 12,16,16,16 (the last dilated by 2)"
     )
-    assert report.architecture_summary(dict(separable, dilated=2)) == (
+    assert report.design.architecture_summary(dict(separable, dilated=2)) == (
         "28x28: 8 | pool | 14x14: 32,32 (depthwise-separable after the first) (the last 2 dilated by 2)"
     )
 
@@ -710,13 +716,13 @@ def test_what_changed_names_only_what_differs_from_the_baseline():
     baseline = DESIGN_BASELINE.as_dict()
     recipe = dict(baseline, lr=0.1, batch_size=64, label_smoothing=0.1, momentum=0.95)
     changes = ["lr", "batch_size", "label_smoothing", "momentum", "frobnicate"]
-    changed = report.what_changed(recipe, changes, baseline)
+    changed = report.design.what_changed(recipe, changes, baseline)
     assert changed == "batch 64; label smoothing 0.1; momentum 0.95; frobnicate changed"  # lr was 0.1 already
-    assert report.what_changed(baseline, [], baseline) == "none"
+    assert report.design.what_changed(baseline, [], baseline) == "none"
     adam = dict(baseline, optimizer="adam", lr=0.01)
-    changed = report.what_changed(adam, ["optimizer", "lr"], baseline)
+    changed = report.design.what_changed(adam, ["optimizer", "lr"], baseline)
     assert changed == "step (0.01, ÷10 after epochs 8, 12); Adam"
-    assert set(report.OPTIMIZER_WORDS) == set(OPTIMIZERS)
+    assert set(report.design.OPTIMIZER_WORDS) == set(OPTIMIZERS)
 
 
 def test_design_section_rows(tmp_path):
@@ -742,7 +748,7 @@ def test_design_section_rows(tmp_path):
         tmp_path / "design_speed.json",
         {"device_name": "a CPU", "torch_version": "2.9", "dtype": "bfloat16", "variants": speed},
     )
-    text = report.design_text(report.load_design(tmp_path))
+    text = report.design.design_text(report.design.load_design(tmp_path))
     rows = [line for line in text.splitlines() if line.startswith("| ") and not line.startswith("| Variant")]
     assert [row.split(" | ")[0] for row in rows] == [
         "| smooth",
@@ -760,40 +766,40 @@ def test_design_section_rows(tmp_path):
     assert "| Seed 1 | Seed 2 | Seed 3 |" in text
     assert "median of `python tools/design.py --time --dtype bfloat16` on a CPU" in text
     assert text.endswith("](figures/frontier.png)")
-    assert report.draw_figure(report.FRONTIER_FIGURE, tmp_path).startswith(b"\x89PNG")
+    assert report.draw_figure(report.common.FRONTIER_FIGURE, tmp_path).startswith(b"\x89PNG")
 
 
 def test_the_gpu_round_is_its_own_table_with_changes_from_its_start(tmp_path):
     start = dict(batch_size=256, lr=0.2)
     for seed in (1, 2):
         write(
-            tmp_path / "design_gpu" / report.ROUND4_PICK / f"seed{seed}.json",
-            design_run(report.ROUND4_PICK, seed, changes=["batch_size", "lr"], **start),
+            tmp_path / "design_gpu" / report.design.ROUND4_PICK / f"seed{seed}.json",
+            design_run(report.design.ROUND4_PICK, seed, changes=["batch_size", "lr"], **start),
         )
         write(
             tmp_path / "design_gpu" / "zoom" / f"seed{seed}.json",
             design_run("zoom", seed, changes=["augment", "batch_size", "lr"], **start, scale=0.1),
         )
     write(tmp_path / "design" / "previous" / "seed1.json", design_run("previous", 1))
-    text = report.design_round_text(report.load_design(tmp_path, "design_gpu"), "design_gpu")
+    text = report.design.design_round_text(report.design.load_design(tmp_path, "design_gpu"), "design_gpu")
     rows = [line for line in text.splitlines() if line.startswith("| ") and not line.startswith("| Variant")]
     assert [row.split(" | ")[:2] for row in rows] == [
-        [f"| {report.ROUND4_PICK}", "none"],
+        [f"| {report.design.ROUND4_PICK}", "none"],
         ["| zoom", "zoom ±10%"],
     ]  # the changes from round 9's start, not from the search's: batch and rate are not news
     assert "| Seed 1 | Seed 2 |" in text and "previous" not in text
-    assert report.design_round_text(None, "design_gpu").startswith("_No GPU round")
-    (tmp_path / "design_gpu" / report.ROUND4_PICK / "seed1.json").unlink()
-    (tmp_path / "design_gpu" / report.ROUND4_PICK / "seed2.json").unlink()
+    assert report.design.design_round_text(None, "design_gpu").startswith("_No GPU round")
+    (tmp_path / "design_gpu" / report.design.ROUND4_PICK / "seed1.json").unlink()
+    (tmp_path / "design_gpu" / report.design.ROUND4_PICK / "seed2.json").unlink()
     with pytest.raises(MnistLiteError, match="no run of batch256_rotate12_translate"):
-        report.design_round_text(report.load_design(tmp_path, "design_gpu"), "design_gpu")
+        report.design.design_round_text(report.design.load_design(tmp_path, "design_gpu"), "design_gpu")
 
 
 def test_each_round_on_another_machine_has_its_own_section(tmp_path):
     """docs/experiments.md's sections of round 9 and of rounds 11 and 13 each read their own folder."""
     start = dict(batch_size=256, lr=0.2)
     for folder, variant in (("design_gpu", "zoom"), ("design_xeon", "dilated")):
-        for name in (report.ROUND4_PICK, variant):
+        for name in (report.design.ROUND4_PICK, variant):
             write(
                 tmp_path / folder / name / "seed1.json",
                 design_run(name, 1, changes=["batch_size", "lr"], **start),
@@ -811,15 +817,15 @@ def test_each_round_on_another_machine_has_its_own_section(tmp_path):
 
 @pytest.mark.results
 def test_the_frontier_marks_the_one_variant_that_step5_trains():
-    points = report.frontier_points(report.load_design(RESULTS))
+    points = report.design.frontier_points(report.design.load_design(RESULTS))
     assert [point["name"] for point in points if point["step5"]] == ["batch256_rotate12_translate"]
 
 
 def test_no_design_search_no_frontier(tmp_path):
     (tmp_path / "design").mkdir()
-    assert report.load_design(tmp_path) is None
-    assert report.draw_figure(report.FRONTIER_FIGURE, tmp_path) is None
-    assert "_No design search recorded yet" in report.design_text(None)
+    assert report.design.load_design(tmp_path) is None
+    assert report.draw_figure(report.common.FRONTIER_FIGURE, tmp_path) is None
+    assert "_No design search recorded yet" in report.design.design_text(None)
 
 
 @pytest.mark.parametrize(
@@ -843,17 +849,17 @@ def test_design_section_refuses_runs_it_cannot_show(tmp_path, name, run, message
     write(tmp_path / "design" / "a" / "seed1.json", design_run("a", 1))
     write(tmp_path / "design" / name, run)
     with pytest.raises(MnistLiteError, match=message):
-        report.load_design(tmp_path)
+        report.design.load_design(tmp_path)
 
 
 def test_legacy_experiments_say_they_were_chosen_on_the_test_set():
-    text = report.legacy_table(report.load_legacy(RESULTS))
+    text = report.design.legacy_table(report.design.load_legacy(RESULTS))
     assert "compared by their TEST accuracy on seed 1" in text and "selection effect" in text
 
 
 def test_one_epoch_runs_are_step5s_previous_recipe_with_only_the_named_changes():
     runs = [load_result(p) for p in RESULTS.glob("one_epoch_5000/*/seed*/result.json")]
-    table = report.one_epoch_table(report.load_one_epoch(RESULTS))
+    table = report.design.one_epoch_table(report.design.load_one_epoch(RESULTS))
     assert any(
         (r["recipe"]["batch_size"], r["recipe"]["lr"]) == (DESIGN_BASELINE.batch_size, DESIGN_BASELINE.lr)
         for r in runs
@@ -885,7 +891,7 @@ def test_trials_section_shows_the_convolutions_share():
             "warmup_seconds": 0.5,
         }
     }
-    text = report.trials_text(
+    text = report.speed.trials_text(
         {
             "device_name": "cpu",
             "cpu_flags": ["avx2"],
@@ -919,8 +925,12 @@ def test_update_docs_writes_every_document_and_figure(tmp_path):
     report.update_docs(repo, results)
     readme = (repo / "README.md").read_text()
     assert "| 1 | " in readme and "**3 of 3 seeds**" in readme
-    assert (repo / report.SERIES_FIGURE).read_bytes() == report.draw_figure(report.SERIES_FIGURE, results)
-    assert (repo / report.SEEDS_FIGURE).exists() and not (repo / report.FRONTIER_FIGURE).exists()
+    assert (repo / report.common.SERIES_FIGURE).read_bytes() == report.draw_figure(
+        report.common.SERIES_FIGURE, results
+    )
+    assert (repo / report.common.SEEDS_FIGURE).exists() and not (
+        repo / report.common.FRONTIER_FIGURE
+    ).exists()
     rendered = documents(repo)
     report.update_docs(repo, results)
     assert documents(repo) == rendered  # a second report changes nothing
@@ -1121,7 +1131,7 @@ def bench_run(seconds: dict[str, float]) -> dict:
     ],
 )
 def test_the_performance_table_states_both_speed_bars_from_one_run(seconds, verdicts):
-    text = report.performance_table([bench_run(seconds)])
+    text = report.speed.performance_table([bench_run(seconds)])
     previous, previous_verdict, classic, classic_verdict = verdicts
     assert (
         f"the time of step 5's previous recipe (`previous_step5`; the bar: at most 0.50×, {previous_verdict})"
@@ -1144,8 +1154,8 @@ def test_the_performance_table_states_both_speed_bars_from_one_run(seconds, verd
 )
 def test_the_benchmark_says_how_far_a_faster_pipeline_could_take_the_ratio(unaugmented, ceiling, reach):
     seconds = dict(classic=15.0, default=7.5, previous_step5=16.0)
-    assert "no_augmentation" not in report.performance_table([bench_run(seconds)])
-    text = report.performance_table([bench_run(seconds | {"no_augmentation": unaugmented})])
+    assert "no_augmentation" not in report.speed.performance_table([bench_run(seconds)])
+    text = report.speed.performance_table([bench_run(seconds | {"no_augmentation": unaugmented})])
     assert f"(`no_augmentation`) the default's epoch takes {unaugmented:.2f} s" in text
     assert (
         f"the classic pipeline takes **{ceiling}** that, the most a faster pipeline could reach, {reach}"
@@ -1154,20 +1164,20 @@ def test_the_benchmark_says_how_far_a_faster_pipeline_could_take_the_ratio(unaug
 
 
 def test_the_speed_bars_are_left_out_without_the_previous_recipe():
-    text = report.performance_table([bench_run(dict(classic=15.0, default=4.5))])
+    text = report.speed.performance_table([bench_run(dict(classic=15.0, default=4.5))])
     assert "bar" not in text and "| `default` | 7,578 | 256 |" in text
 
 
 def test_the_benchmark_says_what_scoring_with_the_shifts_costs():
     run = bench_run(dict(classic=15.0, default=4.5, previous_step5=11.0))
-    assert "Scoring" not in report.performance_table([run])
+    assert "Scoring" not in report.speed.performance_table([run])
     run["scoring"] = dict(
         test_images=10000, test_time_shift=1, median_plain_seconds=0.3, median_shifted_seconds=1.45
     )
     assert (
         "Scoring the 10,000 test images after an epoch takes 1.45 s over the image and its four "
         "copies shifted by 1 pixel, and 0.30 s for each image alone (the default's model, medians of 3, "
-        "interleaved); the bars above time training." in report.performance_table([run])
+        "interleaved); the bars above time training." in report.speed.performance_table([run])
     )
 
 
@@ -1175,7 +1185,9 @@ def test_each_machines_benchmark_is_a_table_of_its_own():
     """Two machines' runs: each table starts with its header (a row after a paragraph without one
     would not render as a table), and each states the bars from its own run."""
     other = dict(bench_run(dict(classic=20.0, default=8.0, previous_step5=15.0)), device_name="Other CPU")
-    text = report.performance_table([bench_run(dict(classic=15.0, default=4.5, previous_step5=11.0)), other])
+    text = report.speed.performance_table(
+        [bench_run(dict(classic=15.0, default=4.5, previous_step5=11.0)), other]
+    )
     blocks = text.split("\n\n")
     tables = [block for block in blocks if block.startswith("| Machine | Setup |")]
     assert len(tables) == 2 and all(not block.startswith("| ") for block in blocks if block not in tables)

@@ -10,11 +10,11 @@ import pytest
 import torch
 from conftest import REPO, load_tool, paired_check_record, quiet
 
-from mnist_lite import report
 from mnist_lite.data import BACKGROUND
 from mnist_lite.engine import fit
 from mnist_lite.errors import MnistLiteError
 from mnist_lite.paths import TTA, TTA_TEST
+from mnist_lite.report import design
 from mnist_lite.steps import STEP5_PLAIN, STEPS
 
 tta = load_tool("tta")
@@ -60,9 +60,9 @@ def test_a_paired_run_trains_as_fit_does_and_scores_each_epoch_every_way(monkeyp
     assert [row["fit"] for row in run["history"]] == [row["test_acc"] for row in recorded.history.epochs]
     assert all(row["plain"] == pytest.approx(row["fit"], abs=1e-4) for row in run["history"])
     assert min(row["fit"] for row in run["history"]) > 20  # learning, not at chance
-    assert [set(row) for row in run["history"]] == [{"epoch", "fit", *report.TTA_CHECK.ways}] * 2
+    assert [set(row) for row in run["history"]] == [{"epoch", "fit", *design.TTA_CHECK.ways}] * 2
     assert run["recipe"] == recipe.as_dict() and run["train_limit"] == 2048
-    assert set(run["views"]) == set(report.TTA_CHECK.ways) == set(tta.TTA_WAYS)
+    assert set(run["views"]) == set(design.TTA_CHECK.ways) == set(tta.TTA_WAYS)
     # the views matter: somewhere a way's score differs from the plain one
     assert any(row[way] != row["plain"] for row in run["history"] for way in tta.TTA_WAYS if way != "plain")
 
@@ -73,7 +73,7 @@ def test_on_the_test_set_only_the_way_the_validation_split_chose_is_scored(monke
     assert run["eval_split"] == "test" and set(run["views"]) == {"plain", "shifts"}
     assert (
         set(run["history"][0])
-        == {"epoch", "fit", *report.TTA_TEST_CHECK.ways}
+        == {"epoch", "fit", *design.TTA_TEST_CHECK.ways}
         == {"epoch", "fit", "plain", "shifts"}
     )
 
@@ -91,7 +91,7 @@ def section_text(tmp_path, *records) -> str:
     folder.mkdir()
     for record in records:
         (folder / f"seed{record['seed']}.json").write_text(json.dumps(record))
-    return report.paired_text(report.load_paired(tmp_path, report.TTA_CHECK), report.TTA_CHECK)
+    return design.paired_text(design.load_paired(tmp_path, design.TTA_CHECK), design.TTA_CHECK)
 
 
 def test_the_section_shows_each_seed_the_means_and_the_changes(tmp_path):
@@ -125,14 +125,14 @@ def test_the_test_set_section_counts_the_seeds_that_hold_each_way(tmp_path):
         for row in record["history"]:
             del row["shifts_diagonal"], row["rotations"]
         (folder / f"seed{seed}.json").write_text(json.dumps(record))
-    text = report.paired_text(report.load_paired(tmp_path, report.TTA_TEST_CHECK), report.TTA_TEST_CHECK)
+    text = design.paired_text(design.load_paired(tmp_path, design.TTA_TEST_CHECK), design.TTA_TEST_CHECK)
     # minima: plain 99.36, 99.41, 99.46 and with shifts 99.41, 99.51, 99.56
     assert "| Hold 99.4% | 2 of 3 | 3 of 3 | | |" in text
     assert "| Median | 99.41% | 99.51% | | |" in text
     assert "changed the test accuracy by +0.08 points with 4 shifts" in text
     assert "`python tools/tta.py --on-test --seeds S`" in text
     with pytest.raises(MnistLiteError, match="not all the training images of the validation split"):
-        report.load_paired(tmp_path, dataclasses.replace(report.TTA_TEST_CHECK, eval_split="validation"))
+        design.load_paired(tmp_path, dataclasses.replace(design.TTA_TEST_CHECK, eval_split="validation"))
 
 
 def test_each_way_is_summarised_like_a_sweep_of_the_same_seeds(tmp_path):
@@ -157,9 +157,7 @@ def test_a_record_without_its_views_is_refused(tmp_path):
         section_text(tmp_path, record)
 
 
-RECORDED = {
-    folder: sorted((REPO / "results" / folder).glob("seed*.json")) for folder in (report.TTA, TTA_TEST)
-}
+RECORDED = {folder: sorted((REPO / "results" / folder).glob("seed*.json")) for folder in (TTA, TTA_TEST)}
 
 
 @pytest.mark.results

@@ -1,0 +1,300 @@
+"""What the report reads under ``results/``: the names of its files and folders, the schemas
+that check each file, and the small helpers every section shares."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from mnist_lite.paths import DESIGN, DESIGN_GPU, DESIGN_XEON, ONE_EPOCH, SEED_SWEEPS
+from mnist_lite.schema import (
+    COUNT,
+    FLAG,
+    MAYBE_COUNT,
+    MAYBE_TEXT,
+    NUMBER,
+    POSITIVE,
+    TEXT,
+    ListOf,
+    Schema,
+    Value,
+    read_json,
+)
+from mnist_lite.steps import OPTIMIZERS, STEPS
+
+# --- what the report reads, relative to the results folder: each name spelled here once
+STEP_RUN = "step{step}"  # the recorded run of each step: STEP_RUN/RESULT
+RESULT = "result.json"
+# `seeds --step 5`: SEED_SWEEP/seedS/RESULT and SEED_SWEEP/SWEEP_SUMMARY
+SEED_SWEEP = SEED_SWEEPS.format(step=5)
+OTHER_PRECISION_SWEEP = SEED_SWEEP + "_{dtype}"  # the same, `--dtype DTYPE --out results/step5_seeds_DTYPE`
+SWEEP_SUMMARY = "summary.json"
+PREVIOUS_SWEEP = "frontier/previous_float32"  # DESIGN_BASELINE's seed sweep on the test set
+DESIGN_SPEED = "design_speed.json"  # tools/design.py --time
+LEGACY_EXPERIMENTS = "experiments"  # the designs tried before the design search, chosen on the test set
+BENCH = "bench.json"  # `bench`
+PERF_TRIALS = "perf_trials.json"  # tools/perf_trials.py
+REPRODUCE = "reproduce.json"  # `reproduce`
+REPORTED = (
+    *(STEP_RUN.format(step=step) for step in STEPS),
+    SEED_SWEEP,
+    DESIGN,
+    DESIGN_GPU,
+    DESIGN_XEON,
+    DESIGN_SPEED,
+    LEGACY_EXPERIMENTS,
+    ONE_EPOCH,
+    BENCH,
+    PERF_TRIALS,
+    REPRODUCE,
+)
+# the figures the report draws, relative to the repository
+SERIES_FIGURE = "docs/figures/series.png"
+SEEDS_FIGURE = "docs/figures/seeds.png"
+FRONTIER_FIGURE = "docs/figures/frontier.png"
+TEST_FRONTIER_FIGURE = "docs/figures/test_frontier.png"
+
+
+HISTORY_ROW = {"epoch": COUNT, "train_acc": NUMBER, "test_acc": NUMBER}
+RUN = {  # what the sections read of a result.json
+    "params": COUNT,
+    "seed": COUNT,
+    "epochs": COUNT,
+    "device_name": TEXT,
+    "torch_version": TEXT,
+    "dtype?": TEXT,
+    "eval_split?": TEXT,
+    "train_limit": MAYBE_COUNT,
+    "test_limit": MAYBE_COUNT,
+    "error": MAYBE_TEXT,
+    "interrupted": FLAG,
+    "history": ListOf(HISTORY_ROW),
+    "best_train_acc": NUMBER,
+    "best_test_acc": NUMBER,
+    "final_test_acc": NUMBER,
+    "last5_test_acc": ListOf(NUMBER),
+    "last5_min_test_acc": NUMBER,
+    "train_seconds": NUMBER,
+}
+RUN_FILE = Schema("result file", RUN, "train it again")
+ONE_EPOCH_RUN = Schema(
+    "result file",
+    {**RUN, "recipe": {"batch_size": POSITIVE, "lr": NUMBER}},
+    "run python tools/one_epoch.py again",
+)
+LITE_RECIPE = {
+    "model": TEXT,
+    "epochs": COUNT,
+    "batch_size": COUNT,
+    "lr": NUMBER,
+    "momentum": NUMBER,
+    "weight_decay": NUMBER,
+    # recorded only where it is not SGD (``Recipe.as_dict``)
+    "optimizer?": Value("nesterov or adam", lambda v: v in OPTIMIZERS[1:]),
+    "schedule": TEXT,
+    "milestones": ListOf(COUNT),
+    "rotation_degrees": NUMBER,
+    "translate": NUMBER,
+    "scale?": NUMBER,
+    "label_smoothing": NUMBER,
+    "ema_decay?": NUMBER,
+    "architecture": {
+        "full_resolution": ListOf(COUNT, 1),
+        "padding": COUNT,
+        "transition": COUNT,
+        "low_resolution": ListOf(COUNT, 1),
+        "second_pool?": COUNT,
+        "dilated?": COUNT,
+        "separable?": FLAG,
+        "dropout": NUMBER,
+    },
+}
+RECIPE_FIELDS_ADDED = {"ema_decay": 0.0}  # fields newer than some recorded recipes, at the value those had
+DESIGN_RUN = Schema(
+    "design run",
+    {
+        **RUN,
+        "recipe": LITE_RECIPE,
+        "variant": TEXT,
+        "changes": ListOf(TEXT),
+        "multiply_adds": COUNT,
+        "round?": NUMBER,
+    },
+    "run python tools/design.py for it again",
+)
+DESIGN_SPEED_FILE = Schema(
+    "design timing file",
+    {
+        "device_name": TEXT,
+        "torch_version": TEXT,
+        "dtype": TEXT,
+        "variants": {str: {"median_seconds_per_epoch": NUMBER}},
+    },
+    "run python tools/design.py --time again",
+)
+LEGACY_RUN = Schema(
+    "experiment file",
+    {
+        "variant": {"name": TEXT, "architecture": TEXT, "dropout": TEXT, "rotation_degrees": NUMBER},
+        "recipe": {"schedule": TEXT, "lr": NUMBER, "batch_size": COUNT, "milestones?": ListOf(COUNT)},
+        "params": COUNT,
+        "seed": COUNT,
+        "best_train_acc": NUMBER,
+        "best_test_acc": NUMBER,
+        "last5_test_acc": ListOf(NUMBER),
+        "last5_min_test_acc": NUMBER,
+    },
+)
+SWEEP_FILE = Schema(
+    "seed-sweep summary",
+    {
+        "step": COUNT,
+        "model": TEXT,
+        "params": COUNT,
+        "epochs": COUNT,
+        "dtype": TEXT,
+        "eval_split?": TEXT,
+        "device_name": TEXT,
+        "seeds": ListOf(
+            {
+                "seed": COUNT,
+                "best_test_acc": NUMBER,
+                "final_test_acc": NUMBER,
+                "last5_test_acc": ListOf(NUMBER, 1),
+                "last5_min_test_acc": NUMBER,
+                "last5_min_plain_test_acc?": NUMBER,
+            },
+            1,
+        ),
+        "final_test_acc_mean": NUMBER,
+        "final_test_acc_std": NUMBER,
+        "median_last5_min_test_acc": NUMBER,
+        "worst_last5_min_test_acc": NUMBER,
+        "seeds_holding": COUNT,
+        "hold_confidence": NUMBER,
+        "hold_probability_lower_bound": NUMBER,
+        # runs scored with test-time shifts (results.seed_summary)
+        "test_time_shift?": COUNT,
+        "seeds_holding_plain?": COUNT,
+        "median_last5_min_plain_test_acc?": NUMBER,
+        "worst_last5_min_plain_test_acc?": NUMBER,
+    },
+    "run the same seeds command again: it skips the finished seeds and writes the summary anew",
+)
+BENCH_FILE = Schema(
+    "benchmark file",
+    ListOf(
+        {
+            "step": COUNT,
+            "device": TEXT,
+            "device_name": TEXT,
+            "train_images": COUNT,
+            "repeats": COUNT,
+            "torch_version": TEXT,
+            "date": TEXT,
+            "vs_default": {str: NUMBER},
+            "setups": {
+                str: {
+                    "model": TEXT,
+                    "params": COUNT,
+                    "batch_size": COUNT,
+                    "loader": TEXT,
+                    "dtype": TEXT,
+                    "median_seconds": NUMBER,
+                    "images_per_second": NUMBER,
+                }
+            },
+            "scoring?": {  # a recipe scored with test-time shifts (bench._time_scoring)
+                "test_images": COUNT,
+                "test_time_shift": COUNT,
+                "median_plain_seconds": NUMBER,
+                "median_shifted_seconds": NUMBER,
+            },
+        }
+    ),
+    "run python -m mnist_lite bench again",
+)
+TRIALS_FILE = Schema(
+    "speed-trials file",
+    {
+        "device_name": TEXT,
+        "cpu_flags": ListOf(TEXT),
+        "model": TEXT,
+        "batch_size": COUNT,
+        "batches_timed": COUNT,
+        "repeats": COUNT,
+        "flop_per_epoch": COUNT,
+        "default_dtype": TEXT,
+        "default_gflops": POSITIVE,
+        "matmul_peak_gflops": {str: POSITIVE},
+        "trials": {
+            str: {
+                "what": TEXT,
+                "median_seconds_per_epoch": NUMBER,
+                "vs_default": NUMBER,
+                "warmup_seconds": NUMBER,
+            }
+        },
+        "profile": {
+            "total_seconds_per_epoch": POSITIVE,
+            "convolution_seconds_per_epoch": NUMBER,
+            "top_ops": ListOf({"op": TEXT, "seconds_per_epoch": NUMBER}),
+        },
+    },
+    "run python tools/perf_trials.py again",
+)
+REPRODUCE_FILE = Schema(
+    "reproduction record",
+    {
+        "notebooks": ListOf({"step": COUNT, "seconds": NUMBER, "device_name": TEXT}),
+        "total_seconds": NUMBER,
+    },
+    "run python -m mnist_lite reproduce again",
+)
+
+
+def unfit_reason(run: dict, split: str) -> str | None:
+    """Why ``run`` cannot stand for its recipe (it did not finish, trained or was scored on part
+    of the data, or was scored on another split than ``split``), or None when it can."""
+    scored_on = run.get("eval_split", "test")  # runs from before the validation split: on the test set
+    if scored_on != split:
+        return f"scored on the {scored_on} split, not the {split} split"
+    if run["error"] or run["interrupted"]:
+        return "it stopped early"
+    if run["train_limit"] is not None or run["test_limit"] is not None:
+        return "trained or scored on part of the data"
+    if len(run["history"]) != run["epochs"]:
+        return f"{len(run['history'])} of {run['epochs']} epochs"
+    return None
+
+
+def missing_note(what: str, command: str) -> str:
+    return f"_No {what} recorded yet: run `{command}`._"
+
+
+def percents(accuracies: list[float]) -> str:
+    return ", ".join(f"{acc:.2f}" for acc in accuracies)
+
+
+def over_runs(value: float) -> str:
+    """A median or mean over runs of accuracies recorded to the hundredth, in percent without the sign:
+    two decimals, or three where it lies halfway between two hundredths (the median of an even
+    number of runs often does). Rounded, which way float noise tips it would differ from one
+    computation of the same number to another, and could carry it up to a bar it misses."""
+    value = round(value, 3)
+    return f"{value:.3f}" if round(value * 1000) % 10 == 5 else f"{value:.2f}"
+
+
+def image_in_docs(alt: str, figure: str) -> str:
+    """The Markdown image of ``figure`` (relative to the repository) for a document in docs/."""
+    return f"![{alt}]({Path(figure).relative_to('docs')})"
+
+
+def section(load: Callable[[Path], object], show: Callable[[object], str]) -> Callable[[Path], str]:
+    """A generated section: ``show`` (pure: data in, text out) of what ``load`` reads from results."""
+    return lambda results: show(load(results))
+
+
+def reader(name: str, schema: Schema) -> Callable[[Path], object]:
+    """The loader of one file, ``name`` in the results folder: its checked JSON, or None if it is absent."""
+    return lambda results: read_json(results / name, schema, missing_ok=True)

@@ -1,0 +1,561 @@
+"""docs/experiments.md: the design search on the validation split and its rounds on other
+machines, the paired checks of one training run scored several ways (precise BatchNorm,
+test-time augmentation), and the experiments before the search."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import statistics
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from mnist_lite import plots
+from mnist_lite.errors import MnistLiteError
+from mnist_lite.paths import DESIGN, DESIGN_GPU, DESIGN_XEON, ONE_EPOCH, PRECISE_BN, TTA, TTA_TEST
+from mnist_lite.report.common import (
+    DESIGN_RUN,
+    DESIGN_SPEED,
+    DESIGN_SPEED_FILE,
+    FRONTIER_FIGURE,
+    LEGACY_EXPERIMENTS,
+    LEGACY_RUN,
+    ONE_EPOCH_RUN,
+    PREVIOUS_SWEEP,
+    RECIPE_FIELDS_ADDED,
+    RESULT,
+    RUN_FILE,
+    image_in_docs,
+    missing_note,
+    over_runs,
+    percents,
+    section,
+    unfit_reason,
+)
+from mnist_lite.results import History
+from mnist_lite.schema import COUNT, MAYBE_COUNT, NUMBER, TEXT, ListOf, Schema, read_json
+from mnist_lite.steps import DESIGN_BASELINE, LAST_EPOCHS, STEP5_PLAIN, TARGET_ACCURACY
+
+# --- the design search, and the experiments before it -------------------------------------------------------
+
+
+def load_design(results: Path, folder: str = DESIGN) -> dict | None:
+    """``{"variants": {name: runs by seed}, "speed": design_speed.json or None}`` of the design
+    runs in ``folder``; None when none is recorded. Each run must be a complete run scored on the
+    validation split, in the folder of its variant and the file of its seed, with the recipe of
+    its variant's other seeds."""
+    paths = sorted((results / folder).glob("*/seed*.json"))
+    if not paths:
+        return None
+    variants: dict[str, list[dict]] = {}
+    for path in paths:
+        run = read_json(path, DESIGN_RUN)
+        run["recipe"] = {**RECIPE_FIELDS_ADDED, **run["recipe"]}
+        problem = unfit_reason(run, "validation")
+        if (run["variant"], f"seed{run['seed']}.json") != (path.parent.name, path.name):
+            problem = f"variant {run['variant']!r}, seed {run['seed']}: not what its folder and name say"
+        group = variants.setdefault(run["variant"], [])
+        if group and any(run[key] != group[0][key] for key in ("recipe", "params", "multiply_adds")):
+            problem = f"another recipe than {path.parent / 'seed'}{group[0]['seed']}.json"
+        if problem:
+            raise MnistLiteError(f"{path}: not a design run to report ({problem}); {DESIGN_RUN.fix}")
+        group.append(run)
+    for group in variants.values():
+        group.sort(key=lambda r: r["seed"])
+    speed = read_json(results / DESIGN_SPEED, DESIGN_SPEED_FILE, missing_ok=True)
+    return {"variants": variants, "speed": speed}
+
+
+def architecture_summary(architecture: dict) -> str:
+    """A LiteNet's layout: the channels of the convolutions at each resolution, e.g.
+    ``28x28: 8 | pool | 14x14: 12,16,16,16`` (the size is each group's input), and whether
+    the convolutions after the first are depthwise-separable or the last ones dilated."""
+    full, low = architecture["full_resolution"], architecture["low_resolution"]
+    second_pool = architecture.get("second_pool", 0)
+    size = 28 - len(full) * (2 - 2 * architecture["padding"])  # a 3x3 convolution trims 1 - padding a side
+    parts = [f"28x28: {','.join(map(str, full))}", "pool"]
+    if architecture["transition"]:
+        parts.append(f"1x1 conv: {architecture['transition']}")
+    size //= 2
+    if second_pool:
+        parts += [f"{size}x{size}: {','.join(map(str, low[:second_pool]))}", "pool"]
+        low, size = low[second_pool:], (size - 2 * second_pool) // 2
+    parts.append(f"{size}x{size}: {','.join(map(str, low))}")
+    notes = []
+    if architecture.get("separable"):
+        notes.append("depthwise-separable after the first")
+    if dilated := architecture.get("dilated", 0):
+        notes.append(f"the last {dilated} dilated by 2" if dilated > 1 else "the last dilated by 2")
+    return " | ".join(parts) + "".join(f" ({note})" for note in notes)
+
+
+def _schedule(recipe: dict) -> str:
+    if recipe["schedule"] == "step":
+        milestones = ", ".join(map(str, recipe.get("milestones", [])))
+        return f"step ({recipe['lr']:g}, ÷10 after epochs {milestones})"
+    return f"{recipe['schedule']} ({recipe['lr']:g})"
+
+
+def _optional(what: str, value: float) -> str:
+    return f"{what} {value:g}" if value else f"no {what}"
+
+
+OPTIMIZER_WORDS = {"sgd": "SGD", "nesterov": "SGD with Nesterov momentum", "adam": "Adam"}
+
+
+def recipe_phrases(recipe: dict) -> list[tuple[tuple[str, ...], str]]:
+    """Each aspect of a recipe as the design table words it, with the ``Recipe`` fields it comes from."""
+    return [
+        (("model",), architecture_summary(recipe["architecture"])),
+        (("model",), _optional("dropout", recipe["architecture"]["dropout"])),
+        (("lr", "schedule", "milestones"), _schedule(recipe)),
+        (("batch_size",), f"batch {recipe['batch_size']}"),
+        (
+            ("augment",),
+            f"rotation ±{recipe['rotation_degrees']:g}°" if recipe["rotation_degrees"] else "no rotation",
+        ),
+        (("augment",), f"shift ±{recipe['translate']:.0%}" if recipe["translate"] else "no shift"),
+        # recorded only where used (``Recipe.as_dict``)
+        (("augment",), f"zoom ±{recipe['scale']:.0%}" if recipe.get("scale") else "no zoom"),
+        (("label_smoothing",), _optional("label smoothing", recipe["label_smoothing"])),
+        (("weight_decay",), _optional("weight decay", recipe["weight_decay"])),
+        (("ema_decay",), _optional("EMA of the weights", recipe["ema_decay"])),
+        (("momentum",), f"momentum {recipe['momentum']:g}"),
+        (("optimizer",), OPTIMIZER_WORDS[recipe.get("optimizer", "sgd")]),
+        (("epochs",), f"{recipe['epochs']} epochs"),
+    ]
+
+
+def what_changed(recipe: dict, changes: list[str], baseline: dict) -> str:
+    """The aspects of ``recipe`` that its variant's ``changes`` name, less those it set to the
+    value they already had in ``baseline`` (the recipe the variants start from); a change the
+    table has no words for is shown by its field name."""
+    before = {phrase for _, phrase in recipe_phrases(baseline)}
+    named = [
+        phrase
+        for fields, phrase in recipe_phrases(recipe)
+        if set(fields) & set(changes) and phrase not in before
+    ]
+    worded = {field for fields, _ in recipe_phrases(recipe) for field in fields}
+    return "; ".join(named + [f"{field} changed" for field in changes if field not in worded]) or "none"
+
+
+def frontier_points(design: dict) -> list[dict]:
+    """Per variant what ``plots.plot_frontier`` draws and the design table shows; ``step5``
+    marks the variant whose recipe step 5 trains."""
+    speed = design["speed"]["variants"] if design["speed"] else {}
+    rounds = {name: runs[0].get("round", math.inf) for name, runs in design["variants"].items()}
+    return [
+        {
+            "name": name,
+            "params": runs[0]["params"],
+            "multiply_adds": runs[0]["multiply_adds"],
+            "seconds_per_epoch": speed[name]["median_seconds_per_epoch"] if name in speed else None,
+            "min_last5": [r["last5_min_test_acc"] for r in runs],
+            "final": [r["final_test_acc"] for r in runs],
+            "step5": runs[0]["recipe"] == STEP5_PLAIN.as_dict(),
+        }
+        for name, runs in sorted(design["variants"].items(), key=lambda item: (rounds[item[0]], item[0]))
+    ]
+
+
+def design_table(design: dict, baseline: dict) -> list[str]:
+    """The variants of ``design``, each with what it changed from ``baseline`` (a recorded recipe),
+    its cost and each seed's lowest validation accuracy of the last five epochs."""
+    runs = [r for group in design["variants"].values() for r in group]
+    seeds = sorted({r["seed"] for r in runs})
+    by_seed = {(r["variant"], r["seed"]): r for r in runs}
+    lines = [
+        "| Variant | What changed | Parameters | Multiply-adds | Seconds per epoch | "
+        + " | ".join(f"Seed {seed}" for seed in seeds)
+        + " | Mean min of last 5 | Mean final |",
+        "|---|---|---:|---:|---:|" + "---:|" * len(seeds) + "---:|---:|",
+    ]
+    for point in frontier_points(design):
+        first = design["variants"][point["name"]][0]
+        changed = what_changed(first["recipe"], first["changes"], baseline)
+        changed = changed.replace("|", "\\|")  # an unescaped pipe would end the table cell
+        seconds = "—" if point["seconds_per_epoch"] is None else f"{point['seconds_per_epoch']:.2f}"
+        runs_by_seed = {seed: by_seed.get((point["name"], seed)) for seed in seeds}
+        cells = [f"{r['last5_min_test_acc']:.2f}%" if r else "" for r in runs_by_seed.values()]
+        lines.append(
+            f"| {point['name']} | {changed} | {first['params']:,} | {point['multiply_adds']:,} | {seconds} | "
+            + " | ".join(cells)
+            + "".join(f" | {over_runs(statistics.mean(point[key]))}%" for key in ("min_last5", "final"))
+            + " |"
+        )
+    settings = ", ".join(
+        sorted(
+            {
+                f"{r['epochs']} epochs, {r.get('dtype', 'float32')} forward pass, "
+                f"torch {r['torch_version']}, on {r['device_name']}"
+                for r in runs
+            }
+        )
+    )
+    lines += [
+        "",
+        f"Each seed's column is the lowest validation accuracy of its last five epochs. "
+        f"Every run: {settings}.",
+    ]
+    speed = design["speed"]
+    if speed:
+        lines.append(
+            f"Seconds per epoch: the median of `python tools/design.py --time --dtype {speed['dtype']}` on "
+            f"{speed['device_name']}, {speed['dtype']} forward pass, torch "
+            f"{speed['torch_version']}; — where a variant was not timed."
+        )
+    return lines
+
+
+def design_text(design: dict | None) -> str:
+    if design is None:
+        return missing_note("design search", "python tools/design.py NAME --seeds 1,2")
+    lines = [
+        "**The design search, on the validation split.** Each variant is step 5's recipe from before the "
+        "search (`previous`) with the changes shown, trained by `python tools/design.py NAME --seeds S` and "
+        "judged on images held out of the training set (the validation split), never on the test set.",
+        "",
+        *design_table(design, DESIGN_BASELINE.as_dict()),
+    ]
+    lines += [
+        "",
+        image_in_docs(
+            "Validation accuracy against cost, per variant; the star is step 5's recipe", FRONTIER_FIGURE
+        ),
+    ]
+    return "\n".join(lines)
+
+
+ROUND4_PICK = "batch256_rotate12_translate"  # round 4's pick, which rounds 9, 11 and 13 started from
+
+
+# the design rounds run on another machine than the CPU rounds of the DESIGN folder: each reran round 4's
+# pick beside its variants, so that its table compares runs of one machine.
+# folder -> (how its table's heading names the round, what the line for a missing round calls it)
+ROUNDS_ELSEWHERE = {
+    DESIGN_GPU: ("Round 9, on a GPU", "GPU round of the design search"),
+    DESIGN_XEON: ("Rounds 11 and 13, on an Intel Xeon", "Intel Xeon rounds of the design search"),
+}
+
+
+def design_round_text(design: dict | None, folder: str) -> str:
+    heading, what = ROUNDS_ELSEWHERE[folder]
+    command = f"python tools/design.py NAME --seeds S --dtype float32 --folder {folder}"
+    if design is None:
+        return missing_note(what, command)
+    if ROUND4_PICK not in design["variants"]:
+        raise MnistLiteError(f"{folder}: no run of {ROUND4_PICK}, the variant the round starts from")
+    lines = [
+        f"**{heading}.** Each variant is `{ROUND4_PICK}` (round 4's pick) with the changes "
+        f"shown, trained by `{command}` on the validation split, never on the test set; "
+        f"`{ROUND4_PICK}` itself is rerun here so that every row was measured on the same machine.",
+        "",
+        *design_table(design, design["variants"][ROUND4_PICK][0]["recipe"]),
+    ]
+    return "\n".join(lines)
+
+
+def frontier_figure(design: dict):
+    return plots.plot_frontier(frontier_points(design))
+
+
+@dataclass(frozen=True)
+class PairedCheck:
+    """A tool that trains step 5's recipe once per seed and scores every epoch of that one run
+    several ways (``tools/paired.py``; ``tools/precise_bn.py``, ``tools/tta.py``): paired, so any
+    difference between the ways is theirs, not a seed's luck. Records: FOLDER/seedS.json."""
+
+    name: str  # what the missing-records line calls it, e.g. "paired BatchNorm check"
+    record: str  # what a record is called, e.g. "paired BatchNorm run"
+    folder: str  # under results/
+    tool: str  # tools/TOOL.py
+    # history key -> table column; the first is the way ``fit`` scores, the others are compared with it
+    ways: dict[str, str]
+    changes: dict[str, str]  # each other way -> how the sentence on its change names it
+    doing: str  # what the other ways do, the subject of that sentence
+    fields: dict  # the record's own fields, besides those every paired check has
+    method: Callable[[dict], str]  # the closing paragraph, from the first run's record
+    # "validation": trained on the split's 50,000 images; "test": on all 60,000, the final runs' way
+    eval_split: str = "validation"
+
+    @property
+    def command(self) -> str:
+        on_test = " --on-test" if self.eval_split == "test" else ""
+        return f"python tools/{self.tool}.py{on_test} --seeds S"
+
+    @property
+    def schema(self) -> Schema:
+        return Schema(
+            self.record,
+            {
+                "seed": COUNT,
+                "recipe": {"epochs": COUNT, "lr": NUMBER, "milestones": ListOf(COUNT, 1)},
+                "train_limit": MAYBE_COUNT,
+                "eval_split": TEXT,
+                **self.fields,
+                "dtype": TEXT,
+                "device_name": TEXT,
+                "torch_version": TEXT,
+                "history": ListOf({"epoch": COUNT, **dict.fromkeys(self.ways, NUMBER)}, 1),
+            },
+            f"run `{self.command}` for its seed again",
+        )
+
+
+PRECISE_BN_CHECK = PairedCheck(
+    name="paired BatchNorm check",
+    record="paired BatchNorm run",
+    folder=PRECISE_BN,
+    tool="precise_bn",
+    ways={
+        "running": "running statistics",
+        "clean": "recomputed on clean images",
+        "augmented": "recomputed on augmented images",
+    },
+    changes={"clean": "on clean images", "augmented": "on augmented images"},
+    doing="recomputing the statistics",
+    fields={"calibration_images": COUNT},
+    method=lambda first: (
+        f"The statistics were recomputed after each epoch over all {first['calibration_images']:,} of its "
+        "training images, as they are (clean) or rotated and shifted as in training (augmented)."
+    ),
+)
+TTA_METHOD = (
+    "Each image was classified by the mean of the softmax probabilities over its views: the image "
+    "itself and its copies shifted by one pixel left, right, up and down (4 shifts), also "
+    "diagonally (8 shifts), or rotated by 6° either way, black filling in (`views` in each record)."
+)
+TTA_CHECK = PairedCheck(
+    name="paired test-time augmentation check",
+    record="paired test-time augmentation run",
+    folder=TTA,
+    tool="tta",
+    ways={
+        "plain": "each image as it is",
+        "shifts": "+ 4 one-pixel shifts",
+        "shifts_diagonal": "+ 8 one-pixel shifts",
+        "rotations": "+ rotations by ±6°",
+    },
+    changes={
+        "shifts": "with 4 shifts",
+        "shifts_diagonal": "with 8 shifts",
+        "rotations": "with 2 rotations",
+    },
+    doing="averaging over the views",
+    fields={"views": {str: ListOf(ListOf(NUMBER, 3), 1)}},
+    method=lambda first: TTA_METHOD,
+)
+# the way the validation split chose, on the test set (tools/tta.py's ON_TEST_WAYS)
+TTA_TEST_CHECK = dataclasses.replace(
+    TTA_CHECK,
+    name="paired test-time augmentation check on the test set",
+    folder=TTA_TEST,
+    ways={way: TTA_CHECK.ways[way] for way in ("plain", "shifts")},
+    changes={"shifts": TTA_CHECK.changes["shifts"]},
+    method=lambda first: (
+        "Each image was classified as it is and by the mean of the softmax probabilities over the "
+        "image and its copies shifted by one pixel left, right, up and down, black filling in."
+    ),
+    eval_split="test",
+)
+
+
+def load_paired(results: Path, check: PairedCheck) -> list[dict] | None:
+    """The runs of ``check``'s tool by seed, or None when none is recorded. Each is step 5's
+    recipe as it is trained today (``STEP5_PLAIN``: the tool scores its own ways) on all the
+    training images of ``check.eval_split``, every epoch scored each of the check's ways (and,
+    for a check that records its ``views``, those ways' views), all on one machine and torch."""
+    paths = sorted((results / check.folder).glob("seed*.json"))
+    if not paths:
+        return None
+    runs: list[dict] = []
+    for path in paths:
+        run = read_json(path, check.schema)
+        problem = None
+        if path.name != f"seed{run['seed']}.json":
+            problem = f"seed {run['seed']}: not what its name says"
+        elif run["recipe"] != STEP5_PLAIN.as_dict():
+            problem = "not step 5's recipe as it is today, scored plainly"
+        elif run["train_limit"] is not None or run["eval_split"] != check.eval_split:
+            problem = f"not all the training images of the {check.eval_split} split"
+        elif len(run["history"]) != run["recipe"]["epochs"]:
+            problem = f"{len(run['history'])} epochs scored, not {run['recipe']['epochs']}"
+        elif "views" in run and set(run["views"]) != set(check.ways):
+            problem = f"views of {', '.join(run['views'])}, not of {', '.join(check.ways)}"
+        elif runs and any(
+            run[key] != runs[0][key] for key in ("dtype", "device_name", "torch_version", *check.fields)
+        ):
+            settings = ", ".join(["torch", "precision", *check.fields])
+            problem = f"another machine or {settings} than {path.parent / 'seed'}{runs[0]['seed']}.json"
+        if problem:
+            raise MnistLiteError(f"{path}: not a paired run to report ({problem}); {check.schema.fix}")
+        runs.append(run)
+    return sorted(runs, key=lambda run: run["seed"])
+
+
+def paired_text(runs: list[dict] | None, check: PairedCheck) -> str:
+    """Per seed, the minimum of the last epochs and the final accuracy (on the check's split) each
+    of ``check``'s ways, on the test set also how many seeds hold the target and the median
+    minimum; then the mean change each way makes while the rate is high and over the last epochs."""
+    if runs is None:
+        return missing_note(check.name, check.command)
+    reference = next(iter(check.ways))
+
+    def minimum(run: dict, way: str) -> float:
+        return min(History(run["history"]).last(way))
+
+    def final(run: dict, way: str) -> float:
+        return run["history"][-1][way]
+
+    lines = [
+        "| Seed | "
+        + " | ".join(f"Min of last {LAST_EPOCHS}, {label}" for label in check.ways.values())
+        + " | "
+        + " | ".join(f"Final, {label}" for label in check.ways.values())
+        + " |",
+        "|---:|" + "---:|" * 2 * len(check.ways),
+    ]
+    for run in runs:
+        cells = [f"{minimum(run, way):.2f}%" for way in check.ways]
+        cells += [f"{final(run, way):.2f}%" for way in check.ways]
+        lines.append(f"| {run['seed']} | " + " | ".join(cells) + " |")
+    means = [statistics.fmean(minimum(run, way) for run in runs) for way in check.ways]
+    means += [statistics.fmean(final(run, way) for run in runs) for way in check.ways]
+    lines.append("| Mean | " + " | ".join(f"{over_runs(mean)}%" for mean in means) + " |")
+    if check.eval_split == "test":  # the target's terms: seeds that hold, and the median per-seed minimum
+        holding = [sum(minimum(run, way) >= TARGET_ACCURACY for run in runs) for way in check.ways]
+        medians = [statistics.median(minimum(run, way) for run in runs) for way in check.ways]
+        blank = " |" + " |" * len(check.ways)  # the final columns left empty
+        lines += [
+            f"| Hold {TARGET_ACCURACY:g}% | " + " | ".join(f"{n} of {len(runs)}" for n in holding) + blank,
+            "| Median | " + " | ".join(f"{over_runs(median)}%" for median in medians) + blank,
+        ]
+    first = runs[0]
+    recipe = first["recipe"]
+    high_rate = range(1, recipe["milestones"][0] + 1)
+    last = range(recipe["epochs"] - LAST_EPOCHS + 1, recipe["epochs"] + 1)
+
+    def change(way: str, epochs: range) -> str:
+        gaps = [row[way] - row[reference] for run in runs for row in run["history"] if row["epoch"] in epochs]
+        mean = round(statistics.fmean(gaps), 3)
+        return ("-" if mean < 0 and over_runs(-mean) != "0.00" else "+") + over_runs(abs(mean))
+
+    for epochs, when in ((high_rate, f"at the rate of {recipe['lr']:g}"), (last, f"the last {LAST_EPOCHS}")):
+        changes = ", ".join(f"{change(way, epochs)} points {label}" for way, label in check.changes.items())
+        lines += [
+            "",
+            f"Epochs {epochs.start} to {epochs.stop - 1} ({when}): {check.doing} changed the "
+            f"{check.eval_split} accuracy by {changes} (the mean over {len(runs)} seeds).",
+        ]
+    lines += [
+        "",
+        f"Each seed trained once by `{check.command}` ({first['dtype']} forward pass, torch "
+        f"{first['torch_version']}, on {first['device_name']}); its row is that one run scored "
+        f"{len(check.ways)} ways. " + check.method(first),
+    ]
+    return "\n".join(lines)
+
+
+def load_legacy(results: Path) -> list[dict]:
+    return [read_json(path, LEGACY_RUN) for path in sorted((results / LEGACY_EXPERIMENTS).glob("*.json"))]
+
+
+def legacy_table(runs: list[dict]) -> str:
+    if not runs:
+        return "_No experiments recorded._"
+    lines = [
+        "**Chosen on the test set.** These designs were compared by their TEST accuracy on seed 1 and the "
+        "best was kept: a selection effect, since the best of several tries on one seed and the same 10,000 "
+        "test images looks better than the design is. They are kept as a record; the design search on the "
+        "validation split replaced them.",
+        "",
+        "| Variant | Architecture | Parameters | Dropout | Rotation | Schedule (learning rate) | Seed | "
+        "Best train | Best test | Last 5 epochs | Min of last 5 |",
+        "|---|---|---:|---|---:|---|---:|---:|---:|---|---:|",
+    ]
+    for r in sorted(runs, key=lambda r: r["params"]):
+        v, recipe = r["variant"], r["recipe"]
+        lines.append(
+            f"| {v['name']} | {v['architecture']} | {r['params']:,} | {v['dropout']} | "
+            f"±{v['rotation_degrees']:g}° | {_schedule(recipe)}, batch {recipe['batch_size']} | "
+            f"{r['seed']} | "
+            f"{r['best_train_acc']:.2f}% | {r['best_test_acc']:.2f}% | {percents(r['last5_test_acc'])} | "
+            f"{r['last5_min_test_acc']:.2f}% |"
+        )
+    return "\n".join(lines)
+
+
+def load_one_epoch(results: Path) -> tuple[list[dict], list[dict]]:
+    """The one-epoch runs of step 5's previous recipe (``DESIGN_BASELINE``, which
+    ``tools/one_epoch.py`` trains) on part of the data, and the complete runs of that recipe's
+    seed sweep (whose first epochs the section compares them with)."""
+    runs = []
+    for path in sorted((results / ONE_EPOCH).glob(f"*/seed*/{RESULT}")):
+        r = read_json(path, ONE_EPOCH_RUN)
+        varied = {"epochs": 1, "batch_size": r["recipe"]["batch_size"], "lr": r["recipe"]["lr"]}
+        limited = r["train_limit"] is not None and r["test_limit"] is not None
+        if (
+            r["error"]
+            or r["interrupted"]
+            or not limited
+            or len(r["history"]) != 1
+            or r.get("eval_split", "test") != "test"
+            or r["recipe"] != dict(DESIGN_BASELINE.as_dict(), **varied)
+        ):
+            raise MnistLiteError(
+                f"{path}: not a one-epoch run of step 5's previous recipe; {ONE_EPOCH_RUN.fix}"
+            )
+        runs.append(r)
+    setting = {(r["train_limit"], r["test_limit"], r["torch_version"]) for r in runs}
+    if len(setting) > 1:
+        raise MnistLiteError(
+            f"{results / ONE_EPOCH}: runs with different limits or torch versions {sorted(setting)}"
+        )
+    sweep = [read_json(path, RUN_FILE) for path in (results / PREVIOUS_SWEEP).glob(f"seed*/{RESULT}")]
+    sweep = [r for r in sweep if r["recipe"] == DESIGN_BASELINE.as_dict() and unfit_reason(r, "test") is None]
+    return runs, sorted(sweep, key=lambda r: r["seed"])
+
+
+def one_epoch_table(loaded: tuple[list[dict], list[dict]]) -> str:
+    """Step 5's previous recipe trained for one epoch on the first images of the training set, per
+    batch size and rate (all runs with the same limits and torch version), and the first epochs of
+    its seed sweep."""
+    runs, sweep = loaded
+    if not runs:
+        return "_No short runs recorded yet: run `python tools/one_epoch.py`._"
+    train_limit, test_limit = runs[0]["train_limit"], runs[0]["test_limit"]  # all runs': see the loader
+    variants: dict[tuple, list[dict]] = {}
+    for r in runs:
+        variants.setdefault((r["recipe"]["batch_size"], r["recipe"]["lr"]), []).append(r)
+    default = (DESIGN_BASELINE.batch_size, DESIGN_BASELINE.lr)
+    lines = [
+        "| Batch size | Learning rate | SGD steps | Test accuracy by seed | Best |",
+        "|---:|---:|---:|---|---:|",
+    ]
+    for (batch_size, lr), group in sorted(variants.items(), key=lambda item: (-item[0][0], -item[0][1])):
+        group.sort(key=lambda r: r["seed"])
+        accs = ", ".join(f"{r['final_test_acc']:.1f}% (seed {r['seed']})" for r in group)
+        label = " (the recipe)" if (batch_size, lr) == default else ""
+        lines.append(
+            f"| {batch_size}{label} | {lr:g} | {math.ceil(train_limit / batch_size)} | {accs} | "
+            f"{max(r['final_test_acc'] for r in group):.1f}% |"
+        )
+    lines += [
+        "",
+        f"One epoch on the first {train_limit:,} training images, tested on the first "
+        f"{test_limit:,}; "
+        f"torch {runs[0]['torch_version']}.",
+    ]
+    if sweep:
+        epoch1 = ", ".join(f"{r['history'][0]['test_acc']:.2f}% (seed {r['seed']})" for r in sweep)
+        lines.append(
+            f"One epoch on all 60,000 training images, tested on all 10,000 "
+            f"(torch {sweep[0]['torch_version']}): {epoch1}."
+        )
+    return "\n".join(lines)
+
+
+def paired_section(check: PairedCheck) -> Callable[[Path], str]:
+    return section(lambda results: load_paired(results, check), lambda runs: paired_text(runs, check))
