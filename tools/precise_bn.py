@@ -10,7 +10,7 @@ BatchNorm", 2021) recomputes them for the final weights over a pass of training 
 
 Each seed trains step 5's recipe once in float32 on 50,000 training images and is scored on the
 10,000 held out of them (``tools/design.py``'s split). After every epoch the validation accuracy
-is taken three ways (``mnist_lite.report.PRECISE_BN_CHECK.ways``): with the running statistics (what
+is taken three ways (``mnist_lite.report.design.PRECISE_BN_CHECK.ways``): with the running statistics (what
 ``fit`` records), with statistics recomputed on all 50,000 training images as they are, and on
 the same images augmented as in training. The clean pass removes the lag (and the noise of
 averaging only the last batches) and the shift; the augmented one the lag and noise alone.
