@@ -604,6 +604,16 @@ def test_every_step5_sweep_on_the_same_machine_and_seeds_stands_beside_an_earlie
     assert second.startswith("`results/replicate/step5_seeds`: 2 of 4 seeds hold")
 
 
+def test_a_step5_replicate_on_any_further_machine_stands_beside_an_earlier_step_of_that_machine(tmp_path):
+    write_sweep(tmp_path, "step4_seeds", range(1, 5), step=4, device_name="third CPU")
+    write_sweep(tmp_path, "step5_seeds", range(1, 5))
+    write_sweep(tmp_path, "replicate/step5_seeds", range(1, 5), device_name="second CPU")
+    write_sweep(tmp_path, "replicate_avx2/step5_seeds", range(1, 5), missing={3}, device_name="third CPU")
+    text = report.sweeps.step_sweeps_text(report.sweeps.load_step_sweeps(tmp_path))
+    assert text.count("Step 5's recipe over the same seeds") == 1
+    assert "in float32 on third CPU, `results/replicate_avx2/step5_seeds`: 3 of 4 seeds hold" in text
+
+
 @pytest.mark.parametrize(
     "other",
     [

@@ -365,10 +365,11 @@ EARLIER_STEPS = [step for step in STEPS if step != 5]  # step 5's own sweeps hav
 
 def load_step_sweeps(results: Path) -> tuple[dict[int, dict], dict[str, dict]]:
     """The steps table's runs, and by folder the test-set sweep of every earlier step that has
-    one (``seeds --step N``) and step 5's sweeps in float32, here and on another machine."""
+    one (``seeds --step N``) and step 5's float32 sweep, here and in each replicate."""
+    replicates = (path.relative_to(results).as_posix() for path in results.glob(f"*/{SEED_SWEEP}"))
     folders = [SEED_SWEEPS.format(step=step) for step in EARLIER_STEPS] + [
         SEED_SWEEP,
-        f"{REPLICATES}/{SEED_SWEEP}",
+        *sorted(folder for folder in replicates if replicated(folder) == SEED_SWEEP),
     ]
     sweeps = {}
     for folder in folders:
