@@ -470,12 +470,12 @@ def format_epoch(row: dict, epochs: int) -> str:
     )
 
 
-def evaluate_checkpoint(path, step=None, device="auto", data_dir=None) -> tuple[Scores, int, Recipe]:
-    """The test scores of a saved ``model.pt`` or ``checkpoint.pt``, scored the way its recipe
-    scores (``test_time_shift``), the number of test images, and the recipe.
+def load_model(path, step=None) -> tuple[nn.Module, Recipe]:
+    """The model saved in ``model.pt`` or ``checkpoint.pt`` at ``path``, rebuilt from its recipe,
+    and that recipe.
 
-    The model's recipe comes from the checkpoint, else from the ``result.json`` beside it, else
-    from ``step``'s recipe; ``step``, when given, must agree with the first two.
+    The recipe comes from the checkpoint, else from the ``result.json`` beside it, else from
+    ``step``'s recipe; ``step``, when given, must agree with the first two.
     """
     path = Path(path)
     state = checkpoints.load_state(path)
@@ -498,6 +498,13 @@ def evaluate_checkpoint(path, step=None, device="auto", data_dir=None) -> tuple[
         raise MnistLiteError(
             f"{path}: does not fit step {recipe.step}'s {recipe.model.name} ({first_line(error)})"
         ) from None
+    return model, recipe
+
+
+def evaluate_checkpoint(path, step=None, device="auto", data_dir=None) -> tuple[Scores, int, Recipe]:
+    """The test scores of the model saved at ``path`` (see ``load_model``), scored the way its
+    recipe scores (``test_time_shift``), the number of test images, and the recipe."""
+    model, recipe = load_model(path, step)
     device = pick_device(device) if not isinstance(device, torch.device) else device
     test_loader = TensorLoader(*load_mnist("test", data_dir), batch_size=EVAL_BATCH_SIZE, device=device)
     scores = evaluate(model.to(device), test_loader, recipe.test_time_shift)

@@ -392,9 +392,8 @@ def test_every_step_model_and_sweep_model_re_evaluates_to_its_recorded_accuracy(
     (step 5's with its test-time shifts, five forward passes an image), and so is the first seed
     of each sweep; every seed, to keep the suite short, on its images alone, a score its last
     epoch records too, which ties the committed weights to the run that recorded it."""
-    from mnist_lite.checkpoints import load_state
     from mnist_lite.data import EVAL_BATCH_SIZE, TensorLoader, load_mnist
-    from mnist_lite.engine import evaluate, evaluate_checkpoint, recipe_from_checkpoint
+    from mnist_lite.engine import evaluate, evaluate_checkpoint, load_model
 
     def images_alone(result: dict) -> float:
         return result["history"][-1].get("plain_test_acc", result["history"][-1]["test_acc"])
@@ -408,22 +407,19 @@ def test_every_step_model_and_sweep_model_re_evaluates_to_its_recorded_accuracy(
     test_images = TensorLoader(*load_mnist("test"), batch_size=EVAL_BATCH_SIZE, device=torch.device("cpu"))
 
     def check_seed(path):
-        result = load_result(path)
-        model = recipe_from_checkpoint(result, path).model()
-        model.load_state_dict(load_state(path.parent / "model.pt"))
-        assert round(evaluate(model, test_images).plain_accuracy, 3) == images_alone(result)
+        model, _ = load_model(path.parent / "model.pt")  # rebuilt from the result.json beside it
+        assert round(evaluate(model, test_images).plain_accuracy, 3) == images_alone(load_result(path))
 
     runs = sorted(RESULTS.glob("step[1-5]/result.json"))
     seeds = (
         sorted(RESULTS.glob("step[1-5]_seeds*/seed*/result.json"))
         + sorted(RESULTS.glob("step5_plain/step5_seeds*/seed*/result.json"))
-        + sorted(RESULTS.glob("replicate/*/seed*/result.json"))
+        + sorted(RESULTS.glob("replicate*/*/seed*/result.json"))
     )
     # the folders the README's robustness and step-sweep sections quote, each with every seed
     folders = Counter(path.parent.parent.relative_to(RESULTS).as_posix() for path in seeds)
-    assert min(folders[name] for name in ("step4_seeds", "step5_seeds", "replicate/step5_seeds")) >= 20, (
-        folders
-    )
+    quoted = ("step4_seeds", "step5_seeds", "replicate/step5_seeds")
+    assert min(folders[name] for name in quoted) >= 20, folders
     assert len(runs) == 5
     first_seeds = list({path.parent.parent: path for path in reversed(seeds)}.values())
     failed = offenders(runs + first_seeds, check_run) + offenders(seeds, check_seed)
