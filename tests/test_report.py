@@ -1154,6 +1154,19 @@ def test_the_performance_table_states_both_speed_bars_from_one_run(seconds, verd
     assert "| Some CPU | `previous_step5` | 7,854 | 128 | `fast` | float32 | " in text
 
 
+def test_every_ratio_of_the_benchmark_is_rounded_once_from_the_recorded_medians():
+    """16.286 / 7.095 = 2.2954 and 31.607 / 14.601 = 2.1647: the run's own ratios, 2.295 and
+    2.165, rounded again would read 2.29 and 2.17 (a recorded run had both)."""
+    text = report.speed.performance_table(
+        [
+            bench_run(dict(classic=16.286, default=7.095, previous_step5=14.854)),
+            bench_run(dict(classic=36.787, default=14.601, previous_step5=31.607)),
+        ]
+    )
+    assert "| `torchvision` | float32 | 16.29 | 3,684 | 2.30× |" in text and "**2.30×** the default's" in text
+    assert "| `fast` | float32 | 31.61 | 1,898 | 2.16× |" in text
+
+
 @pytest.mark.parametrize(
     "unaugmented, ceiling, reach",
     [

@@ -192,7 +192,6 @@ BENCH_FILE = Schema(
             "repeats": COUNT,
             "torch_version": TEXT,
             "date": TEXT,
-            "vs_default": {str: NUMBER},
             "setups": {
                 str: {
                     "model": TEXT,

@@ -19,11 +19,12 @@ def performance_table(runs: list[dict] | None) -> str:
             "Images per second | Time against the default |",
             "|---|---|---:|---:|---|---|---:|---:|---:|",
         ]
+        default = b["setups"]["default"]["median_seconds"]
         for name, row in b["setups"].items():
             lines.append(
                 f"| {b['device_name']} | `{name}` | {row['params']:,} | {row['batch_size']} | "
                 f"`{row['loader']}` | {row['dtype']} | {row['median_seconds']:.2f} | "
-                f"{row['images_per_second']:,.0f} | {b['vs_default'][name]:.2f}× |"
+                f"{row['images_per_second']:,.0f} | {row['median_seconds'] / default:.2f}× |"
             )
         lines += [
             "",
@@ -58,11 +59,13 @@ CLASSIC_AT_LEAST = 3
 
 def speed_targets(b: dict) -> str:
     """Step 5's two speed bars, read from the same run: the default against the previous recipe
-    and the classic pipeline against the default."""
-    ratios, seconds = b["vs_default"], {name: row["median_seconds"] for name, row in b["setups"].items()}
-    if "previous_step5" not in ratios or "classic" not in ratios:
+    and the classic pipeline against the default, each from the recorded medians (the run's own
+    ``vs_default`` is rounded to three places, and rounding that again could tip the second)."""
+    seconds = {name: row["median_seconds"] for name, row in b["setups"].items()}
+    if "previous_step5" not in seconds or "classic" not in seconds:
         return ""
     against_previous = seconds["default"] / seconds["previous_step5"]
+    classic = seconds["classic"] / seconds["default"]
 
     def verdict(met: bool) -> str:
         return "met" if met else "missed"
@@ -71,8 +74,8 @@ def speed_targets(b: dict) -> str:
         f" The default takes **{against_previous:.2f}×** the time of step 5's previous recipe "
         f"(`previous_step5`; the bar: at most {AT_MOST_OF_PREVIOUS:.2f}×, "
         f"{verdict(against_previous <= AT_MOST_OF_PREVIOUS)}), and the classic pipeline takes "
-        f"**{ratios['classic']:.2f}×** the default's (the bar: at least {CLASSIC_AT_LEAST}×, "
-        f"{verdict(ratios['classic'] >= CLASSIC_AT_LEAST)})." + pipeline_floor(seconds)
+        f"**{classic:.2f}×** the default's (the bar: at least {CLASSIC_AT_LEAST}×, "
+        f"{verdict(classic >= CLASSIC_AT_LEAST)})." + pipeline_floor(seconds)
     )
 
 
