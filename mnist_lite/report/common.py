@@ -252,6 +252,61 @@ REPRODUCE_FILE = Schema(
 )
 
 
+# REPLICATES/X, or REPLICATES_LABEL/X for each further machine (replicate_avx2/X): the sweep
+# results/X trained again by the same command on another machine
+REPLICATES = "replicate"
+
+
+def replicated(folder: str) -> str | None:
+    """The sweep that ``folder`` (a path under results/) trains again, if it is a replicate."""
+    top, _, original = folder.partition("/")
+    labelled = top.startswith(f"{REPLICATES}_") and len(top) > len(REPLICATES) + 1
+    return original if original and (top == REPLICATES or labelled) else None
+
+
+# every step's sweep (step 5's and any earlier step's), the designs step 5 was compared with, the
+# sweeps of earlier step-5 recipes (before the design search, previous_step5/, and before test-time
+# shifts, step5_plain/), and the replicates
+TEST_SWEEPS = (
+    SEED_SWEEPS.format(step="*"),
+    OTHER_PRECISION_SWEEP.format(dtype="*"),
+    "frontier/*",
+    "previous_step5/*",
+    "step5_plain/*",
+    f"{REPLICATES}/*",
+    f"{REPLICATES}_*/*",
+)
+TEST_SWEEP_FILE = Schema(
+    "seed-sweep summary",
+    {
+        "model": TEXT,
+        "params": COUNT,
+        "epochs": COUNT,
+        "device_name": TEXT,
+        "dtype?": TEXT,
+        "test_time_shift?": COUNT,
+        "seeds": ListOf(
+            {
+                "seed": COUNT,
+                "last5_min_test_acc": NUMBER,
+                "final_test_acc": NUMBER,
+                "last5_min_plain_test_acc?": NUMBER,  # scored with test-time shifts: each image alone
+            },
+            1,
+        ),
+    },
+    "run the seeds command that made it again",
+)
+
+
+SWEEP_RUN_TORCH = Schema("seed run of a sweep", {"torch_version": TEXT}, "train it again")
+
+
+SWEEP_RUN_RECIPE = Schema(
+    "seed run of a sweep", {"recipe": {str: Value("a recipe field", lambda v: True)}}, "train it again"
+)
+
+
 def unfit_reason(run: dict, split: str) -> str | None:
     """Why ``run`` cannot stand for its recipe (it did not finish, trained or was scored on part
     of the data, or was scored on another split than ``split``), or None when it can."""

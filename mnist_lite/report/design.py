@@ -1,6 +1,6 @@
 """docs/experiments.md: the design search on the validation split and its rounds on other
 machines, the paired checks of one training run scored several ways (precise BatchNorm,
-test-time augmentation), and the experiments before the search."""
+test-time augmentation), the experiments before the search, and one epoch on 5,000 images."""
 
 from __future__ import annotations
 
@@ -458,6 +458,10 @@ def paired_text(runs: list[dict] | None, check: PairedCheck) -> str:
     return "\n".join(lines)
 
 
+def paired_section(check: PairedCheck) -> Callable[[Path], str]:
+    return section(lambda results: load_paired(results, check), lambda runs: paired_text(runs, check))
+
+
 def load_legacy(results: Path) -> list[dict]:
     return [read_json(path, LEGACY_RUN) for path in sorted((results / LEGACY_EXPERIMENTS).glob("*.json"))]
 
@@ -555,7 +559,3 @@ def one_epoch_table(loaded: tuple[list[dict], list[dict]]) -> str:
             f"(torch {sweep[0]['torch_version']}): {epoch1}."
         )
     return "\n".join(lines)
-
-
-def paired_section(check: PairedCheck) -> Callable[[Path], str]:
-    return section(lambda results: load_paired(results, check), lambda runs: paired_text(runs, check))

@@ -1,10 +1,10 @@
-"""Seed sweeps on the test set: step 5's robustness (README), every sweep in one table with the
-test-set frontier figure, the replicates on other machines (docs/experiments.md), and each
-earlier step's sweep beside step 5's (README)."""
+"""Seed sweeps on the test set: step 5's robustness (README) and its bfloat16 sweep
+(docs/performance.md), every sweep in one table with the test-set frontier figure and the
+replicates on other machines (docs/experiments.md), and each earlier step's sweep beside step
+5's (README)."""
 
 from __future__ import annotations
 
-import re
 import statistics
 from pathlib import Path
 
@@ -13,20 +13,26 @@ from mnist_lite.errors import MnistLiteError
 from mnist_lite.paths import SEED_SWEEPS, TTA_TEST
 from mnist_lite.report.common import (
     OTHER_PRECISION_SWEEP,
+    REPLICATES,
     RESULT,
     SEED_SWEEP,
     SEEDS_FIGURE,
     SWEEP_FILE,
+    SWEEP_RUN_RECIPE,
+    SWEEP_RUN_TORCH,
     SWEEP_SUMMARY,
     TEST_FRONTIER_FIGURE,
+    TEST_SWEEP_FILE,
+    TEST_SWEEPS,
     image_in_docs,
     missing_note,
     over_runs,
     percents,
+    replicated,
 )
 from mnist_lite.report.series import load_steps
 from mnist_lite.results import holds_target
-from mnist_lite.schema import COUNT, NUMBER, TEXT, ListOf, Schema, Value, read_json
+from mnist_lite.schema import read_json
 from mnist_lite.steps import STEPS, TARGET_ACCURACY, shifted_views
 
 # --- robustness: the seed sweeps ----------------------------------------------------------------------------
@@ -151,54 +157,6 @@ def seeds_figure(sweeps: list[tuple[str, dict]]):
     return plots.plot_seeds([summary for _, summary in sweeps])
 
 
-# REPLICATES/X, or REPLICATES_LABEL/X for each further machine (replicate_avx2/X): the sweep
-# results/X trained again by the same command on another machine
-REPLICATES = "replicate"
-
-
-def replicated(folder: str) -> str | None:
-    """The sweep that ``folder`` (a path under results/) trains again, if it is a replicate."""
-    top, _, original = folder.partition("/")
-    return original if original and re.fullmatch(rf"{REPLICATES}(_[a-z0-9]+)?", top) else None
-
-
-# every step's sweep (step 5's and any earlier step's), the designs step 5 was compared with, the
-# sweeps of earlier step-5 recipes (before the design search, previous_step5/, and before test-time
-# shifts, step5_plain/), and the replicates
-TEST_SWEEPS = (
-    SEED_SWEEPS.format(step="*"),
-    OTHER_PRECISION_SWEEP.format(dtype="*"),
-    "frontier/*",
-    "previous_step5/*",
-    "step5_plain/*",
-    f"{REPLICATES}*/*",
-)
-TEST_SWEEP_FILE = Schema(
-    "seed-sweep summary",
-    {
-        "model": TEXT,
-        "params": COUNT,
-        "epochs": COUNT,
-        "device_name": TEXT,
-        "dtype?": TEXT,
-        "test_time_shift?": COUNT,
-        "seeds": ListOf(
-            {
-                "seed": COUNT,
-                "last5_min_test_acc": NUMBER,
-                "final_test_acc": NUMBER,
-                "last5_min_plain_test_acc?": NUMBER,  # scored with test-time shifts: each image alone
-            },
-            1,
-        ),
-    },
-    "run the seeds command that made it again",
-)
-
-
-SWEEP_RUN_TORCH = Schema("seed run of a sweep", {"torch_version": TEXT}, "train it again")
-
-
 def load_test_sweeps(results: Path) -> list[tuple[str, dict]] | None:
     """Every seed sweep on the test set: step 5's, the designs it was compared with, and each way
     of scoring step 5's recipe that ``tools/tta.py --on-test`` summarised (named by its file).
@@ -259,11 +217,6 @@ def test_frontier_points(sweeps: list[tuple[str, dict]] | None) -> list[dict]:
         and s.get("test_time_shift")
         and s.get("dtype", "float32") == "float32"
     ]
-
-
-SWEEP_RUN_RECIPE = Schema(
-    "seed run of a sweep", {"recipe": {str: Value("a recipe field", lambda v: True)}}, "train it again"
-)
 
 
 def _what_ran(folder: Path, summary: dict) -> tuple:
