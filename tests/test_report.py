@@ -491,6 +491,21 @@ def test_each_further_machine_has_its_own_replicate_of_the_same_sweep(tmp_path):
     assert sum(row.startswith("| `replicate") for row in rows) == 2 and "replicated" not in "".join(rows)
 
 
+@pytest.mark.parametrize(
+    "folder, original",
+    [
+        ("replicate/step5_seeds", "step5_seeds"),
+        ("replicate_avx2/step5_seeds", "step5_seeds"),
+        ("replicate_/step5_seeds", None),  # a label is a name, not nothing
+        ("replicated/step5_seeds", None),
+        ("replicate", None),
+        ("step5_seeds", None),
+    ],
+)
+def test_a_replicate_is_named_replicate_or_replicate_and_a_label(folder, original):
+    assert report.common.replicated(folder) == original
+
+
 def test_a_replicate_pairs_each_seed_with_the_same_seed_whatever_their_order(tmp_path):
     write_sweep(tmp_path, "step5_seeds", [1, 2, 3], missing={2})
     summary = write_sweep(tmp_path, "replicate/step5_seeds", [1, 2, 3], missing={1})
