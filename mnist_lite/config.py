@@ -18,14 +18,22 @@ MAX_SEED = 2**63 - 1  # torch.manual_seed takes a signed 64-bit number
 @dataclass(frozen=True)
 class Augment:
     """Random rotation within ``±degrees``, shift within ``±translate`` of the image size and
-    zoom by a factor within ``1 ± scale``, applied by ``mnist_lite.data`` to whole batches."""
+    zoom by a factor within ``1 ± scale``, applied by ``mnist_lite.data`` to whole batches.
+
+    ``elastic_alpha`` > 0 adds an elastic deformation after them (Simard et al., 2003), as
+    torchvision's ``ElasticTransform(elastic_alpha, elastic_sigma)`` defines it: each pixel moves by
+    a random field smoothed by a Gaussian of ``elastic_sigma`` pixels, times ``elastic_alpha / 2``
+    pixels.
+    """
 
     degrees: float = 0.0
     translate: float = 0.0
     scale: float = 0.0
+    elastic_alpha: float = 0.0
+    elastic_sigma: float = 0.0
 
     def __bool__(self) -> bool:
-        return bool(self.degrees or self.translate or self.scale)
+        return bool(self.degrees or self.translate or self.scale or self.elastic_alpha)
 
 
 @dataclass(frozen=True)

@@ -199,10 +199,13 @@ def affine(
     degrees: torch.Tensor,
     shift: torch.Tensor | None = None,
     zoom: torch.Tensor | None = None,
+    displacement: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Rotate each normalised image by its angle (counter-clockwise, degrees) about the centre,
     zoom it by its factor ``zoom`` (above 1 enlarges) and shift it by ``shift`` (fractions of
-    the width and height), filling with black.
+    the width and height), filling with black; then, if ``displacement`` (``[N, H, W, 2]``, in
+    ``grid_sample``'s coordinates) is given, move each output pixel by it, as torchvision's
+    ``elastic_transform`` does to the transformed image.
 
     One ``affine_grid`` + ``grid_sample`` call for the whole batch; it follows the conventions
     of ``torchvision.transforms.functional.rotate`` so the two pipelines augment alike.
@@ -218,6 +221,8 @@ def affine(
     if shift is not None:
         theta[:, :, 2] = -2 * torch.einsum("bij,bj->bi", theta[:, :, :2], shift.to(images))
     grid = F.affine_grid(theta, list(images.shape), align_corners=False)
+    if displacement is not None:  # the output pixel at x reads the affine map at x + d(x)
+        grid = grid + torch.einsum("nij,nhwj->nhwi", theta[:, :, :2], displacement.to(images))
     return F.grid_sample(images - BACKGROUND, grid, mode="bilinear", align_corners=False) + BACKGROUND
 
 
@@ -232,7 +237,32 @@ def augment_batch(images: torch.Tensor, augment: Augment) -> torch.Tensor:
     degrees = uniform(augment.degrees)
     shift = uniform(augment.translate, 2) if augment.translate else None
     zoom = 1 + uniform(augment.scale) if augment.scale else None
-    return affine(images, degrees, shift, zoom)
+    displacement = elastic_displacement(images, augment) if augment.elastic_alpha else None
+    return affine(images, degrees, shift, zoom, displacement)
+
+
+def elastic_displacement(images: torch.Tensor, augment: Augment) -> torch.Tensor:
+    """A random displacement field per image (``[N, H, W, 2]``), drawn and smoothed as
+    ``torchvision.transforms.ElasticTransform.get_params`` draws one, for a batch at once."""
+    n, _, height, width = images.shape
+    field = torch.rand(n, 2, height, width, device=images.device) * 2 - 1
+    if augment.elastic_sigma > 0:  # blur the columns, then the rows
+        blur = functools.partial(_blur_matrix, sigma=augment.elastic_sigma, device=images.device)
+        field = blur(height).T @ field @ blur(width)
+    # torchvision scales the horizontal move by the width, the vertical by the height
+    size = torch.tensor([width, height], device=images.device)
+    return (field * augment.elastic_alpha / size[:, None, None]).permute(0, 2, 3, 1)
+
+
+def _blur_matrix(size: int, sigma: float, device) -> torch.Tensor:
+    """``M`` such that ``v @ M`` is torchvision's ``gaussian_blur`` of the length-``size`` vector
+    ``v``: its kernel (``int(8 sigma + 1)`` taps, made odd), reflected at the edges. The 2-D
+    Gaussian is separable, so two such products blur an image as torchvision's 2-D kernel does, in
+    a few small matrix products instead of a convolution with one input channel."""
+    half = int(8 * sigma + 1) // 2
+    weights = torch.exp(-0.5 * (torch.arange(-half, half + 1, device=device) / sigma) ** 2)
+    unit_rows = F.pad(torch.eye(size, device=device)[:, None], (half, half), mode="reflect")
+    return F.conv1d(unit_rows, (weights / weights.sum()).view(1, 1, -1))[:, 0]
 
 
 def shifted_copies(images: torch.Tensor, pixels: int) -> list[torch.Tensor]:
@@ -252,13 +282,22 @@ def torchvision_transform(augment: Augment):
     """The same augmentation as a PIL transform, for the classic pipeline."""
     from torchvision import transforms
 
-    return transforms.RandomAffine(
+    affine = transforms.RandomAffine(
         augment.degrees,
         translate=(augment.translate, augment.translate) if augment.translate else None,
         scale=(1 - augment.scale, 1 + augment.scale) if augment.scale else None,
         interpolation=transforms.InterpolationMode.BILINEAR,
         fill=0,
     )
+    if not augment.elastic_alpha:
+        return affine
+    elastic = transforms.ElasticTransform(
+        augment.elastic_alpha,
+        augment.elastic_sigma,
+        interpolation=transforms.InterpolationMode.BILINEAR,
+        fill=0,
+    )
+    return transforms.Compose([affine, elastic])
 
 
 NO_AUGMENT = Augment()

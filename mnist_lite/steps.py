@@ -89,6 +89,11 @@ class Recipe:
             "translate": self.augment.translate,
             # written only where used, so that every record made before zoom existed reads the same
             **({"scale": self.augment.scale} if self.augment.scale else {}),
+            **(
+                {"elastic_alpha": self.augment.elastic_alpha, "elastic_sigma": self.augment.elastic_sigma}
+                if self.augment.elastic_alpha
+                else {}
+            ),
             "label_smoothing": self.label_smoothing,
             "ema_decay": self.ema_decay,
             # written only where used, so that every record made before it existed reads the same
@@ -106,6 +111,13 @@ class Recipe:
         # no zoom is recorded by leaving it out; a zoom of 1 or more would shrink images to nothing
         if "scale" in saved and not (isinstance(saved["scale"], float) and 0 < saved["scale"] < 1):
             raise ValueError(f"scale {saved['scale']!r}: a zoom between 0 and 1, or left out for none")
+        # no elastic deformation is recorded by leaving both out
+        elastic = (saved.get("elastic_alpha"), saved.get("elastic_sigma"))
+        if elastic != (None, None) and not all(isinstance(v, float) and v > 0 for v in elastic):
+            raise ValueError(
+                f"elastic_alpha {elastic[0]!r}, elastic_sigma {elastic[1]!r}: both above 0, "
+                "or both left out for none"
+            )
         if "test_time_shift" in saved and saved["test_time_shift"] not in range(1, MAX_TEST_TIME_SHIFT + 1):
             raise ValueError(
                 f"test_time_shift {saved['test_time_shift']!r}: 1 to {MAX_TEST_TIME_SHIFT} pixels, "
@@ -122,7 +134,13 @@ class Recipe:
             optimizer=saved.get("optimizer", "sgd"),
             schedule=saved["schedule"],
             milestones=tuple(saved["milestones"]),
-            augment=Augment(saved["rotation_degrees"], saved["translate"], saved.get("scale", 0.0)),
+            augment=Augment(
+                saved["rotation_degrees"],
+                saved["translate"],
+                saved.get("scale", 0.0),
+                saved.get("elastic_alpha", 0.0),
+                saved.get("elastic_sigma", 0.0),
+            ),
             label_smoothing=saved["label_smoothing"],
             ema_decay=saved["ema_decay"],
             test_time_shift=saved.get("test_time_shift", 0),

@@ -171,7 +171,7 @@ def every_field_changed():
         optimizer="nesterov",
         schedule="onecycle",
         milestones=(1,),
-        augment=Augment(degrees=5.0, translate=0.05, scale=0.05),
+        augment=Augment(degrees=5.0, translate=0.05, scale=0.05, elastic_alpha=20.0, elastic_sigma=3.0),
         label_smoothing=0.1,
         ema_decay=0.9,
         test_time_shift=2,
@@ -185,6 +185,8 @@ def every_field_changed():
     assert not same, f"fields left as step 5's: {same}"
     for field in dataclasses.fields(base.model):
         assert getattr(recipe.model, field.name) != getattr(base.model, field.name), field.name
+    for field in dataclasses.fields(base.augment):
+        assert getattr(recipe.augment, field.name) != getattr(base.augment, field.name), field.name
     return recipe
 
 

@@ -598,7 +598,8 @@ def test_augment_draws_angles_shifts_and_zooms_within_bounds(monkeypatch, digits
     seen = []
     original = data.affine
 
-    def spy(images, degrees, shift=None, zoom=None):
+    def spy(images, degrees, shift=None, zoom=None, displacement=None):
+        assert displacement is None  # no elastic deformation asked for
         seen.append((degrees.clone(), None if shift is None else shift.clone(), zoom))
         return original(images, degrees, shift, zoom)
 
@@ -624,16 +625,80 @@ def test_augment_draws_angles_shifts_and_zooms_within_bounds(monkeypatch, digits
     assert (zoom - 1).abs().max() <= 0.1 and zoom.min() < 0.93 and zoom.max() > 1.07
 
 
+@pytest.mark.parametrize("alpha, sigma", [(34.0, 4.0), (50.0, 5.0), (8.0, 1.5)])
+def test_the_elastic_field_is_torchvisions_drawn_for_a_batch(alpha, sigma):
+    """The same uniform draws give the field ``ElasticTransform.get_params`` makes of them: its
+    2-D Gaussian blur (reflected at the edges), scaled by alpha over the width and height."""
+    x = torch.zeros(16, 1, 28, 28)
+    torch.manual_seed(3)
+    ours = data.elastic_displacement(x, Augment(elastic_alpha=alpha, elastic_sigma=sigma))
+    torch.manual_seed(3)
+    uniform = torch.rand(16, 2, 28, 28) * 2 - 1
+    kernel = int(8 * sigma + 1) + (int(8 * sigma + 1) % 2 == 0)
+    reference = TF.gaussian_blur(uniform, [kernel, kernel], [sigma, sigma]) * alpha / 28
+    assert ours.shape == (16, 28, 28, 2)
+    torch.testing.assert_close(ours.permute(0, 3, 1, 2), reference, atol=1e-6, rtol=0)
+    assert ours.abs().mean() > 0.01  # it moves pixels
+    assert not torch.equal(ours[0], ours[1])  # each image its own field
+
+
+def test_affine_with_a_displacement_is_torchvisions_elastic_transform(digits):
+    x, raw = digits
+    torch.manual_seed(0)
+    field = data.elastic_displacement(x, Augment(elastic_alpha=34.0, elastic_sigma=4.0))
+    ours = affine(x, torch.zeros(len(x)), displacement=field)
+    for i in (0, 9, len(x) - 1):
+        ref = TF.elastic_transform(raw[i : i + 1], field[i : i + 1], InterpolationMode.BILINEAR, [0.0])
+        assert ((ref - MEAN) / STD - ours[i : i + 1]).abs().max() < MAX_DIFF
+    assert (ours - x).abs().mean() > 0.05  # it did deform
+
+
+def test_the_displacement_moves_the_rotated_image_as_the_classic_pipeline_composes_them(digits):
+    """``Compose([RandomAffine, ElasticTransform])`` moves each pixel of the transformed image, so
+    a displacement the same everywhere is a shift applied after the rotation: ``-2 shift``."""
+    x, _ = digits
+    angles = torch.linspace(-20, 20, len(x))
+    shift = torch.tensor([[0.05, -0.03]]).expand(len(x), 2)
+    uniform_move = (-2 * shift)[:, None, None, :].expand(len(x), 28, 28, 2)
+    torch.testing.assert_close(
+        affine(x, angles, displacement=uniform_move), affine(x, angles, shift), atol=1e-5, rtol=0
+    )
+    # the other order (displace, then rotate) gives another image
+    assert (
+        affine(x, angles, displacement=uniform_move.flip(-1)) - affine(x, angles, shift)
+    ).abs().max() > 0.1
+
+
+def test_augment_adds_the_elastic_field_only_when_asked(monkeypatch, digits):
+    seen = []
+    original = data.affine
+
+    def spy(images, degrees, shift=None, zoom=None, displacement=None):
+        seen.append(displacement)
+        return original(images, degrees, shift, zoom, displacement)
+
+    monkeypatch.setattr(data, "affine", spy)
+    x = digits[0]
+    augment_batch(x, Augment(degrees=12, translate=0.1))
+    out = augment_batch(x, Augment(degrees=12, translate=0.1, elastic_alpha=34.0, elastic_sigma=4.0))
+    assert seen[0] is None and seen[1].shape == (len(x), 28, 28, 2) and out.shape == x.shape
+
+
 def test_the_classic_pipeline_draws_within_the_same_bounds():
     transform = data.torchvision_transform(Augment(degrees=12, translate=0.1, scale=0.1))
     assert transform.degrees == [-12.0, 12.0] and transform.translate == (0.1, 0.1)
     assert transform.scale == (0.9, 1.1)
     assert data.torchvision_transform(Augment(degrees=7)).scale is None
+    composed = data.torchvision_transform(Augment(degrees=12, elastic_alpha=34.0, elastic_sigma=4.0))
+    affine_step, elastic_step = composed.transforms  # the affine first, as the fast pipeline composes them
+    assert affine_step.degrees == [-12.0, 12.0]
+    assert elastic_step.alpha == [34.0, 34.0] and elastic_step.sigma == [4.0, 4.0]
+    assert elastic_step.interpolation == InterpolationMode.BILINEAR
 
 
 def test_augment_off_is_falsy_and_the_loader_skips_it(monkeypatch):
     assert not Augment() and not Augment(degrees=0) and Augment(degrees=7) and Augment(translate=0.1)
-    assert Augment(scale=0.1)
+    assert Augment(scale=0.1) and Augment(elastic_alpha=34.0, elastic_sigma=4.0)
     monkeypatch.setattr(data, "affine", lambda *a, **k: pytest.fail("augmented without augmentation"))
     images, labels = load_mnist("test", limit=10)
     ((x, _),) = list(data.TensorLoader(images, labels, 10, "cpu"))

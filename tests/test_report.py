@@ -748,6 +748,8 @@ def test_what_changed_names_only_what_differs_from_the_baseline():
     changed = report.design.what_changed(adam, ["optimizer", "lr"], baseline)
     assert changed == "step (0.01, ÷10 after epochs 8, 12); Adam"
     assert set(report.design.OPTIMIZER_WORDS) == set(OPTIMIZERS)
+    bent = dict(baseline, elastic_alpha=34.0, elastic_sigma=4.0)
+    assert report.design.what_changed(bent, ["augment"], baseline) == "elastic α 34, σ 4"
 
 
 def test_design_section_rows(tmp_path):

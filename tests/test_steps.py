@@ -158,6 +158,24 @@ def test_zoom_is_recorded_only_where_it_is_used():
             Recipe.from_dict(dict(plain.as_dict(), scale=bad))
 
 
+def test_elastic_deformation_is_recorded_only_where_it_is_used():
+    plain = STEPS[5]
+    assert not {"elastic_alpha", "elastic_sigma"} & set(plain.as_dict())
+    bent = dataclasses.replace(
+        plain, augment=dataclasses.replace(plain.augment, elastic_alpha=34.0, elastic_sigma=4.0)
+    )
+    recorded = json.loads(json.dumps(bent.as_dict()))
+    assert (recorded["elastic_alpha"], recorded["elastic_sigma"]) == (34.0, 4.0)
+    assert Recipe.from_dict(recorded) == bent
+    for bad in (
+        {"elastic_alpha": 34.0},
+        {"elastic_sigma": 4.0},
+        {"elastic_alpha": 0.0, "elastic_sigma": 4.0},
+    ):
+        with pytest.raises(ValueError, match="both above 0, or both left out"):
+            Recipe.from_dict(dict(plain.as_dict(), **bad))
+
+
 def test_the_optimizer_is_recorded_only_where_it_is_not_plain_sgd():
     """Every run recorded before the optimizer could change trained with SGD and reads the same."""
     assert all("optimizer" not in recipe.as_dict() for recipe in STEPS.values())

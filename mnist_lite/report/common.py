@@ -96,6 +96,8 @@ LITE_RECIPE = {
     "rotation_degrees": NUMBER,
     "translate": NUMBER,
     "scale?": NUMBER,
+    "elastic_alpha?": NUMBER,
+    "elastic_sigma?": NUMBER,
     "label_smoothing": NUMBER,
     "ema_decay?": NUMBER,
     "architecture": {

@@ -118,6 +118,12 @@ def recipe_phrases(recipe: dict) -> list[tuple[tuple[str, ...], str]]:
         (("augment",), f"shift ±{recipe['translate']:.0%}" if recipe["translate"] else "no shift"),
         # recorded only where used (``Recipe.as_dict``)
         (("augment",), f"zoom ±{recipe['scale']:.0%}" if recipe.get("scale") else "no zoom"),
+        (
+            ("augment",),
+            f"elastic α {recipe['elastic_alpha']:g}, σ {recipe['elastic_sigma']:g}"
+            if recipe.get("elastic_alpha")
+            else "no elastic",
+        ),
         (("label_smoothing",), _optional("label smoothing", recipe["label_smoothing"])),
         (("weight_decay",), _optional("weight decay", recipe["weight_decay"])),
         (("ema_decay",), _optional("EMA of the weights", recipe["ema_decay"])),
