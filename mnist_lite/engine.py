@@ -25,6 +25,7 @@ from mnist_lite.data import (
     EVAL_BATCH_SIZE,
     EVAL_SPLITS,
     LOADERS,
+    NO_AUGMENT,
     TensorLoader,
     load_mnist,
     make_loaders,
@@ -336,6 +337,12 @@ def fit(
     train_loader, eval_loader = make_loaders(
         settings.loader, recipe.batch_size, device, recipe.augment, data_dir, *_limits(settings)
     )
+    # the same images and shuffling without augmentation, for the recipe's last clean_epochs
+    clean_loader = (
+        make_loaders(settings.loader, recipe.batch_size, device, NO_AUGMENT, data_dir, *_limits(settings))[0]
+        if recipe.clean_epochs
+        else train_loader
+    )
     model = recipe.model().to(device)
     trainer = Trainer(model, make_averaged(recipe, model), *make_optimizer(recipe, model, len(train_loader)))
     history = _restore(checkpoint, trainer, device, out / "checkpoint.pt") if checkpoint else History()
@@ -351,7 +358,8 @@ def fit(
     saved = len(history)  # epochs whose checkpoint is on disk: what a resume starts after
     try:
         for epoch in range(len(history) + 1, recipe.epochs + 1):
-            history.append(run_epoch(recipe, trainer, train_loader, eval_loader, settings, epoch, quiet))
+            loader = clean_loader if epoch > recipe.epochs - recipe.clean_epochs else train_loader
+            history.append(run_epoch(recipe, trainer, loader, eval_loader, settings, epoch, quiet))
             log(format_epoch(history.epochs[-1], recipe.epochs))
             if out is not None:
                 _save_checkpoint(out / "checkpoint.pt", recipe, settings, device, trainer, history)

@@ -43,6 +43,9 @@ class Recipe:
     schedule: str = "constant"  # "constant", "onecycle", or "step": lr x0.1 at each of the milestones
     milestones: tuple[int, ...] = ()  # epochs after which the "step" schedule divides the rate by 10
     augment: Augment = field(default_factory=Augment)
+    # the last n epochs train on the images as they are, without ``augment``: the net's final
+    # steps see the distribution it is scored on
+    clean_epochs: int = 0
     label_smoothing: float = 0.0  # of the training loss; evaluation always scores plain cross-entropy
     # 0: evaluate and keep the trained weights; else an exponential moving average of the weights
     # and BatchNorm statistics, updated after every step with this decay, is what is evaluated and kept
@@ -94,6 +97,8 @@ class Recipe:
                 if self.augment.elastic_alpha
                 else {}
             ),
+            # written only where used, so that every record made before it existed reads the same
+            **({"clean_epochs": self.clean_epochs} if self.clean_epochs else {}),
             "label_smoothing": self.label_smoothing,
             "ema_decay": self.ema_decay,
             # written only where used, so that every record made before it existed reads the same
@@ -141,6 +146,7 @@ class Recipe:
                 saved.get("elastic_alpha", 0.0),
                 saved.get("elastic_sigma", 0.0),
             ),
+            clean_epochs=saved.get("clean_epochs", 0),
             label_smoothing=saved["label_smoothing"],
             ema_decay=saved["ema_decay"],
             test_time_shift=saved.get("test_time_shift", 0),
@@ -152,6 +158,11 @@ class Recipe:
         if "optimizer" in saved and saved["optimizer"] not in OPTIMIZERS[1:]:
             raise ValueError(
                 f"optimizer {saved['optimizer']!r}: one of {', '.join(OPTIMIZERS[1:])}, or left out for sgd"
+            )
+        if "clean_epochs" in saved and saved["clean_epochs"] not in range(1, recipe.epochs + 1):
+            raise ValueError(
+                f"clean_epochs {saved['clean_epochs']!r}: 1 to the {recipe.epochs} epochs, "
+                "or left out for none"
             )
         if recipe.optimizer == "nesterov" and recipe.momentum <= 0:  # torch's SGD would refuse it
             raise ValueError("optimizer 'nesterov' with no momentum")

@@ -172,6 +172,7 @@ def every_field_changed():
         schedule="onecycle",
         milestones=(1,),
         augment=Augment(degrees=5.0, translate=0.05, scale=0.05, elastic_alpha=20.0, elastic_sigma=3.0),
+        clean_epochs=1,
         label_smoothing=0.1,
         ema_decay=0.9,
         test_time_shift=2,

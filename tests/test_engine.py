@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import errno
+import functools
 import json
 import os
 
@@ -12,7 +13,7 @@ import pytest
 import torch
 from conftest import copy_run, every_field_changed, interrupt_at_epoch_line, quiet, read_json, tree
 
-from mnist_lite import checkpoints, engine, results
+from mnist_lite import checkpoints, data, engine, results
 from mnist_lite.config import MAX_SEED
 from mnist_lite.data import (
     EVAL_BATCH_SIZE,
@@ -285,6 +286,43 @@ def test_interrupted_result_matches_its_checkpoint(tmp_path, monkeypatch, interr
         read_json(tmp_path / "result.json")["history"]
         == checkpoints.load_checkpoint(tmp_path / "checkpoint.pt")["history"]
     )
+
+
+@pytest.mark.parametrize("loader", ["fast", "torchvision"])
+def test_the_last_clean_epochs_train_on_the_images_as_they_are(monkeypatch, loader):
+    """With ``clean_epochs`` the augmentation runs in every batch of the first epochs and in none
+    of the last ones, in either pipeline."""
+    augmented = []  # per epoch: how many training images were augmented
+    original_affine = data.affine
+
+    def counting_affine(images, *args, **kwargs):
+        augmented[-1] += len(images)
+        return original_affine(images, *args, **kwargs)
+
+    original_transform = data.torchvision_transform
+
+    def counting_transform(augment):
+        transform = original_transform(augment)
+
+        def counted(image):
+            augmented[-1] += 1
+            return transform(image)
+
+        return counted
+
+    monkeypatch.setattr(data, "affine", counting_affine)
+    monkeypatch.setattr(data, "torchvision_transform", counting_transform)
+    # the classic pipeline's workers would count in their own processes: none here
+    monkeypatch.setattr(data, "torchvision_loader", functools.partial(data.torchvision_loader, workers=0))
+    monkeypatch.setitem(data.LOADERS, "torchvision", data.torchvision_loader)
+    recipe = dataclasses.replace(STEPS[5], epochs=3, clean_epochs=2, test_time_shift=0)
+
+    def next_epoch(line):
+        augmented.append(0)
+
+    augmented.append(0)
+    fit(recipe, loader=loader, log=next_epoch, **SMALL)
+    assert augmented[:3] == [256, 0, 0]
 
 
 def test_every_recipe_field_is_restored_and_the_resume_is_exact(tmp_path):

@@ -750,6 +750,9 @@ def test_what_changed_names_only_what_differs_from_the_baseline():
     assert set(report.design.OPTIMIZER_WORDS) == set(OPTIMIZERS)
     bent = dict(baseline, elastic_alpha=34.0, elastic_sigma=4.0)
     assert report.design.what_changed(bent, ["augment"], baseline) == "elastic α 34, σ 4"
+    finished_clean = dict(baseline, clean_epochs=3)
+    changed = report.design.what_changed(finished_clean, ["clean_epochs"], baseline)
+    assert changed == "no augmentation in the last 3 epochs"
 
 
 def test_design_section_rows(tmp_path):

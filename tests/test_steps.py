@@ -176,6 +176,20 @@ def test_elastic_deformation_is_recorded_only_where_it_is_used():
             Recipe.from_dict(dict(plain.as_dict(), **bad))
 
 
+def test_clean_epochs_are_recorded_only_where_used():
+    plain = STEPS[5]
+    assert "clean_epochs" not in plain.as_dict()
+    finished_clean = dataclasses.replace(plain, clean_epochs=3)
+    recorded = json.loads(json.dumps(finished_clean.as_dict()))
+    assert recorded["clean_epochs"] == 3 and Recipe.from_dict(recorded) == finished_clean
+    for bad in (0, -1, plain.epochs + 1):
+        with pytest.raises(ValueError, match="clean_epochs .*: 1 to the 15 epochs, or left out"):
+            Recipe.from_dict(dict(plain.as_dict(), clean_epochs=bad))
+    for bad in (2.0, "3"):
+        with pytest.raises(TypeError, match="recipe.clean_epochs: .* is not a int"):
+            Recipe.from_dict(dict(plain.as_dict(), clean_epochs=bad))
+
+
 def test_the_optimizer_is_recorded_only_where_it_is_not_plain_sgd():
     """Every run recorded before the optimizer could change trained with SGD and reads the same."""
     assert all("optimizer" not in recipe.as_dict() for recipe in STEPS.values())

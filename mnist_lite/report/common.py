@@ -98,6 +98,7 @@ LITE_RECIPE = {
     "scale?": NUMBER,
     "elastic_alpha?": NUMBER,
     "elastic_sigma?": NUMBER,
+    "clean_epochs?": COUNT,
     "label_smoothing": NUMBER,
     "ema_decay?": NUMBER,
     "architecture": {

@@ -124,6 +124,12 @@ def recipe_phrases(recipe: dict) -> list[tuple[tuple[str, ...], str]]:
             if recipe.get("elastic_alpha")
             else "no elastic",
         ),
+        (
+            ("clean_epochs",),
+            f"no augmentation in the last {recipe['clean_epochs']} epochs"
+            if recipe.get("clean_epochs")
+            else "augmentation to the end",
+        ),
         (("label_smoothing",), _optional("label smoothing", recipe["label_smoothing"])),
         (("weight_decay",), _optional("weight decay", recipe["weight_decay"])),
         (("ema_decay",), _optional("EMA of the weights", recipe["ema_decay"])),
