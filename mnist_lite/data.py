@@ -22,6 +22,7 @@ Pipelines, with identical normalisation:
 
 from __future__ import annotations
 
+import copy
 import functools
 import gzip
 import hashlib
@@ -208,7 +209,10 @@ def affine(
     ``elastic_transform`` does to the transformed image.
 
     One ``affine_grid`` + ``grid_sample`` call for the whole batch; it follows the conventions
-    of ``torchvision.transforms.functional.rotate`` so the two pipelines augment alike.
+    of ``torchvision.transforms.functional.rotate`` so the two pipelines augment alike. With a
+    displacement the geometry is that of the classic pipeline's ``Compose([RandomAffine,
+    ElasticTransform])``, but resampled once where that resamples twice, rounding to whole grey
+    levels between, so the classic pipeline's deformed digits come out a little blurrier.
     """
     radians = torch.deg2rad(degrees.to(images))
     cos, sin = torch.cos(radians), torch.sin(radians)
@@ -227,8 +231,8 @@ def affine(
 
 
 def augment_batch(images: torch.Tensor, augment: Augment) -> torch.Tensor:
-    """Each normalised image rotated, zoomed and shifted by its own random draw within ``augment``'s
-    bounds."""
+    """Each normalised image rotated, zoomed, shifted and elastically deformed by its own random
+    draw within ``augment``'s bounds."""
     n = len(images)
 
     def uniform(bound: float, *shape: int) -> torch.Tensor:  # within ±bound
@@ -247,14 +251,17 @@ def elastic_displacement(images: torch.Tensor, augment: Augment) -> torch.Tensor
     n, _, height, width = images.shape
     field = torch.rand(n, 2, height, width, device=images.device) * 2 - 1
     if augment.elastic_sigma > 0:  # blur the columns, then the rows
-        blur = functools.partial(_blur_matrix, sigma=augment.elastic_sigma, device=images.device)
-        field = blur(height).T @ field @ blur(width)
+        sigma = augment.elastic_sigma
+        field = (
+            _blur_matrix(height, sigma, images.device).T @ field @ _blur_matrix(width, sigma, images.device)
+        )
     # torchvision scales the horizontal move by the width, the vertical by the height
     size = torch.tensor([width, height], device=images.device)
     return (field * augment.elastic_alpha / size[:, None, None]).permute(0, 2, 3, 1)
 
 
-def _blur_matrix(size: int, sigma: float, device) -> torch.Tensor:
+@functools.lru_cache(maxsize=8)  # the same few matrices for every batch of a run
+def _blur_matrix(size: int, sigma: float, device: torch.device) -> torch.Tensor:
     """``M`` such that ``v @ M`` is torchvision's ``gaussian_blur`` of the length-``size`` vector
     ``v``: its kernel (``int(8 sigma + 1)`` taps, made odd), reflected at the edges. The 2-D
     Gaussian is separable, so two such products blur an image as torchvision's 2-D kernel does, in
@@ -360,6 +367,25 @@ def torchvision_loader(images, labels, batch_size, device, shuffle=False, augmen
 
 
 LOADERS = dict(zip(config.LOADERS, (TensorLoader, torchvision_loader), strict=True))
+
+
+def without_augmentation(train_loader, device):
+    """``train_loader``'s images, batch size and shuffling with each image as it is: what a
+    recipe's ``clean_epochs`` train on. The fast pipeline's copy shares its tensors; the classic
+    one is a second ``DataLoader``, with workers of its own."""
+    if isinstance(train_loader, TensorLoader):
+        clean = copy.copy(train_loader)
+        clean.augment = NO_AUGMENT
+        return clean
+    dataset = train_loader.dataset
+    return torchvision_loader(
+        dataset.data,
+        dataset.targets,
+        train_loader.batch_size,
+        device,
+        shuffle=True,
+        workers=train_loader.num_workers,
+    )
 
 
 VALIDATION_SIZE = 10_000

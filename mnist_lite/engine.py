@@ -25,11 +25,11 @@ from mnist_lite.data import (
     EVAL_BATCH_SIZE,
     EVAL_SPLITS,
     LOADERS,
-    NO_AUGMENT,
     TensorLoader,
     load_mnist,
     make_loaders,
     shifted_copies,
+    without_augmentation,
 )
 from mnist_lite.device import DTYPES, autocast, device_name, pick_device, resolve_dtype
 from mnist_lite.errors import MnistLiteError
@@ -337,12 +337,7 @@ def fit(
     train_loader, eval_loader = make_loaders(
         settings.loader, recipe.batch_size, device, recipe.augment, data_dir, *_limits(settings)
     )
-    # the same images and shuffling without augmentation, for the recipe's last clean_epochs
-    clean_loader = (
-        make_loaders(settings.loader, recipe.batch_size, device, NO_AUGMENT, data_dir, *_limits(settings))[0]
-        if recipe.clean_epochs
-        else train_loader
-    )
+    clean_loader = without_augmentation(train_loader, device) if recipe.clean_epochs else train_loader
     model = recipe.model().to(device)
     trainer = Trainer(model, make_averaged(recipe, model), *make_optimizer(recipe, model, len(train_loader)))
     history = _restore(checkpoint, trainer, device, out / "checkpoint.pt") if checkpoint else History()

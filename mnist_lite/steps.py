@@ -116,12 +116,14 @@ class Recipe:
         # no zoom is recorded by leaving it out; a zoom of 1 or more would shrink images to nothing
         if "scale" in saved and not (isinstance(saved["scale"], float) and 0 < saved["scale"] < 1):
             raise ValueError(f"scale {saved['scale']!r}: a zoom between 0 and 1, or left out for none")
-        # no elastic deformation is recorded by leaving both out
-        elastic = (saved.get("elastic_alpha"), saved.get("elastic_sigma"))
-        if elastic != (None, None) and not all(isinstance(v, float) and v > 0 for v in elastic):
+        # no elastic deformation is recorded by leaving both out; a sigma of 0 leaves the field unsmoothed
+        alpha, sigma = saved.get("elastic_alpha"), saved.get("elastic_sigma")
+        if (alpha, sigma) != (None, None) and not (
+            isinstance(alpha, float) and alpha > 0 and isinstance(sigma, float) and sigma >= 0
+        ):
             raise ValueError(
-                f"elastic_alpha {elastic[0]!r}, elastic_sigma {elastic[1]!r}: both above 0, "
-                "or both left out for none"
+                f"elastic_alpha {alpha!r}, elastic_sigma {sigma!r}: an alpha above 0 and a sigma of 0 "
+                "or more, or both left out for none"
             )
         if "test_time_shift" in saved and saved["test_time_shift"] not in range(1, MAX_TEST_TIME_SHIFT + 1):
             raise ValueError(
@@ -159,10 +161,13 @@ class Recipe:
             raise ValueError(
                 f"optimizer {saved['optimizer']!r}: one of {', '.join(OPTIMIZERS[1:])}, or left out for sgd"
             )
-        if "clean_epochs" in saved and saved["clean_epochs"] not in range(1, recipe.epochs + 1):
+        # checked once the recipe is built: the bound is its epochs, and it needs an augmentation
+        if "clean_epochs" in saved and not (
+            recipe.augment and saved["clean_epochs"] in range(1, recipe.epochs)
+        ):
             raise ValueError(
-                f"clean_epochs {saved['clean_epochs']!r}: 1 to the {recipe.epochs} epochs, "
-                "or left out for none"
+                f"clean_epochs {saved['clean_epochs']!r}: 1 to {recipe.epochs - 1} of the {recipe.epochs} "
+                "epochs of a recipe with augmentation, or left out for none"
             )
         if recipe.optimizer == "nesterov" and recipe.momentum <= 0:  # torch's SGD would refuse it
             raise ValueError("optimizer 'nesterov' with no momentum")

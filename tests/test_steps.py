@@ -167,12 +167,16 @@ def test_elastic_deformation_is_recorded_only_where_it_is_used():
     recorded = json.loads(json.dumps(bent.as_dict()))
     assert (recorded["elastic_alpha"], recorded["elastic_sigma"]) == (34.0, 4.0)
     assert Recipe.from_dict(recorded) == bent
+    unsmoothed = dataclasses.replace(bent, augment=dataclasses.replace(bent.augment, elastic_sigma=0.0))
+    assert Recipe.from_dict(json.loads(json.dumps(unsmoothed.as_dict()))) == unsmoothed
     for bad in (
         {"elastic_alpha": 34.0},
         {"elastic_sigma": 4.0},
         {"elastic_alpha": 0.0, "elastic_sigma": 4.0},
+        {"elastic_alpha": 34.0, "elastic_sigma": -1.0},
+        {"elastic_alpha": 34, "elastic_sigma": 4.0},
     ):
-        with pytest.raises(ValueError, match="both above 0, or both left out"):
+        with pytest.raises(ValueError, match="an alpha above 0 and a sigma of 0 or more, or both left out"):
             Recipe.from_dict(dict(plain.as_dict(), **bad))
 
 
@@ -182,9 +186,14 @@ def test_clean_epochs_are_recorded_only_where_used():
     finished_clean = dataclasses.replace(plain, clean_epochs=3)
     recorded = json.loads(json.dumps(finished_clean.as_dict()))
     assert recorded["clean_epochs"] == 3 and Recipe.from_dict(recorded) == finished_clean
-    for bad in (0, -1, plain.epochs + 1):
-        with pytest.raises(ValueError, match="clean_epochs .*: 1 to the 15 epochs, or left out"):
+    for bad in (0, -1, plain.epochs, plain.epochs + 1):
+        with pytest.raises(
+            ValueError, match="clean_epochs .*: 1 to 14 of the 15 epochs of a recipe with aug"
+        ):
             Recipe.from_dict(dict(plain.as_dict(), clean_epochs=bad))
+    unaugmented = dataclasses.replace(plain, augment=Augment()).as_dict()
+    with pytest.raises(ValueError, match="clean_epochs 3: .* of a recipe with augmentation"):
+        Recipe.from_dict(dict(unaugmented, clean_epochs=3))
     for bad in (2.0, "3"):
         with pytest.raises(TypeError, match="recipe.clean_epochs: .* is not a int"):
             Recipe.from_dict(dict(plain.as_dict(), clean_epochs=bad))

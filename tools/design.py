@@ -200,9 +200,9 @@ VARIANTS = {
         )
         for alpha, sigma in ((34, 4), (68, 4), (50, 5))
     },
-    # round 14, too: the same augmentation, switched off for the last 3 (or 5) epochs, at the two
-    # lowest rates (or all of the last five the target judges), so that the net's last steps train
-    # on digits as the test set shows them
+    # round 14, too: the same augmentation, switched off for the last 3 epochs (all at the lowest
+    # rate) or the last 5 (at the two lowest: all that the target judges), so that the net's last
+    # steps train on digits as the test set shows them
     "step5_clean_last3": dict(ROTATE12_TRANSLATE, clean_epochs=3),
     "step5_clean_last5": dict(ROTATE12_TRANSLATE, clean_epochs=5),
 }
