@@ -189,8 +189,8 @@ VARIANTS = {
     # round 14, back on the AMD EPYC of rounds 1 to 8: elastic deformation (Simard et al., 2003),
     # the augmentation best known on MNIST and the one kind no round had tried; it bends strokes
     # where rotation, shift and zoom move the whole digit. torchvision's alpha and sigma: 34 and 4
-    # move a pixel by about 1.1 pixels on average, 68 and 4 by about 2.2 (Simard's
-    # strength), 50 and 5 are torchvision's defaults
+    # bend gently, 50 and 5 are torchvision's defaults, 68 and 4 are Simard's strength (his alpha
+    # counts pixels, torchvision's half-pixels)
     **{
         f"step5_elastic{alpha}_{sigma}": dict(
             ROTATE12_TRANSLATE,
