@@ -37,8 +37,6 @@ from mnist_lite.results import History
 from mnist_lite.schema import COUNT, MAYBE_COUNT, NUMBER, TEXT, ListOf, Schema, read_json
 from mnist_lite.steps import DESIGN_BASELINE, LAST_EPOCHS, STEP5_PLAIN, TARGET_ACCURACY
 
-# --- the design search, and the experiments before it -------------------------------------------------------
-
 
 def load_design(results: Path, folder: str = DESIGN) -> dict | None:
     """``{"variants": {name: runs by seed}, "speed": design_speed.json or None}`` of the design

@@ -12,8 +12,6 @@ from mnist_lite.results import History
 from mnist_lite.schema import read_json
 from mnist_lite.steps import PARAM_BUDGET, STEPS, TARGET_ACCURACY
 
-# --- the steps and the picture of the series ----------------------------------------------------------------
-
 
 def load_steps(results: Path) -> dict[int, dict]:
     """The recorded run of each step that has one; a run that is not a complete full run on the

@@ -6,8 +6,6 @@ from __future__ import annotations
 from mnist_lite.report.common import missing_note
 from mnist_lite.steps import shifted_views
 
-# --- speed and time -----------------------------------------------------------------------------------------
-
 
 def performance_table(runs: list[dict] | None) -> str:
     if runs is None:
