@@ -13,6 +13,7 @@ DEVICES = ("auto", "cpu", "cuda", "mps")  # auto: CUDA, else Apple's MPS, else t
 PRECISIONS = ("bfloat16", "float32")  # of the forward pass in training; "auto" picks one per device
 LOADERS = ("fast", "torchvision")  # input pipelines (mnist_lite.data)
 MAX_SEED = 2**63 - 1  # torch.manual_seed takes a signed 64-bit number
+ACTIVATIONS = ("relu", "silu")  # a LiteNet's nonlinearity: ReLU, or SiLU (x times its sigmoid)
 
 
 @dataclass(frozen=True)
@@ -58,7 +59,8 @@ class Lite:
     second 2x2 max-pool after the first ``second_pool`` of them if that is not 0, then global
     average pooling (GAP) and a 1x1 classifier; the last ``dilated`` of the low-resolution
     convolutions are dilated by 2. ``batch_norm`` and ``dropout``
-    (channel-wise, ``Dropout2d``) follow every convolution. Calling it builds the net.
+    (channel-wise, ``Dropout2d``) follow every convolution, with the ``activation`` (one of
+    ``ACTIVATIONS``) between them. Calling it builds the net.
 
     With ``separable``, every 3x3 convolution whose input has more than one channel is
     depthwise-separable: a 3x3 filter per input channel, then a 1x1 convolution that mixes them.
@@ -75,10 +77,13 @@ class Lite:
     separable: bool = False
     batch_norm: bool = True
     dropout: float = 0.0
+    activation: str = "relu"
 
     name = "LiteNet"
 
     def __post_init__(self):
+        if self.activation not in ACTIVATIONS:
+            raise ValueError(f"activation {self.activation!r}: one of {', '.join(ACTIVATIONS)}")
         # dilated convolutions come after any second pool, whose size arithmetic assumes 3x3 views
         if not 0 <= self.dilated <= len(self.low_resolution) - self.second_pool:
             raise ValueError(
@@ -94,7 +99,9 @@ class Lite:
 
 MODELS = {config.name: config for config in (Baseline, Lite)}
 # fields newer than some recorded architectures, at the value every record written before them had
-ARCHITECTURE_FIELDS_ADDED = {"LiteNet": {"second_pool": 0, "separable": False, "dilated": 0}}
+ARCHITECTURE_FIELDS_ADDED = {
+    "LiteNet": {"second_pool": 0, "separable": False, "dilated": 0, "activation": "relu"}
+}
 
 
 def model_to_dict(config: Baseline | Lite) -> dict:

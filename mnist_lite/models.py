@@ -50,6 +50,9 @@ class BaselineNet(nn.Module):
         return self.features(x)
 
 
+ACTIVATION_MODULES = {"relu": nn.ReLU, "silu": nn.SiLU}  # by Lite.activation
+
+
 class LiteNet(nn.Module):
     """The skeleton of steps 2 to 5, built from a :class:`~mnist_lite.config.Lite` config."""
 
@@ -78,7 +81,8 @@ class LiteNet(nn.Module):
     def block(
         self, in_channels: int, out_channels: int, kernel_size: int = 3, padding: int = 0, dilation: int = 1
     ) -> nn.Sequential:
-        """Convolution (depthwise-separable where the config says so), [BatchNorm,] ReLU[, Dropout2d]."""
+        """Convolution (depthwise-separable where the config says so), [BatchNorm,] the activation
+        (ReLU or SiLU)[, Dropout2d]."""
         batch_norm, dropout = self.config.batch_norm, self.config.dropout
         spatial = dict(kernel_size=kernel_size, padding=padding, dilation=dilation)
         if self.config.separable and kernel_size > 1 and in_channels > 1:
@@ -88,7 +92,7 @@ class LiteNet(nn.Module):
             layers = [nn.Conv2d(in_channels, out_channels, **spatial, bias=not batch_norm)]
         if batch_norm:
             layers.append(nn.BatchNorm2d(out_channels))
-        layers.append(nn.ReLU())
+        layers.append(ACTIVATION_MODULES[self.config.activation]())
         if dropout:
             layers.append(nn.Dropout2d(dropout))
         return nn.Sequential(*layers)

@@ -162,6 +162,7 @@ def every_field_changed():
             separable=True,
             batch_norm=False,
             dropout=0.05,
+            activation="silu",
         ),
         epochs=2,
         batch_size=64,

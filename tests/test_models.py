@@ -206,6 +206,22 @@ def test_a_separable_convolution_filters_each_channel_then_mixes_them():
     assert conv2.multiply_adds == 4 * 12 * 12 * 9 + 6 * 12 * 12 * 4
 
 
+def test_the_activation_is_silu_where_the_config_says_so():
+    relu = Lite(full_resolution=(4,), transition=0, low_resolution=(6, 6), batch_norm=True)
+    silu = dataclasses.replace(relu, activation="silu")
+    assert [row.description for row in layer_table(silu())][:1] == ["conv 3x3 pad 1, BN, SiLU"]
+    assert not any(isinstance(m, torch.nn.ReLU) for m in silu().modules())
+    assert count_parameters(silu()) == count_parameters(relu())
+    x = torch.randn(2, 1, 28, 28)
+    torch.manual_seed(0)
+    a = relu().eval()
+    torch.manual_seed(0)
+    b = silu().eval()
+    assert not torch.allclose(a(x), b(x))  # the same weights, another function
+    with pytest.raises(ValueError, match="activation 'gelu': one of relu, silu"):
+        Lite(activation="gelu")
+
+
 def test_batch_norm_and_dropout_add_no_multiply_adds():
     plain = Lite(full_resolution=(4,), low_resolution=(6,), batch_norm=False)
     both = Lite(full_resolution=(4,), low_resolution=(6,), batch_norm=True, dropout=0.1)

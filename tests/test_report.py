@@ -729,6 +729,9 @@ def test_architecture_summary():
         report.design.architecture_summary(separable)
         == "28x28: 8 | pool | 14x14: 32,32 (depthwise-separable after the first)"
     )
+    assert report.design.architecture_summary(dict(one_pool, activation="silu")) == (
+        "28x28: 8 | pool | 14x14: 12,16,16,16 (SiLU)"
+    )
     assert report.design.architecture_summary(dict(one_pool, dilated=1)) == (
         "28x28: 8 | pool | 14x14: 12,16,16,16 (the last dilated by 2)"
     )

@@ -135,7 +135,7 @@ def test_model_from_dict():
         model_from_dict("DropoutNet", {})
 
 
-@pytest.mark.parametrize("field, value", [("second_pool", 2), ("separable", True)])
+@pytest.mark.parametrize("field, value", [("second_pool", 2), ("separable", True), ("activation", "silu")])
 def test_a_field_added_later_is_recorded_only_where_it_is_used(field, value):
     """Records written before ``field`` existed lack it; the same net recorded now must equal
     them, or a resumed run or a checked sweep would see another recipe."""

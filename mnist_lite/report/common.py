@@ -108,6 +108,7 @@ LITE_RECIPE = {
         "low_resolution": ListOf(COUNT, 1),
         "second_pool?": COUNT,
         "dilated?": COUNT,
+        "activation?": TEXT,
         "separable?": FLAG,
         "dropout": NUMBER,
     },

@@ -68,7 +68,8 @@ def load_design(results: Path, folder: str = DESIGN) -> dict | None:
 def architecture_summary(architecture: dict) -> str:
     """A LiteNet's layout: the channels of the convolutions at each resolution, e.g.
     ``28x28: 8 | pool | 14x14: 12,16,16,16`` (the size is each group's input), and whether
-    the convolutions after the first are depthwise-separable or the last ones dilated."""
+    the convolutions after the first are depthwise-separable, the last ones dilated, or the
+    activation SiLU."""
     full, low = architecture["full_resolution"], architecture["low_resolution"]
     second_pool = architecture.get("second_pool", 0)
     size = 28 - len(full) * (2 - 2 * architecture["padding"])  # a 3x3 convolution trims 1 - padding a side
@@ -85,6 +86,8 @@ def architecture_summary(architecture: dict) -> str:
         notes.append("depthwise-separable after the first")
     if dilated := architecture.get("dilated", 0):
         notes.append(f"the last {dilated} dilated by 2" if dilated > 1 else "the last dilated by 2")
+    if architecture.get("activation", "relu") == "silu":
+        notes.append("SiLU")
     return " | ".join(parts) + "".join(f" ({note})" for note in notes)
 
 
