@@ -256,8 +256,8 @@ def elastic_displacement(images: torch.Tensor, augment: Augment) -> torch.Tensor
             _blur_matrix(height, sigma, images.device).T @ field @ _blur_matrix(width, sigma, images.device)
         )
     # torchvision scales the horizontal move by the width, the vertical by the height
-    size = torch.tensor([width, height], device=images.device)
-    return (field * augment.elastic_alpha / size[:, None, None]).permute(0, 2, 3, 1)
+    alpha = augment.elastic_alpha
+    return torch.stack((field[:, 0] * alpha / width, field[:, 1] * alpha / height), dim=-1)
 
 
 @functools.lru_cache(maxsize=8)  # the same few matrices for every batch of a run

@@ -206,7 +206,7 @@ VARIANTS = {
     "step5_clean_last3": dict(ROTATE12_TRANSLATE, clean_epochs=3),
     "step5_clean_last5": dict(ROTATE12_TRANSLATE, clean_epochs=5),
     # round 15: twice the batch again (512), with the rate scaled as from 128 to 256 (0.4) or
-    # kept (0.2): half the steps, each on twice the images, which may also suit a CPU's arithmetic
+    # kept (0.2): half the steps, each on twice the images
     "step5_batch512": dict(ROTATE12_TRANSLATE, batch_size=512, lr=0.4),
     "step5_batch512_lr02": dict(ROTATE12_TRANSLATE, batch_size=512),
     # round 16: a smooth activation, SiLU (x times its sigmoid), in place of ReLU, for the same
