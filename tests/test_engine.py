@@ -614,7 +614,8 @@ def test_seed_sweep_counts_a_finished_seed_without_its_checkpoint(tmp_path, caps
 
 def test_evaluate_checkpoint_of_a_fit(tmp_path):
     run = fit(TWO_EPOCHS_OF_5, seed=2, out=tmp_path, log=quiet, **SMALL)
-    _, images, recipe = engine.evaluate_checkpoint(tmp_path / "model.pt", device="cpu")
+    from_model = engine.evaluate_checkpoint(tmp_path / "model.pt", device="cpu")
+    _, images, recipe = from_model
     assert images == 10000 and recipe == TWO_EPOCHS_OF_5
     _, test_loader = make_loaders("fast", 1000, torch.device("cpu"), test_limit=256, train_limit=1)
     scores = engine.evaluate(run.model, test_loader, TWO_EPOCHS_OF_5.test_time_shift)
@@ -623,8 +624,7 @@ def test_evaluate_checkpoint_of_a_fit(tmp_path):
         row["test_acc"],
         row["plain_test_acc"],
     )
-    from_checkpoint = engine.evaluate_checkpoint(tmp_path / "checkpoint.pt", step=5, device="cpu")
-    assert from_checkpoint == engine.evaluate_checkpoint(tmp_path / "model.pt", device="cpu")
+    assert engine.evaluate_checkpoint(tmp_path / "checkpoint.pt", step=5, device="cpu") == from_model
 
 
 def test_evaluate_checkpoint_of_a_custom_architecture(tmp_path):

@@ -742,6 +742,7 @@ def outcomes(request, run_cli, tmp_path_factory, checkout_template, finished_run
     }
 
 
+@pytest.mark.xdist_group("hostile")  # one worker runs the whole table: `outcomes` prepares every case
 @pytest.mark.parametrize("case", [pytest.param(c, id=c.id) for c in CASES])
 def test_hostile_input(case, outcomes):
     ctx, argv, fragments, before, proc = outcomes[case.id]
