@@ -229,61 +229,52 @@ def plot_seeds(summaries: list[dict]):
 
 
 def plot_frontier(variants: list[dict]):
-    """The design search: per variant (``name``, ``params``, ``multiply_adds``, ``seconds_per_epoch``
-    or None, ``min_last5``: the validation minimum of the last five epochs of each seed, and
-    ``step5`` if step 5 trains it), the mean over seeds against its parameters and its cost, with
-    the seeds' range as a bar; against time too when timings exist. Step 5's recipe is the star.
-    The other recipes on step 5's net are named in the first panel only, and the star's name too:
-    in the others they would bury each other's labels."""
+    """The design search, per variant (``name``, ``params``, ``multiply_adds``,
+    ``seconds_per_epoch`` or None, ``min_last5``: the validation minimum of the last five epochs of
+    each seed, and ``step5`` if step 5 trains it). Left, every variant ranked by the mean over its
+    seeds, each seed a point; right, the same means, with the seeds' range as a bar, against
+    parameters, multiply-adds and, where timings exist, seconds per epoch. Step 5's recipe is the
+    star. On the right only the variants with a net of their own are named: the other recipes on
+    step 5's net share its column there, and the ranking names them."""
     panels = [("params", "parameters"), ("multiply_adds", "multiply-adds per image")]
     if any(v["seconds_per_epoch"] is not None for v in variants):
         panels.append(("seconds_per_epoch", "seconds per training epoch"))
+    means = [statistics.mean(v["min_last5"]) for v in variants]
     lowest = min(min(v["min_last5"]) for v in variants)
     highest = max(TARGET_ACCURACY, *(max(v["min_last5"]) for v in variants))
-    margin = (highest - lowest) * 0.08 + 0.01
-    fig, axes = plt.subplots(1, len(panels), figsize=(6.5 * len(panels), 6), sharey=True, squeeze=False)
+    margin = (highest - lowest) * 0.05 + 0.01
+    limits = (lowest - margin, highest + margin)
+    fig = plt.figure(figsize=(16, max(8.0, 2.0 + 0.26 * len(variants))))
+    grid = fig.add_gridspec(len(panels), 2, width_ratios=[1, 1.25])
+    _plot_ranking(fig.add_subplot(grid[:, 0]), variants, means, limits)
     step5_net = next(((v["params"], v["multiply_adds"]) for v in variants if v.get("step5")), None)
-    on_step5_net = [
-        v for v in variants if not v.get("step5") and (v["params"], v["multiply_adds"]) == step5_net
-    ]
-    for ax, (key, label) in zip(axes[0], panels, strict=False):
-        shown = [v for v in variants if v[key] is not None]
-        means = [sum(v["min_last5"]) / len(v["min_last5"]) for v in shown]
-        for v, mean in zip(shown, means, strict=False):
-            spread = [[mean - min(v["min_last5"])], [max(v["min_last5"]) - mean]]
-            marker, color, size, zorder = (
-                ("*", "tab:orange", 14, 3) if v.get("step5") else ("o", "tab:blue", 5, 2)
-            )
+    unnamed = {  # the other recipes on step 5's net
+        v["name"] for v in variants if not v.get("step5") and (v["params"], v["multiply_adds"]) == step5_net
+    }
+    first = None
+    for row, (key, label) in enumerate(panels):
+        ax = fig.add_subplot(grid[row, 1], sharey=first)
+        first = first or ax
+        shown = [(v, mean) for v, mean in zip(variants, means, strict=True) if v[key] is not None]
+        for v, mean in shown:
+            marker, color, size = ("*", "tab:orange", 14) if v.get("step5") else ("o", "tab:blue", 5)
             ax.errorbar(
                 v[key],
                 mean,
-                yerr=spread,
+                yerr=[[mean - min(v["min_last5"])], [max(v["min_last5"]) - mean]],
                 fmt=marker,
                 color=color,
                 elinewidth=1,
                 capsize=2,
                 markersize=size,
-                zorder=zorder,  # step 5's star above the crowd of ties
+                zorder=3 if v.get("step5") else 2,  # step 5's star above the recipes that share its net
             )
-        named = [
-            (v, mean)
-            for v, mean in zip(shown, means, strict=True)
-            if key == "params" or v not in on_step5_net
-        ]
-        if len(named) < len(shown):
-            ax.annotate(
-                "unlabelled: other recipes on step 5's net, named in the first panel",
-                (0.02, 0.02),
-                xycoords="axes fraction",
-                fontsize=7,
-                color="grey",
-            )
-        places = _label_places(
-            [v[key] for v, _ in named], [m for _, m in named], (highest - lowest + 2 * margin) / 40
-        )
+        named = [(v, mean) for v, mean in shown if v["name"] not in unnamed]
+        gap = (limits[1] - limits[0]) / 25
+        places = _label_places([v[key] for v, _ in named], [m for _, m in named], gap)
         for (v, mean), place in zip(named, places, strict=True):
             ax.annotate(
-                (f"{v['name']} (step 5)" if key == "params" else "step 5") if v.get("step5") else v["name"],
+                "step 5" if v.get("step5") else v["name"],
                 (v[key], mean),
                 xytext=(8, place),
                 textcoords=("offset points", "data"),
@@ -296,23 +287,61 @@ def plot_frontier(variants: list[dict]):
             ax.axvline(STEP5_BUDGET, color="grey", linewidth=1, linestyle="--")
             ax.annotate(
                 f"step 5's budget: {STEP5_BUDGET:,}",
-                (STEP5_BUDGET, highest),  # at the top, clear of the labels of the ties below
+                (STEP5_BUDGET, limits[1]),
                 xytext=(4, -12),
                 textcoords="offset points",
                 fontsize=7,
                 color="grey",
             )
-        ax.set(xlabel=label, title=f"against {label}", ylim=(lowest - margin, highest + margin))
+            if unnamed:
+                ax.annotate(
+                    f"unnamed: the {len(unnamed)} other recipes on step 5's net, which the ranking names",
+                    (0.02, 0.03),
+                    xycoords="axes fraction",
+                    fontsize=7,
+                    color="grey",
+                )
+        ax.set(xlabel=label, ylabel="validation accuracy (%)", ylim=limits)
         ticks = "{x:g}" if key == "seconds_per_epoch" else "{x:,.0f}"
         ax.xaxis.set_major_formatter(matplotlib.ticker.StrMethodFormatter(ticks))
         ax.margins(x=0.15)
         ax.grid(alpha=0.3)
-    axes[0][0].set_ylabel(
-        "validation accuracy (%), min of the last 5 epochs\n(mean over seeds; bar: their range)"
+    first.set_title("the mean over seeds against the cost (bar: the seeds' range)")
+    fig.suptitle(
+        "Design variants on the validation split: each seed's minimum over its last 5 epochs "
+        f"(dotted: {TARGET_ACCURACY}%, the test target)"
     )
-    fig.suptitle(f"Design variants on the validation split (dotted: {TARGET_ACCURACY}%, the test target)")
     fig.tight_layout()
     return fig
+
+
+def _plot_ranking(ax, variants: list[dict], means: list[float], limits: tuple[float, float]) -> None:
+    """Every variant a row, the best mean on top: its seeds as points, its mean as a bar; step 5's
+    recipe the star, with a line at its mean, and the names of nets over step 5's budget in grey."""
+    order = sorted(range(len(variants)), key=lambda i: means[i])
+    for row, i in enumerate(order):
+        v = variants[i]
+        seeds = v["min_last5"]
+        ax.plot(seeds, [row] * len(seeds), "o", color="tab:blue", alpha=0.45, markersize=3.5)
+        if v.get("step5"):
+            ax.plot(means[i], row, "*", color="tab:orange", markersize=13, zorder=3)
+            ax.axvline(means[i], color="tab:orange", linewidth=1, alpha=0.6, zorder=1)
+        else:
+            ax.plot(means[i], row, "|", color="black", markersize=11, markeredgewidth=2)
+    ax.set_yticks(range(len(order)))
+    names = [variants[i]["name"] + (" (step 5)" if variants[i].get("step5") else "") for i in order]
+    ax.set_yticklabels(names, fontsize=8)
+    for tick, i in zip(ax.get_yticklabels(), order, strict=True):
+        if variants[i]["params"] >= STEP5_BUDGET:
+            tick.set_color("grey")
+    ax.axvline(TARGET_ACCURACY, color="black", linewidth=1, linestyle=":")
+    ax.set(
+        xlim=limits,
+        ylim=(-0.7, len(order) - 0.3),
+        xlabel="validation accuracy (%)",
+        title=f"ranked by the mean (bar); points: the seeds; grey: {STEP5_BUDGET:,} parameters or more",
+    )
+    ax.grid(alpha=0.3, axis="x")
 
 
 def plot_test_frontier(sweeps: list[dict]):
@@ -394,7 +423,7 @@ def _label_places(xs: list[float], ys: list[float], gap: float) -> list[float]:
     order = sorted(range(len(xs)), key=lambda i: xs[i])
     columns = [[order[0]]]
     for before, i in itertools.pairwise(order):
-        if xs[i] - xs[before] > 0.08 * span:  # far enough right that the labels cannot collide
+        if xs[i] - xs[before] > 0.15 * span:  # far enough right that the labels cannot collide
             columns.append([])
         columns[-1].append(i)
     for column in columns:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import matplotlib.colors
 import matplotlib.pyplot as plt
 import pytest
 from conftest import seed_run
@@ -104,27 +105,48 @@ def test_plot_frontier_adds_the_time_panel_only_with_timings():
         },
         {"name": "b", "params": 15490, "multiply_adds": 9e5, "seconds_per_epoch": None, "min_last5": [99.3]},
     ]
-    fig = plots.plot_frontier(variants)
-    assert [ax.get_xlabel() for ax in fig.axes] == ["parameters", "multiply-adds per image"]
-    assert [line.get_xdata()[0] for line in fig.axes[0].lines if line.get_marker() == "o"] == [7578, 15490]
+    ranking, *costs = plots.plot_frontier(variants).axes
+    assert [ax.get_xlabel() for ax in costs] == ["parameters", "multiply-adds per image"]
+    assert [line.get_xdata()[0] for line in costs[0].lines if line.get_marker() == "o"] == [7578, 15490]
     variants[1]["seconds_per_epoch"] = 8.0
     assert [ax.get_xlabel() for ax in plots.plot_frontier(variants).axes][-1] == "seconds per training epoch"
 
 
-def test_plot_frontier_draws_step5s_recipe_as_a_labelled_star():
+def test_plot_frontier_ranks_every_variant_by_its_mean_with_each_seed_a_point():
+    variants = [
+        {"name": "low", "params": 7578, "multiply_adds": 5e5, "seconds_per_epoch": 3.0},
+        {"name": "wide", "params": 15490, "multiply_adds": 9e5, "seconds_per_epoch": 6.0},
+        {"name": "mid", "params": 7578, "multiply_adds": 5e5, "seconds_per_epoch": 3.0, "step5": True},
+    ]
+    for v, seeds in zip(variants, ([99.0, 99.1], [99.3], [98.9, 99.2, 99.2]), strict=True):
+        v["min_last5"] = seeds
+    ranking = plots.plot_frontier(variants).axes[0]
+    names = [tick.get_text() for tick in ranking.get_yticklabels()]
+    assert names == ["low", "mid (step 5)", "wide"]  # the lowest mean at the bottom, the highest on top
+    colours = [matplotlib.colors.to_hex(tick.get_color()) for tick in ranking.get_yticklabels()]
+    assert colours[2] != colours[0] == colours[1]  # over step 5's budget: told apart
+    seeds = [(x, y) for line in ranking.lines if line.get_marker() == "o" for x, y in line.get_xydata()]
+    assert sorted(seeds) == sorted(
+        (accuracy, row) for row, v in enumerate(variants[i] for i in (0, 2, 1)) for accuracy in v["min_last5"]
+    )
+    (star,) = [line for line in ranking.lines if line.get_marker() == "*"]
+    assert tuple(star.get_xydata()[0]) == pytest.approx((99.1, 1))
+
+
+def test_plot_frontier_draws_step5s_recipe_as_a_star_and_names_only_nets_of_their_own():
     variants = [
         {"name": "a", "params": 7578, "multiply_adds": 5e5, "seconds_per_epoch": 3.0, "min_last5": [99.1]},
         {"name": "b", "params": 7854, "multiply_adds": 9e5, "seconds_per_epoch": 6.0, "min_last5": [99.2]},
         {"name": "c", "params": 7854, "multiply_adds": 9e5, "seconds_per_epoch": 5.0, "min_last5": [99.0]},
     ]
-    variants[1]["step5"] = True  # c is another recipe on b's net: named in the first panel only
-    axes = plots.plot_frontier(variants).axes
-    for ax, key in zip(axes, ("params", "multiply_adds", "seconds_per_epoch"), strict=True):
+    variants[1]["step5"] = True  # c is another recipe on b's net: named by the ranking only
+    ranking, *costs = plots.plot_frontier(variants).axes
+    assert [tick.get_text() for tick in ranking.get_yticklabels()] == ["c", "a", "b (step 5)"]
+    for ax, key in zip(costs, ("params", "multiply_adds", "seconds_per_epoch"), strict=True):
         stars = [line.get_xdata()[0] for line in ax.lines if line.get_marker() == "*"]
         assert stars == [variants[1][key]]
-        names = {"a", "b (step 5)", "c", "step 5"}
-        labels = sorted(text.get_text() for text in ax.texts if text.get_text() in names)
-        assert labels == (["a", "b (step 5)", "c"] if key == "params" else ["a", "step 5"])
+        labels = sorted(text.get_text() for text in ax.texts if text.get_text() in {"a", "b", "c", "step 5"})
+        assert labels == ["a", "step 5"]
 
 
 def test_render_png_is_the_same_picture_every_time_and_unstamped():

@@ -235,7 +235,8 @@ def design_text(design: dict | None) -> str:
     lines += [
         "",
         image_in_docs(
-            "Validation accuracy against cost, per variant; the star is step 5's recipe", FRONTIER_FIGURE
+            "Every variant ranked by validation accuracy, and against its cost; the star is step 5's recipe",
+            FRONTIER_FIGURE,
         ),
     ]
     return "\n".join(lines)
