@@ -109,3 +109,21 @@ def test_summarise_says_in_one_line_why_it_cannot(tmp_path):
     with pytest.raises(SystemExit, match=r"seed1/result.json: not a valid result file \(not JSON"):
         design.summarise(tmp_path)
     assert not (tmp_path / "summary.json").exists()
+
+
+def test_timing_trains_each_variant_as_fit_would(monkeypatch, tmp_path):
+    """``--time`` trains with the variant's weight average and label smoothing, and times a variant
+    with clean last epochs on both loaders, each weighted by its share of the run's epochs."""
+    calls = []  # per train_epoch call: (variant's label smoothing, averaged?, augmented?)
+
+    def recording_train_epoch(model, loader, optimizer, scheduler, *, averaged, label_smoothing, **options):
+        calls.append((label_smoothing, averaged is not None, bool(loader.augment)))
+
+    monkeypatch.setattr(design, "train_epoch", recording_train_epoch)
+    monkeypatch.setattr(design, "RESULTS", tmp_path)
+    names = ["one_pool_ema", "one_pool_smooth", "step5_clean_last3"]
+    design.time_variants(names, "float32", repeats=2, images=256)
+    # a warm-up and two repeats, the variants interleaved; the clean variant: augmented, then clean
+    per_round = [(0.0, True, True), (0.1, False, True), (0.0, False, True), (0.0, False, False)]
+    assert calls == per_round * 3
+    assert sorted(json.loads((tmp_path / "design_speed.json").read_text())["variants"]) == sorted(names)

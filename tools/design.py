@@ -35,9 +35,9 @@ import torch
 
 from mnist_lite.cli import seed_range
 from mnist_lite.config import Augment, Lite
-from mnist_lite.data import TensorLoader, load_mnist
+from mnist_lite.data import TensorLoader, load_mnist, without_augmentation
 from mnist_lite.device import DTYPES, device_name
-from mnist_lite.engine import fit, make_optimizer, sweep_seeds, train_epoch
+from mnist_lite.engine import fit, make_averaged, make_optimizer, sweep_seeds, train_epoch
 from mnist_lite.errors import MnistLiteError
 from mnist_lite.models import multiply_adds
 from mnist_lite.paths import DESIGN, DESIGN_GPU, DESIGN_XEON, REPO, RESULTS
@@ -233,7 +233,9 @@ def variant_recipe(name: str):
 
 def time_variants(names: list[str], dtype: str, repeats: int, images: int = 7680) -> None:
     """Seconds per 60,000-image training epoch of each variant, from ``images`` images, the
-    variants interleaved ``repeats`` times after a warm-up; written to results/design_speed.json."""
+    variants interleaved ``repeats`` times after a warm-up; written to results/design_speed.json.
+    Each epoch trains as ``fit``'s do: with the variant's average of the weights and label
+    smoothing, and a variant with clean last epochs is timed both ways, weighted as its run has them."""
     device = torch.device("cpu")
     train_images, train_labels = load_mnist("train", limit=images)
     setups = {}
@@ -244,13 +246,30 @@ def time_variants(names: list[str], dtype: str, repeats: int, images: int = 7680
         loader = TensorLoader(
             train_images, train_labels, recipe.batch_size, device, shuffle=True, augment=recipe.augment
         )
-        setups[name] = (model, loader, *make_optimizer(recipe, model, len(loader)))
+        # (loader, how many of the run's epochs train on it)
+        loaders = [(loader, recipe.epochs - recipe.clean_epochs)]
+        if recipe.clean_epochs:
+            loaders.append((without_augmentation(loader, device), recipe.clean_epochs))
+        optimizer, scheduler = make_optimizer(recipe, model, len(loader))
+        setups[name] = (recipe, model, loaders, optimizer, scheduler, make_averaged(recipe, model))
 
     def epoch(name: str) -> float:
-        model, loader, optimizer, scheduler = setups[name]
-        start = time.perf_counter()
-        train_epoch(model, loader, optimizer, scheduler, dtype=DTYPES[dtype], quiet=True)
-        return (time.perf_counter() - start) * 60_000 / images
+        recipe, model, loaders, optimizer, scheduler, averaged = setups[name]
+        seconds = 0.0
+        for loader, epochs in loaders:
+            start = time.perf_counter()
+            train_epoch(
+                model,
+                loader,
+                optimizer,
+                scheduler,
+                averaged=averaged,
+                dtype=DTYPES[dtype],
+                label_smoothing=recipe.label_smoothing,
+                quiet=True,
+            )
+            seconds += (time.perf_counter() - start) * epochs / recipe.epochs
+        return seconds * 60_000 / images
 
     for name in names:
         epoch(name)
