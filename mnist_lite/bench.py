@@ -40,6 +40,7 @@ from mnist_lite.data import make_loaders
 from mnist_lite.device import DTYPES, device_name, has_native_bfloat16, pick_device
 from mnist_lite.engine import evaluate, make_optimizer, train_epoch
 from mnist_lite.errors import MnistLiteError
+from mnist_lite.models import count_parameters
 from mnist_lite.results import write_json
 from mnist_lite.steps import DESIGN_BASELINE, Recipe
 
@@ -168,7 +169,7 @@ def bench(
         rows[name] = {
             "model": setup.recipe.model.name,
             "architecture": setup.recipe.as_dict()["architecture"],
-            "params": sum(p.numel() for p in model.parameters()),
+            "params": count_parameters(model),
             "batch_size": setup.recipe.batch_size,
             "augment": dataclasses.asdict(setup.recipe.augment),
             "loader": setup.loader,

@@ -36,11 +36,11 @@ def has_native_bfloat16(device: torch.device) -> bool:
     if device.type == "cuda":
         return torch.cuda.is_bf16_supported()
     if device.type == "cpu":
-        return not _cpu_flags().isdisjoint({"avx512_bf16", "amx_bf16"})
+        return not cpu_flags().isdisjoint({"avx512_bf16", "amx_bf16"})
     return False
 
 
-def _cpu_flags() -> set[str]:
+def cpu_flags() -> set[str]:
     """The CPU's feature flags as /proc/cpuinfo lists them; none where there is no /proc (macOS, Windows)."""
     try:
         lines = Path("/proc/cpuinfo").read_text().splitlines()

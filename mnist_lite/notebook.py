@@ -125,8 +125,9 @@ def _summary_rows(result: dict, without_shifts: bool) -> list[tuple[str, str]]:
 
 
 def format_result(result: dict, recorded: dict | None = None) -> str:
-    """The Result block: every number computed from the run's own history and, for a run that is
-    not the recorded one, the recorded run's beside it."""
+    """The Result block: every number from the run's own record (its history, and the summary
+    ``History`` computes from it) and, for a run that is not the recorded one, the recorded run's
+    beside it."""
     title = f"step {result['step']}: {result['model']}"
     runs = (
         [result] if recorded is None or recorded.get("history") == result["history"] else [result, recorded]

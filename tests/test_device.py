@@ -85,7 +85,7 @@ def test_bfloat16_on_a_cuda_card_without_it_is_refused(monkeypatch):
 )
 def test_native_bfloat16_on_a_cpu(monkeypatch, flags, native):
     """AVX-512 BF16 or AMX BF16 in the CPU's flags: bfloat16 arithmetic in hardware."""
-    monkeypatch.setattr(dev, "_cpu_flags", lambda: flags)
+    monkeypatch.setattr(dev, "cpu_flags", lambda: flags)
     assert has_native_bfloat16(CPU) is native
 
 
@@ -101,9 +101,9 @@ def test_cpu_flags_come_from_proc_cpuinfo(monkeypatch, tmp_path):
     cpuinfo.write_text("processor\t: 0\nflags\t\t: fpu avx2 avx512f avx512_bf16\nmodel name\t: Some CPU\n")
     real = dev.Path
     monkeypatch.setattr(dev, "Path", lambda path: cpuinfo if path == "/proc/cpuinfo" else real(path))
-    assert dev._cpu_flags() == {"fpu", "avx2", "avx512f", "avx512_bf16"}  # whole flags, not "flags" or ":"
+    assert dev.cpu_flags() == {"fpu", "avx2", "avx512f", "avx512_bf16"}  # whole flags, not "flags" or ":"
     cpuinfo.unlink()  # no /proc (macOS, Windows): no flags, no error
-    assert dev._cpu_flags() == set()
+    assert dev.cpu_flags() == set()
 
 
 def test_autocast_float32_is_no_autocast_and_bfloat16_is():

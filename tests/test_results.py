@@ -6,6 +6,7 @@ from __future__ import annotations
 import errno
 import json
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -396,20 +397,25 @@ SWEEPS = sorted(
     }
 )
 
-
-@pytest.mark.results
-def test_every_step_has_a_run_and_every_quoted_sweep_twenty_seeds():
-    """What the next test re-evaluates: each step's run, and every seed of the sweeps the README
-    or docs/experiments.md quote in full."""
-    seeds = {folder: len(list((RESULTS / folder).glob("seed*/result.json"))) for folder in SWEEPS}
-    quoted = ("step4_seeds", "step5_seeds", "replicate/step5_seeds", "replicate_avx2/step5_seeds")
-    assert len(STEP_RUNS) == 5 and all(seeds.get(folder, 0) >= 20 for folder in quoted), seeds
-
-
 # the test-set sweeps of docs/experiments.md's frontier, whose medians the README quotes too
 FRONTIER_SWEEPS = sorted(
     path.parent.relative_to(RESULTS).as_posix() for path in RESULTS.glob("frontier/*/seed1")
 )
+
+
+@pytest.mark.results
+def test_every_step_has_a_run_and_every_quoted_sweep_twenty_seeds():
+    """What the next test re-evaluates: each step's run, every seed of the sweeps the README or
+    docs/experiments.md quote in full, and the first seed of every frontier sweep they name."""
+    seeds = {folder: len(list((RESULTS / folder).glob("seed*/result.json"))) for folder in SWEEPS}
+    quoted = ("step4_seeds", "step5_seeds", "replicate/step5_seeds", "replicate_avx2/step5_seeds")
+    assert len(STEP_RUNS) == 5 and all(seeds.get(folder, 0) >= 20 for folder in quoted), seeds
+    named = set(
+        re.findall(
+            r"frontier/[a-z0-9_]+_(?:float32|bfloat16)", (REPO / "docs" / "experiments.md").read_text()
+        )
+    )
+    assert named and named <= set(FRONTIER_SWEEPS), sorted(named - set(FRONTIER_SWEEPS))
 
 
 @pytest.mark.results

@@ -1,5 +1,6 @@
-"""Train step 5's recipe for one epoch on the first 5,000 training images, per batch size and learning
-rate, seeds 1-3; record each run in results/one_epoch_5000/ for docs/experiments.md.
+"""Train step 5's recipe from before the design search for one epoch on the first 5,000 training
+images, per batch size and learning rate, seeds 1-3; record each run in results/one_epoch_5000/
+for docs/experiments.md.
 
     python tools/one_epoch.py
 

@@ -36,6 +36,8 @@ def train_and_score(
     recipe = dataclasses.replace(STEPS[5], test_time_shift=0)
     if recipe.ema_decay:
         raise SystemExit("step 5 keeps an average of its weights: this tool scores the trained weights only")
+    if recipe.clean_epochs:
+        raise SystemExit("step 5 trains its last epochs without augmentation: this tool's loop does not")
     device = torch.device("cpu")
     torch.manual_seed(seed)  # then the loaders, the model and the optimiser, in fit's order
     train, scored = make_loaders(

@@ -23,7 +23,6 @@ import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 
 import torch
 import torch.nn.functional as F
@@ -31,7 +30,7 @@ from torch import nn
 
 from mnist_lite.config import Augment
 from mnist_lite.data import TensorLoader, load_mnist
-from mnist_lite.device import DTYPES, autocast, device_name
+from mnist_lite.device import DTYPES, autocast, cpu_flags, device_name
 from mnist_lite.engine import make_optimizer
 from mnist_lite.models import multiply_adds
 from mnist_lite.paths import RESULTS
@@ -99,12 +98,9 @@ def matmul_gflops(dtype: torch.dtype, size: int = 2048, repeats: int = 5) -> flo
     return round(2 * size**3 / best / 1e9, 1)
 
 
-def cpu_flags(wanted=("avx2", "avx512f", "avx512_bf16", "amx_bf16")) -> list[str]:
-    """Which of the vector extensions that matter for float32 and bfloat16 this CPU has (Linux)."""
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("flags"):
-            return [flag for flag in wanted if flag in line.split()]
-    return []
+def vector_flags(wanted=("avx2", "avx512f", "avx512_bf16", "amx_bf16")) -> list[str]:
+    """Which of the vector extensions that matter for float32 and bfloat16 this CPU has."""
+    return [flag for flag in wanted if flag in cpu_flags()]
 
 
 def main() -> None:
@@ -180,7 +176,7 @@ def main() -> None:
         RESULTS / "perf_trials.json",
         {
             "device_name": device_name(DEVICE),
-            "cpu_flags": cpu_flags(),
+            "cpu_flags": vector_flags(),
             "model": RECIPE.model.name,
             "architecture": dataclasses.asdict(RECIPE.model),
             "batch_size": RECIPE.batch_size,
