@@ -235,7 +235,8 @@ def plot_frontier(variants: list[dict]):
     seeds, each seed a point; right, the same means, with the seeds' range as a bar, against
     parameters, multiply-adds and, where timings exist, seconds per epoch. Step 5's recipe is the
     star. On the right only the variants with a net of their own are named: the other recipes on
-    step 5's net share its column there, and the ranking names them."""
+    step 5's net share its column in the first two panels and crowd around it in the third, and the
+    ranking names them."""
     panels = [("params", "parameters"), ("multiply_adds", "multiply-adds per image")]
     if any(v["seconds_per_epoch"] is not None for v in variants):
         panels.append(("seconds_per_epoch", "seconds per training epoch"))
@@ -283,24 +284,28 @@ def plot_frontier(variants: list[dict]):
                 arrowprops={"arrowstyle": "-", "color": "grey", "linewidth": 0.5},
             )
         ax.axhline(TARGET_ACCURACY, color="black", linewidth=1, linestyle=":")
+        hidden = sum(v["name"] in unnamed for v, _ in shown)
+        if hidden:
+            ax.annotate(
+                f"unnamed: {hidden} other recipe{'s' if hidden > 1 else ''} on step 5's net "
+                "(the ranking names them)",
+                (0.98, 0.03),
+                xycoords="axes fraction",
+                ha="right",
+                fontsize=7,
+                color="grey",
+            )
         if key == "params":
             ax.axvline(STEP5_BUDGET, color="grey", linewidth=1, linestyle="--")
             ax.annotate(
                 f"step 5's budget: {STEP5_BUDGET:,}",
-                (STEP5_BUDGET, limits[1]),
-                xytext=(4, -12),
+                (STEP5_BUDGET, limits[0]),  # along the line's foot, clear of the dotted target line
+                xytext=(3, 4),
                 textcoords="offset points",
+                rotation=90,
                 fontsize=7,
                 color="grey",
             )
-            if unnamed:
-                ax.annotate(
-                    f"unnamed: the {len(unnamed)} other recipes on step 5's net, which the ranking names",
-                    (0.02, 0.03),
-                    xycoords="axes fraction",
-                    fontsize=7,
-                    color="grey",
-                )
         ax.set(xlabel=label, ylabel="validation accuracy (%)", ylim=limits)
         ticks = "{x:g}" if key == "seconds_per_epoch" else "{x:,.0f}"
         ax.xaxis.set_major_formatter(matplotlib.ticker.StrMethodFormatter(ticks))
@@ -316,7 +321,7 @@ def plot_frontier(variants: list[dict]):
 
 
 def _plot_ranking(ax, variants: list[dict], means: list[float], limits: tuple[float, float]) -> None:
-    """Every variant a row, the best mean on top: its seeds as points, its mean as a bar; step 5's
+    """Every variant a row, the best mean on top: its seeds as points, its mean as a tick; step 5's
     recipe the star, with a line at its mean, and the names of nets over step 5's budget in grey."""
     order = sorted(range(len(variants)), key=lambda i: means[i])
     for row, i in enumerate(order):
@@ -339,7 +344,7 @@ def _plot_ranking(ax, variants: list[dict], means: list[float], limits: tuple[fl
         xlim=limits,
         ylim=(-0.7, len(order) - 0.3),
         xlabel="validation accuracy (%)",
-        title=f"ranked by the mean (bar); points: the seeds; grey: {STEP5_BUDGET:,} parameters or more",
+        title=f"ranked by the mean (tick); points: the seeds; grey: {STEP5_BUDGET:,} parameters or more",
     )
     ax.grid(alpha=0.3, axis="x")
 
@@ -418,6 +423,8 @@ def plot_test_frontier(sweeps: list[dict]):
 def _label_places(xs: list[float], ys: list[float], gap: float) -> list[float]:
     """Heights for the labels of points (xs, ys) that keep labels of points with about the same x
     at least ``gap`` apart, each column of labels centred on its points."""
+    if not xs:
+        return []
     span = (max(xs) - min(xs)) or 1.0
     places = list(ys)
     order = sorted(range(len(xs)), key=lambda i: xs[i])

@@ -147,6 +147,7 @@ def test_plot_frontier_draws_step5s_recipe_as_a_star_and_names_only_nets_of_thei
         assert stars == [variants[1][key]]
         labels = sorted(text.get_text() for text in ax.texts if text.get_text() in {"a", "b", "c", "step 5"})
         assert labels == ["a", "step 5"]
+        assert any(text.get_text().startswith("unnamed: 1 other recipe on step 5's net") for text in ax.texts)
 
 
 def test_render_png_is_the_same_picture_every_time_and_unstamped():
