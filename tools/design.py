@@ -212,6 +212,15 @@ VARIANTS = {
     # round 16: a smooth activation, SiLU (x times its sigmoid), in place of ReLU, for the same
     # parameters; a ReLU that is off passes no gradient, which a net this narrow may miss
     "step5_silu": dict(ROTATE12_TRANSLATE, model=dataclasses.replace(ONE_POOL, activation="silu")),
+    # round 17: the other way from round 9's deeper nets (five convolutions at half resolution,
+    # which lost): three, wider, for about the same parameters; the last then sees 16x16 pixels
+    # instead of 20x20
+    **{
+        f"step5_three_{'_'.join(map(str, widths))}": dict(
+            ROTATE12_TRANSLATE, model=dataclasses.replace(ONE_POOL, low_resolution=widths)
+        )
+        for widths in ((14, 20, 20), (16, 20, 18))
+    },
 }
 # round 12, frontier points on the test set (not candidates): step 5 scores with test-time shifts
 # now, so the levers beyond its budget that came nearest the bar scored plainly (twice the
