@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from mnist_lite.config import Lite
+from mnist_lite.config import ACTIVATIONS, Lite
 
 
 class BaselineNet(nn.Module):
@@ -50,7 +50,7 @@ class BaselineNet(nn.Module):
         return self.features(x)
 
 
-ACTIVATION_MODULES = {"relu": nn.ReLU, "silu": nn.SiLU}  # by Lite.activation
+ACTIVATION_MODULES = dict(zip(ACTIVATIONS, (nn.ReLU, nn.SiLU), strict=True))  # by Lite.activation
 
 
 class LiteNet(nn.Module):
