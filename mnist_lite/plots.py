@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import collections
 import io
 import itertools
 import statistics
@@ -228,14 +229,14 @@ def plot_seeds(summaries: list[dict]):
     return fig
 
 
-def plot_frontier(variants: list[dict]):
+def plot_design_search(variants: list[dict]):
     """The design search, per variant (``name``, ``params``, ``multiply_adds``,
     ``seconds_per_epoch`` or None, ``min_last5``: the validation minimum of the last five epochs of
     each seed, and ``step5`` if step 5 trains it). Left, every variant ranked by the mean over its
     seeds, each seed a point; right, the same means, with the seeds' range as a bar, against
     parameters, multiply-adds and, where timings exist, seconds per epoch. Step 5's recipe is the
-    star. On the right only the variants with a net of their own are named: the other recipes on
-    step 5's net share its column in the first two panels and crowd around it in the third, and the
+    star. On the right only step 5 and the variants with a net of their own are named: recipes on a
+    shared net share its column in the first two panels and crowd around it in the third, and the
     ranking names them."""
     panels = [("params", "parameters"), ("multiply_adds", "multiply-adds per image")]
     if any(v["seconds_per_epoch"] is not None for v in variants):
@@ -248,9 +249,9 @@ def plot_frontier(variants: list[dict]):
     fig = plt.figure(figsize=(16, max(8.0, 2.0 + 0.26 * len(variants))))
     grid = fig.add_gridspec(len(panels), 2, width_ratios=[1, 1.25])
     _plot_ranking(fig.add_subplot(grid[:, 0]), variants, means, limits)
-    step5_net = next(((v["params"], v["multiply_adds"]) for v in variants if v.get("step5")), None)
-    unnamed = {  # the other recipes on step 5's net
-        v["name"] for v in variants if not v.get("step5") and (v["params"], v["multiply_adds"]) == step5_net
+    nets = collections.Counter((v["params"], v["multiply_adds"]) for v in variants)
+    unnamed = {  # the recipes on a net that another recipe shares
+        v["name"] for v in variants if not v.get("step5") and nets[v["params"], v["multiply_adds"]] > 1
     }
     first = None
     for row, (key, label) in enumerate(panels):
@@ -287,7 +288,7 @@ def plot_frontier(variants: list[dict]):
         hidden = sum(v["name"] in unnamed for v, _ in shown)
         if hidden:
             ax.annotate(
-                f"unnamed: {hidden} other recipe{'s' if hidden > 1 else ''} on step 5's net "
+                f"unnamed: {hidden} recipe{'s' if hidden > 1 else ''} on a net shared with others "
                 "(the ranking names them)",
                 (0.98, 0.03),
                 xycoords="axes fraction",

@@ -8,7 +8,7 @@ import json
 import pytest
 from conftest import REPO, load_tool
 
-from mnist_lite.steps import DESIGN_BASELINE, STEP5_PLAIN, STEPS
+from mnist_lite.steps import DESIGN_BASELINE, ROUND4_PLAIN, ROUND4_STEP5, STEP5_PLAIN
 
 design = load_tool("design")
 RECORDED = sorted((REPO / "results").glob("design*/*/seed*.json"))  # design/, design_gpu/, design_xeon/
@@ -30,9 +30,10 @@ def test_every_recorded_variant_is_what_the_tool_trains_today(path):
     assert (run["device"], run["dtype"]) == machine.get(path.parent.parent.name, ("cpu", "bfloat16"))
 
 
-def test_variants_start_from_the_previous_recipe_and_one_of_them_is_step5():
+def test_variants_start_from_the_previous_recipe_and_two_of_them_are_step5_then_and_now():
     assert design.variant_recipe("previous") == DESIGN_BASELINE
-    assert design.variant_recipe("batch256_rotate12_translate") == STEP5_PLAIN
+    assert design.variant_recipe("batch256_rotate12_translate") == ROUND4_PLAIN  # round 4's pick
+    assert design.variant_recipe("step5_dilated1") == STEP5_PLAIN  # round 18's
 
 
 def test_the_shifts_variants_add_step5s_shifts_and_nothing_else_to_the_frontiers_nearest_points():
@@ -47,8 +48,17 @@ def test_the_shifts_variants_add_step5s_shifts_and_nothing_else_to_the_frontiers
     for name in shifted:
         base = design.variant_recipe(name.removesuffix("_shifts"))
         assert base.test_time_shift == 0
-        shift = STEPS[5].test_time_shift
+        shift = ROUND4_STEP5.test_time_shift
         assert design.variant_recipe(name) == dataclasses.replace(base, test_time_shift=shift)
+
+
+def test_round_18_dilates_the_last_convolution_of_round_4s_pick_with_or_without_silu():
+    dilated = design.variant_recipe("step5_dilated1")
+    assert dilated == dataclasses.replace(
+        ROUND4_PLAIN, model=dataclasses.replace(ROUND4_PLAIN.model, dilated=1)
+    )
+    silu = dataclasses.replace(dilated.model, activation="silu")
+    assert design.variant_recipe("step5_silu_dilated1") == dataclasses.replace(dilated, model=silu)
 
 
 def test_round_13_changes_the_optimizer_of_step5s_training_and_adams_rate_only():

@@ -94,7 +94,7 @@ def test_plot_seeds_draws_every_accuracy_of_every_sweep():
     assert first.get_title() == "float32: 20 of 20 seeds hold"
 
 
-def test_plot_frontier_adds_the_time_panel_only_with_timings():
+def test_plot_design_search_adds_the_time_panel_only_with_timings():
     variants = [
         {
             "name": "a",
@@ -105,14 +105,15 @@ def test_plot_frontier_adds_the_time_panel_only_with_timings():
         },
         {"name": "b", "params": 15490, "multiply_adds": 9e5, "seconds_per_epoch": None, "min_last5": [99.3]},
     ]
-    ranking, *costs = plots.plot_frontier(variants).axes
+    ranking, *costs = plots.plot_design_search(variants).axes
     assert [ax.get_xlabel() for ax in costs] == ["parameters", "multiply-adds per image"]
     assert [line.get_xdata()[0] for line in costs[0].lines if line.get_marker() == "o"] == [7578, 15490]
     variants[1]["seconds_per_epoch"] = 8.0
-    assert [ax.get_xlabel() for ax in plots.plot_frontier(variants).axes][-1] == "seconds per training epoch"
+    labels = [ax.get_xlabel() for ax in plots.plot_design_search(variants).axes]
+    assert labels[-1] == "seconds per training epoch"
 
 
-def test_plot_frontier_ranks_every_variant_by_its_mean_with_each_seed_a_point():
+def test_plot_design_search_ranks_every_variant_by_its_mean_with_each_seed_a_point():
     variants = [
         {"name": "low", "params": 7578, "multiply_adds": 5e5, "seconds_per_epoch": 3.0},
         {"name": "wide", "params": 15490, "multiply_adds": 9e5, "seconds_per_epoch": 6.0},
@@ -120,7 +121,7 @@ def test_plot_frontier_ranks_every_variant_by_its_mean_with_each_seed_a_point():
     ]
     for v, seeds in zip(variants, ([99.0, 99.1], [99.3], [98.9, 99.2, 99.2]), strict=True):
         v["min_last5"] = seeds
-    ranking = plots.plot_frontier(variants).axes[0]
+    ranking = plots.plot_design_search(variants).axes[0]
     names = [tick.get_text() for tick in ranking.get_yticklabels()]
     assert names == ["low", "mid (step 5)", "wide"]  # the lowest mean at the bottom, the highest on top
     colours = [matplotlib.colors.to_hex(tick.get_color()) for tick in ranking.get_yticklabels()]
@@ -133,21 +134,23 @@ def test_plot_frontier_ranks_every_variant_by_its_mean_with_each_seed_a_point():
     assert tuple(star.get_xydata()[0]) == pytest.approx((99.1, 1))
 
 
-def test_plot_frontier_draws_step5s_recipe_as_a_star_and_names_only_nets_of_their_own():
+def test_plot_design_search_draws_step5s_recipe_as_a_star_and_names_only_nets_of_their_own():
     variants = [
         {"name": "a", "params": 7578, "multiply_adds": 5e5, "seconds_per_epoch": 3.0, "min_last5": [99.1]},
         {"name": "b", "params": 7854, "multiply_adds": 9e5, "seconds_per_epoch": 6.0, "min_last5": [99.2]},
         {"name": "c", "params": 7854, "multiply_adds": 9e5, "seconds_per_epoch": 5.0, "min_last5": [99.0]},
+        {"name": "d", "params": 7578, "multiply_adds": 6e5, "seconds_per_epoch": 4.0, "min_last5": [99.05]},
+        {"name": "e", "params": 7578, "multiply_adds": 6e5, "seconds_per_epoch": 4.5, "min_last5": [99.15]},
     ]
-    variants[1]["step5"] = True  # c is another recipe on b's net: named by the ranking only
-    ranking, *costs = plots.plot_frontier(variants).axes
-    assert [tick.get_text() for tick in ranking.get_yticklabels()] == ["c", "a", "b (step 5)"]
+    variants[1]["step5"] = True  # c shares b's net, d and e one of their own: named by the ranking only
+    ranking, *costs = plots.plot_design_search(variants).axes
+    assert [tick.get_text() for tick in ranking.get_yticklabels()] == ["c", "d", "a", "e", "b (step 5)"]
     for ax, key in zip(costs, ("params", "multiply_adds", "seconds_per_epoch"), strict=True):
         stars = [line.get_xdata()[0] for line in ax.lines if line.get_marker() == "*"]
         assert stars == [variants[1][key]]
-        labels = sorted(text.get_text() for text in ax.texts if text.get_text() in {"a", "b", "c", "step 5"})
-        assert labels == ["a", "step 5"]
-        assert any(text.get_text().startswith("unnamed: 1 other recipe on step 5's net") for text in ax.texts)
+        names = {"a", "b", "c", "d", "e", "step 5"}
+        assert sorted(text.get_text() for text in ax.texts if text.get_text() in names) == ["a", "step 5"]
+        assert any(text.get_text().startswith("unnamed: 3 recipes on a net shared") for text in ax.texts)
 
 
 def test_render_png_is_the_same_picture_every_time_and_unstamped():

@@ -17,11 +17,14 @@ from mnist_lite import plots, report
 from mnist_lite.config import Lite
 from mnist_lite.errors import MnistLiteError
 from mnist_lite.models import count_parameters
+from mnist_lite.report.common import ROUND4
 from mnist_lite.results import History, clopper_pearson_lower, load_result, seed_summary
 from mnist_lite.steps import (
     DESIGN_BASELINE,
     OPTIMIZERS,
     PARAM_BUDGET,
+    ROUND4_PLAIN,
+    ROUND4_STEP5,
     STEP5_BUDGET,
     STEP5_PLAIN,
     STEPS,
@@ -260,21 +263,23 @@ def test_budgets_of_the_recorded_runs():
 
 SWEEP_FOLDERS = sorted(
     str(path.parent.relative_to(RESULTS))
-    for pattern in ("step*_seeds*", "step5_plain/step5_seeds*")
+    for pattern in ("step*_seeds*", "step5_plain/step5_seeds*", f"{ROUND4}/step5_seeds*")
     for path in RESULTS.glob(f"{pattern}/summary.json")
 )
 
 
 @pytest.mark.parametrize("folder", SWEEP_FOLDERS)
 def test_seed_summary_matches_the_seed_runs(folder):
-    """Each step's sweeps train today's recipe of that step; those in step5_plain/ step 5's recipe
-    as trained, each image scored as it is (before step 5 added its test-time shifts)."""
+    """Each step's sweeps train today's recipe of that step; those in step5_plain/ round 4's recipe
+    of step 5 as trained, each image scored as it is (before step 5 added its test-time shifts),
+    and those in round4_step5/ the same with the shifts (step 5 from round 4 to round 18)."""
     summary = json.loads((RESULTS / folder / "summary.json").read_text())
     runs = [load_result(RESULTS / folder / f"seed{row['seed']}") for row in summary["seeds"]]
     assert seed_summary(runs) == summary
     step, name = summary["step"], Path(folder).name
     assert name == f"step{step}_seeds" or name == f"step{step}_seeds_{summary['dtype']}"
-    recipe = STEP5_PLAIN if folder.startswith("step5_plain/") else STEPS[step]
+    earlier = {"step5_plain": ROUND4_PLAIN, ROUND4: ROUND4_STEP5}
+    recipe = earlier.get(folder.partition("/")[0], STEPS[step])
     for run in runs:
         assert run["recipe"] == recipe.as_dict() and run["train_limit"] is None
         assert len(run["history"]) == recipe.epochs
@@ -391,8 +396,10 @@ def test_a_median_halfway_between_two_hundredths_keeps_its_third_decimal(tmp_pat
 
 
 def test_the_test_sweeps_table_counts_each_sweeps_seeds_and_says_how_long_they_trained(tmp_path):
-    plain = STEP5_PLAIN.as_dict()
-    write_sweep(tmp_path, "step5_seeds", range(1, 21), missing={3, 7})
+    plain = ROUND4_PLAIN.as_dict()
+    write_sweep(
+        tmp_path, f"{ROUND4}/step5_seeds", range(1, 21), missing={3, 7}, recipe=ROUND4_STEP5.as_dict()
+    )
     summary = write_sweep(tmp_path, "step5_plain/step5_seeds", range(1, 21), missing={3, 7}, recipe=plain)
     write_sweep(tmp_path, "frontier/long_float32", range(1, 9), missing={2}, epochs=30, recipe=plain)
     # the table says which torch the runs a sweep summarises trained with; they may have mixed them
@@ -407,10 +414,10 @@ def test_the_test_sweeps_table_counts_each_sweeps_seeds_and_says_how_long_they_t
     assert rows.splitlines()[2:] == [
         "| `frontier/long_float32` | LiteNet | 7,578 | 30 | float32 | 8 | 7 of 8 | 99.41% | 99.38% | a CPU "
         "| 2.10, 2.9 |",
+        "| `round4_step5/step5_seeds` (test-time shifts) | LiteNet | 7,578 | 15 | float32 | 20 | 18 of 20 | "
+        "99.41% | 99.38% | a CPU | 2.9 |",
         "| `step5_plain/step5_seeds` | LiteNet | 7,578 | 15 | float32 | 20 | 18 of 20 | 99.41% | 99.38% "
         "| a CPU | 2.9 |",
-        "| `step5_seeds` (test-time shifts) | LiteNet | 7,578 | 15 | float32 | 20 | 18 of 20 | 99.41% | "
-        "99.38% | a CPU | 2.9 |",
         "| `tta_test/summary_shifts.json` | LiteNet | 7,578 | 15 | float32 | 20 | 18 of 20 | 99.41% | 99.38% "
         "| a CPU | 2.11 |",
     ]
@@ -422,11 +429,14 @@ def test_the_test_sweeps_table_counts_each_sweeps_seeds_and_says_how_long_they_t
 
 
 def test_the_test_frontier_figure_draws_the_sweeps_scored_like_step5_in_float32(tmp_path):
-    """Step 5's sweep and the frontier's with test-time shifts in float32; not the plain sweeps,
-    nor bfloat16, nor tools/tta.py's summaries of step 5's own runs (they would repeat step 5)."""
-    shifted = write_sweep(tmp_path, "step5_seeds", range(1, 5), missing={2})
+    """Round 4's sweep of step 5 and the frontier's (variants of it) with test-time shifts in
+    float32; not the plain sweeps, nor bfloat16, nor tools/tta.py's summaries of round 4's own runs
+    (they would repeat it), nor today's step 5, whose net is not round 4's."""
+    round4 = ROUND4_STEP5.as_dict()
+    shifted = write_sweep(tmp_path, f"{ROUND4}/step5_seeds", range(1, 5), missing={2}, recipe=round4)
+    write_sweep(tmp_path, "step5_seeds", range(1, 5))
     write_sweep(tmp_path, "frontier/wide_shifts_float32", range(1, 3), epochs=30)
-    write_sweep(tmp_path, "frontier/wide_float32", range(1, 3), recipe=STEP5_PLAIN.as_dict())
+    write_sweep(tmp_path, "frontier/wide_float32", range(1, 3), recipe=ROUND4_PLAIN.as_dict())
     write_sweep(tmp_path, "step5_seeds_bfloat16", range(1, 3), dtype="bfloat16")
     write(tmp_path / "tta_test" / "summary_shifts.json", shifted)
     for seed in range(1, 5):
@@ -434,14 +444,14 @@ def test_the_test_frontier_figure_draws_the_sweeps_scored_like_step5_in_float32(
     points = report.sweeps.test_frontier_points(report.sweeps.load_test_sweeps(tmp_path))
     assert [(p["name"], p["epochs"]) for p in points] == [
         ("frontier/wide_shifts_float32", 30),
-        ("step5_seeds", 15),
+        (f"{ROUND4}/step5_seeds", 15),
     ]
     assert points[1]["minima"] == [row["last5_min_test_acc"] for row in shifted["seeds"]]
     assert points[1]["plain_minima"] == [row["last5_min_plain_test_acc"] for row in shifted["seeds"]]
     table = report.sweeps.test_sweeps_table(report.sweeps.load_test_sweeps(tmp_path))
     assert table.endswith("(figures/test_frontier.png)")
     assert report.draw_figure(report.common.TEST_FRONTIER_FIGURE, tmp_path).startswith(b"\x89PNG")
-    (tmp_path / "step5_seeds" / "summary.json").unlink()
+    (tmp_path / ROUND4 / "step5_seeds" / "summary.json").unlink()
     (tmp_path / "frontier" / "wide_shifts_float32" / "summary.json").unlink()
     assert report.draw_figure(report.common.TEST_FRONTIER_FIGURE, tmp_path) is None
     assert "test_frontier.png" not in report.sweeps.test_sweeps_table(
@@ -474,6 +484,24 @@ def test_a_replicate_is_compared_with_the_sweep_it_repeats_seed_by_seed(tmp_path
     assert any(row.startswith("| `replicate/step5_seeds` (test-time shifts) |") for row in rows)
 
 
+def test_earlier_sweeps_keep_their_replicates_beside_them(tmp_path):
+    """Step 5's sweeps from before round 18 moved with their replicates to round4_step5/: paired
+    there, and shown in the table of every sweep, while today's step5_seeds has none."""
+    write_sweep(tmp_path, "step5_seeds", range(1, 5), recipe=STEPS[5].as_dict())
+    write_sweep(tmp_path, f"{ROUND4}/step5_seeds", range(1, 5), recipe=ROUND4_STEP5.as_dict())
+    write_sweep(tmp_path, f"{ROUND4}/replicate/step5_seeds", range(1, 5), recipe=ROUND4_STEP5.as_dict())
+    pairs = report.sweeps.load_replicates(tmp_path)
+    assert [(original, again) for original, _, again, _ in pairs] == [
+        (f"{ROUND4}/step5_seeds", f"{ROUND4}/replicate/step5_seeds")
+    ]
+    rows = report.sweeps.test_sweeps_table(report.sweeps.load_test_sweeps(tmp_path)).splitlines()
+    assert [row.split(" |")[0] for row in rows if row.startswith("| `")] == [
+        f"| `{ROUND4}/replicate/step5_seeds` (test-time shifts)",
+        f"| `{ROUND4}/step5_seeds` (test-time shifts)",
+        "| `step5_seeds` (test-time shifts)",
+    ]
+
+
 def test_each_further_machine_has_its_own_replicate_of_the_same_sweep(tmp_path):
     write_sweep(tmp_path, "step5_seeds", range(1, 5))
     write_sweep(tmp_path, "replicate/step5_seeds", range(1, 5), missing={1}, device_name="second CPU")
@@ -500,6 +528,11 @@ def test_each_further_machine_has_its_own_replicate_of_the_same_sweep(tmp_path):
         ("replicated/step5_seeds", None),
         ("replicate", None),
         ("step5_seeds", None),
+        # under a folder of earlier sweeps, the sweep beside it in that folder
+        ("round4_step5/replicate/step5_seeds", "round4_step5/step5_seeds"),
+        ("round4_step5/replicate_avx2/step5_seeds", "round4_step5/step5_seeds"),
+        ("round4_step5/step5_seeds", None),
+        ("round4_step5/replicate", None),
     ],
 )
 def test_a_replicate_is_named_replicate_or_replicate_and_a_label(folder, original):
@@ -736,7 +769,10 @@ def test_architecture_summary():
         "28x28: 8 | pool | 14x14: 12,16,16,16 (the last dilated by 2)"
     )
     assert report.design.architecture_summary(dict(separable, dilated=2)) == (
-        "28x28: 8 | pool | 14x14: 32,32 (depthwise-separable after the first) (the last 2 dilated by 2)"
+        "28x28: 8 | pool | 14x14: 32,32 (depthwise-separable after the first; the last 2 dilated by 2)"
+    )
+    assert report.design.architecture_summary(dict(one_pool, dilated=1, activation="silu")) == (
+        "28x28: 8 | pool | 14x14: 12,16,16,16 (the last dilated by 2; SiLU)"
     )
 
 
@@ -798,8 +834,8 @@ def test_design_section_rows(tmp_path):
     assert rows[2].startswith("| previous | none | 7,578 | 584,224 | 8.28 | 99.41% | 99.41% |  |")
     assert "| Seed 1 | Seed 2 | Seed 3 |" in text
     assert "median of `python tools/design.py --time --dtype bfloat16` on a CPU" in text
-    assert text.endswith("](figures/frontier.png)")
-    assert report.draw_figure(report.common.FRONTIER_FIGURE, tmp_path).startswith(b"\x89PNG")
+    assert text.endswith("](figures/design_search.png)")
+    assert report.draw_figure(report.common.DESIGN_FIGURE, tmp_path).startswith(b"\x89PNG")
 
 
 def test_the_gpu_round_is_its_own_table_with_changes_from_its_start(tmp_path):
@@ -849,15 +885,15 @@ def test_each_round_on_another_machine_has_its_own_section(tmp_path):
 
 
 @pytest.mark.results
-def test_the_frontier_marks_the_one_variant_that_step5_trains():
-    points = report.design.frontier_points(report.design.load_design(RESULTS))
-    assert [point["name"] for point in points if point["step5"]] == ["batch256_rotate12_translate"]
+def test_the_design_figure_marks_the_one_variant_that_step5_trains():
+    points = report.design.design_points(report.design.load_design(RESULTS))
+    assert [point["name"] for point in points if point["step5"]] == ["step5_dilated1"]
 
 
-def test_no_design_search_no_frontier(tmp_path):
+def test_no_design_search_no_design_figure(tmp_path):
     (tmp_path / "design").mkdir()
     assert report.design.load_design(tmp_path) is None
-    assert report.draw_figure(report.common.FRONTIER_FIGURE, tmp_path) is None
+    assert report.draw_figure(report.common.DESIGN_FIGURE, tmp_path) is None
     assert "_No design search recorded yet" in report.design.design_text(None)
 
 
@@ -961,9 +997,7 @@ def test_update_docs_writes_every_document_and_figure(tmp_path):
     assert (repo / report.common.SERIES_FIGURE).read_bytes() == report.draw_figure(
         report.common.SERIES_FIGURE, results
     )
-    assert (repo / report.common.SEEDS_FIGURE).exists() and not (
-        repo / report.common.FRONTIER_FIGURE
-    ).exists()
+    assert (repo / report.common.SEEDS_FIGURE).exists() and not (repo / report.common.DESIGN_FIGURE).exists()
     rendered = documents(repo)
     report.update_docs(repo, results)
     assert documents(repo) == rendered  # a second report changes nothing
@@ -1167,8 +1201,8 @@ def test_the_performance_table_states_both_speed_bars_from_one_run(seconds, verd
     text = report.speed.performance_table([bench_run(seconds)])
     previous, previous_verdict, classic, classic_verdict = verdicts
     assert (
-        f"the time of step 5's previous recipe (`previous_step5`; the bar: at most 0.50×, {previous_verdict})"
-        in text
+        "the time of step 5's recipe before the design search (`previous_step5`; the bar: at most 0.50×, "
+        f"{previous_verdict})" in text
     )
     assert (
         f"**{previous}**" in text

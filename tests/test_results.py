@@ -16,6 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mnist_lite import results
+from mnist_lite.config import model_from_dict
 from mnist_lite.errors import MnistLiteError
 from mnist_lite.results import (
     History,
@@ -26,6 +27,7 @@ from mnist_lite.results import (
     write_atomic,
     write_json,
 )
+from mnist_lite.steps import STEPS
 
 RESULTS = REPO / "results"
 
@@ -391,7 +393,9 @@ SWEEPS = sorted(
         for pattern in (
             "step[1-5]_seeds*/seed*/result.json",
             "step5_plain/step5_seeds*/seed*/result.json",
+            "round4_step5/step5_seeds*/seed*/result.json",
             "replicate*/*/seed*/result.json",
+            "round4_step5/replicate*/*/seed*/result.json",
         )
         for path in RESULTS.glob(pattern)
     }
@@ -408,7 +412,13 @@ def test_every_step_has_a_run_and_every_quoted_sweep_twenty_seeds():
     """What the next test re-evaluates: each step's run, every seed of the sweeps the README or
     docs/experiments.md quote in full, and the first seed of every frontier sweep they name."""
     seeds = {folder: len(list((RESULTS / folder).glob("seed*/result.json"))) for folder in SWEEPS}
-    quoted = ("step4_seeds", "step5_seeds", "replicate/step5_seeds", "replicate_avx2/step5_seeds")
+    quoted = (
+        "step4_seeds",
+        "step5_seeds",
+        "round4_step5/step5_seeds",
+        "round4_step5/replicate/step5_seeds",
+        "round4_step5/replicate_avx2/step5_seeds",
+    )
     assert len(STEP_RUNS) == 5 and all(seeds.get(folder, 0) >= 20 for folder in quoted), seeds
     named = set(
         re.findall(
@@ -421,14 +431,14 @@ def test_every_step_has_a_run_and_every_quoted_sweep_twenty_seeds():
 @pytest.mark.results
 @pytest.mark.parametrize("folder", ["steps", *SWEEPS, *FRONTIER_SWEEPS])
 def test_every_committed_model_re_evaluates_to_its_recorded_accuracy(folder):
-    """The models the README's claims rest on (``steps``: each step's run; otherwise the seeds of
-    a sweep, step 4's and step 5's, their replicates and the frontier's) score on the 10,000 test
-    images exactly what their result.json records. Each step's run is scored the way its recipe
-    scores (step 5's with its test-time shifts, five forward passes an image), and so is the first
-    seed of each sweep; every seed of the steps' sweeps, to keep the suite short, on its images
-    alone, a score its last epoch records too, which ties the committed weights to the run that
-    recorded it. Of the frontier's sweeps only the first seed is scored: their 178 seeds would add
-    minutes to the suite."""
+    """The models the README's claims rest on (``steps``: each step's run; otherwise the seeds of a
+    sweep, step 4's and step 5's, now and from round 4 to round 18, their replicates and the
+    frontier's) score on the 10,000 test images exactly what their result.json records. Each step's
+    run is scored the way its recipe scores (step 5's with its test-time shifts, five forward passes
+    an image), and so is the first seed of each sweep; every seed of the steps' sweeps, to keep the
+    suite short, on its images alone, a score its last epoch records too, which ties the committed
+    weights to the run that recorded it. Of the frontier's sweeps only the first seed is scored:
+    their 178 seeds would add minutes to the suite."""
     from mnist_lite.data import EVAL_BATCH_SIZE, TensorLoader, load_mnist
     from mnist_lite.engine import evaluate, evaluate_checkpoint, load_model
 
@@ -455,3 +465,21 @@ def test_every_committed_model_re_evaluates_to_its_recorded_accuracy(folder):
         every_seed = [] if folder in FRONTIER_SWEEPS else seeds
         failed = offenders(seeds[:1], check_run) + offenders(every_seed, check_seed)
     assert not failed, "\n".join(failed)
+
+
+@pytest.mark.results
+def test_the_recorded_timings_of_step5_timed_its_net_as_it_is():
+    """``bench`` and tools/perf_trials.py record the architecture they timed; when step 5's net
+    changes, timings of the old one must leave results/bench.json and perf_trials.json (round 4's
+    are in results/round4_step5/) rather than speak for the new one."""
+    runs = json.loads((RESULTS / "bench.json").read_text())
+    timed = [  # every setup but the yardstick of "half the time", step 5 before the design search
+        setup
+        for run in runs
+        if run["step"] == 5
+        for name, setup in run["setups"].items()
+        if name != "previous_step5"
+    ]
+    trials = json.loads((RESULTS / "perf_trials.json").read_text())
+    assert timed and all(model_from_dict(s["model"], s["architecture"]) == STEPS[5].model for s in timed)
+    assert model_from_dict(trials["model"], trials["architecture"]) == STEPS[5].model

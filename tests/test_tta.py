@@ -10,12 +10,13 @@ import pytest
 import torch
 from conftest import REPO, load_tool, paired_check_record, quiet
 
+from mnist_lite import steps
 from mnist_lite.data import BACKGROUND
 from mnist_lite.engine import fit
 from mnist_lite.errors import MnistLiteError
 from mnist_lite.paths import TTA, TTA_TEST
 from mnist_lite.report import design
-from mnist_lite.steps import STEP5_PLAIN, STEPS
+from mnist_lite.steps import ROUND4_PLAIN
 
 tta = load_tool("tta")
 
@@ -51,8 +52,8 @@ def test_each_way_averages_the_probabilities_of_its_views():
 def test_a_paired_run_trains_as_fit_does_and_scores_each_epoch_every_way(monkeypatch):
     """The pairing the tool relies on: its "fit" column is what ``fit`` records for the same seed
     and its plain score agrees, so scoring the views after each epoch changed nothing in the training."""
-    recipe = dataclasses.replace(STEP5_PLAIN, epochs=2)  # fit scores as the tool's plain way does
-    monkeypatch.setitem(STEPS, 5, recipe)
+    recipe = dataclasses.replace(ROUND4_PLAIN, epochs=2)  # fit scores as the tool's plain way does
+    monkeypatch.setattr(steps, "ROUND4_PLAIN", recipe)
     run = tta.paired_run(3, train_limit=2048)
     recorded = fit(
         recipe, seed=3, train_limit=2048, eval_split="validation", device="cpu", quiet=True, log=quiet
@@ -68,7 +69,7 @@ def test_a_paired_run_trains_as_fit_does_and_scores_each_epoch_every_way(monkeyp
 
 
 def test_on_the_test_set_only_the_way_the_validation_split_chose_is_scored(monkeypatch):
-    monkeypatch.setitem(STEPS, 5, dataclasses.replace(STEPS[5], epochs=1))
+    monkeypatch.setattr(steps, "ROUND4_PLAIN", dataclasses.replace(ROUND4_PLAIN, epochs=1))
     run = tta.paired_run(3, "test", train_limit=512)
     assert run["eval_split"] == "test" and set(run["views"]) == {"plain", "shifts"}
     assert (
@@ -168,7 +169,8 @@ def test_every_recorded_run_scored_the_views_the_tool_scores_today(path):
     run = json.loads(path.read_text())
     ways = tta.ON_TEST_WAYS if run["eval_split"] == "test" else tta.TTA_WAYS
     assert run["views"] == {way: [list(v) for v in views] for way, views in ways.items()}
-    assert run["recipe"] == STEP5_PLAIN.as_dict() and run["dtype"] == "float32" and run["train_limit"] is None
+    assert run["recipe"] == ROUND4_PLAIN.as_dict()
+    assert run["dtype"] == "float32" and run["train_limit"] is None
     # "plain" is the accuracy evaluate gives ("fit"): float32 rounding at most
     assert all(abs(row["plain"] - row["fit"]) < 1e-4 for row in run["history"])
 

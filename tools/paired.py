@@ -1,18 +1,18 @@
 """The loop of the paired checks (``tools/precise_bn.py``, ``tools/tta.py``): step 5's recipe
-trained once for a seed, every epoch scored several ways. Any difference between the ways is
-theirs, not a seed's luck, as long as scoring changes nothing the training reads next."""
+from round 4 to round 18 (``steps.ROUND4_PLAIN``, which their records hold) trained once for a
+seed, every epoch scored several ways. Any difference between the ways is theirs, not a seed's
+luck, as long as scoring changes nothing the training reads next."""
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable
 
 import torch
 
+from mnist_lite import steps
 from mnist_lite.data import TensorLoader, make_loaders
 from mnist_lite.device import DTYPES, device_name
 from mnist_lite.engine import make_optimizer, train_epoch
-from mnist_lite.steps import STEPS
 
 DTYPE = "float32"  # the forward pass in training, as in step 5's final runs
 
@@ -24,20 +24,15 @@ def train_and_score(
     train_limit: int | None = None,
     log: Callable[[dict], None] | None = None,
 ) -> dict:
-    """Train step 5's recipe with ``seed`` on the training images of ``eval_split`` and after
+    """Train round 4's recipe of step 5 with ``seed`` on the training images of ``eval_split`` and after
     every epoch add ``score(model, train, scored)`` to the epoch's row of the history (``scored``
     is the loader of the split's evaluation images), passing the row to ``log`` if given.
 
     The loop is ``fit``'s for a recipe that keeps no average of its weights (which is what
     ``fit`` would evaluate instead). Returns the fields every paired record has.
     """
-    # step 5 as trained today, scored by the tool's own ways alone: steps.STEP5_PLAIN, looked up
-    # when called so that a test can shorten STEPS[5]
-    recipe = dataclasses.replace(STEPS[5], test_time_shift=0)
-    if recipe.ema_decay:
-        raise SystemExit("step 5 keeps an average of its weights: this tool scores the trained weights only")
-    if recipe.clean_epochs:
-        raise SystemExit("step 5 trains its last epochs without augmentation: this tool's loop does not")
+    # scored by the tool's own ways alone; looked up when called so that a test can shorten it
+    recipe = steps.ROUND4_PLAIN
     device = torch.device("cpu")
     torch.manual_seed(seed)  # then the loaders, the model and the optimiser, in fit's order
     train, scored = make_loaders(

@@ -8,12 +8,13 @@ BatchNorm evaluates with running statistics, averages over the last training bat
 evaluation sees clean ones. "Precise BatchNorm" (Wu and Johnson, "Rethinking 'Batch' in
 BatchNorm", 2021) recomputes them for the final weights over a pass of training images.
 
-Each seed trains step 5's recipe once in float32 on 50,000 training images and is scored on the
-10,000 held out of them (``tools/design.py``'s split). After every epoch the validation accuracy
-is taken three ways (``mnist_lite.report.design.PRECISE_BN_CHECK.ways``): with the running statistics (what
-``fit`` records), with statistics recomputed on all 50,000 training images as they are, and on
-the same images augmented as in training. The clean pass removes the lag (and the noise of
-averaging only the last batches) and the shift; the augmented one the lag and noise alone.
+Each seed trains step 5's recipe from round 4 to round 18 (``steps.ROUND4_PLAIN``) once in float32
+on 50,000 training images and is scored on the 10,000 held out of them (``tools/design.py``'s
+split). After every epoch the validation accuracy is taken three ways
+(``mnist_lite.report.design.PRECISE_BN_CHECK.ways``): with the running statistics (what ``fit``
+records), with statistics recomputed on all 50,000 training images as they are, and on the same
+images augmented as in training. The clean pass removes the lag (and the noise of averaging only
+the last batches) and the shift; the augmented one the lag and noise alone.
 
 The training is the same for all three: train-mode BatchNorm normalises with each batch's own
 statistics and never reads the running ones, and recomputing them leaves the random number
@@ -61,7 +62,7 @@ def recompute_batchnorm(model: nn.Module, images: torch.Tensor, batch_size: int 
 
 
 def paired_run(seed: int, train_limit: int | None = None) -> dict:
-    """Train step 5's recipe on the validation split with ``seed``; per epoch, the validation
+    """Train round 4's recipe of step 5 on the validation split with ``seed``; per epoch, the validation
     accuracy with each of ``PRECISE_BN_CHECK.ways``' statistics."""
     calibration_images = []  # how many training images the statistics were recomputed on
 

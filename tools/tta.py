@@ -7,13 +7,14 @@ the same on the test set (results/tta_test/seedS.json).
     python tools/tta.py --on-test --seeds 1,2,3,4
     python tools/tta.py --on-test --summarise   # summary_WAY.json: each way in the target's terms
 
-Each seed trains step 5's recipe once in float32 on 50,000 training images and is scored on the
-10,000 held out of them (``tools/design.py``'s split). After every epoch each validation image is
-classified ``TTA_WAYS``' ways: as it is ("plain"), and by the mean of the softmax
-probabilities over the views a way names. Scoring draws no random numbers and changes no
-weights or BatchNorm statistics, so every way scores the same training run: the comparison is
-paired, any difference is the views', not a seed's luck. Each row also keeps the accuracy as
-``evaluate`` scores it ("fit"), which the tests hold equal to ``fit``'s and to "plain".
+Each seed trains step 5's recipe from round 4 to round 18 (``steps.ROUND4_PLAIN``) once in float32
+on 50,000 training images and is scored on the 10,000 held out of them (``tools/design.py``'s
+split). After every epoch each validation image is classified ``TTA_WAYS``' ways: as it is
+("plain"), and by the mean of the softmax probabilities over the views a way names. Scoring draws
+no random numbers and changes no weights or BatchNorm statistics, so every way scores the same
+training run: the comparison is paired, any difference is the views', not a seed's luck. Each row
+also keeps the accuracy as ``evaluate`` scores it ("fit"), which the tests hold equal to ``fit``'s
+and to "plain".
 
 ``--on-test`` trains the way the final runs do (all 60,000 training images) and scores the test
 set, plainly and with ``ON_TEST_WAYS`` only: a measurement of what the validation split's choice
@@ -83,7 +84,7 @@ def tta_accuracies(
 
 
 def paired_run(seed: int, eval_split: str = "validation", train_limit: int | None = None, log=None) -> dict:
-    """Train step 5's recipe with ``seed`` on the training images of ``eval_split``; per epoch,
+    """Train round 4's recipe of step 5 with ``seed`` on the training images of ``eval_split``; per epoch,
     the accuracy on that split as ``fit`` scores it and each of ``TTA_WAYS`` (``ON_TEST_WAYS``
     on the test set)."""
     ways = ON_TEST_WAYS if eval_split == "test" else TTA_WAYS

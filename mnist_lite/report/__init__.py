@@ -22,7 +22,7 @@ from mnist_lite.paths import DESIGN_GPU, DESIGN_XEON, REPO, RESULTS
 from mnist_lite.report.common import (
     BENCH,
     BENCH_FILE,
-    FRONTIER_FIGURE,
+    DESIGN_FIGURE,
     PERF_TRIALS,
     REPORTED,
     REPRODUCE,
@@ -38,9 +38,9 @@ from mnist_lite.report.design import (
     PRECISE_BN_CHECK,
     TTA_CHECK,
     TTA_TEST_CHECK,
+    design_figure,
     design_round_text,
     design_text,
-    frontier_figure,
     legacy_table,
     load_design,
     load_legacy,
@@ -104,7 +104,7 @@ DOCUMENTS = {
 FIGURES = {
     SERIES_FIGURE: (load_steps, series_figure),
     SEEDS_FIGURE: (load_sweeps, seeds_figure),
-    FRONTIER_FIGURE: (load_design, frontier_figure),
+    DESIGN_FIGURE: (load_design, design_figure),
     TEST_FRONTIER_FIGURE: (
         lambda results: test_frontier_points(load_test_sweeps(results)),
         plots.plot_test_frontier,

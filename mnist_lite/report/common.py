@@ -51,7 +51,7 @@ REPORTED = (
 # the figures the report draws, relative to the repository
 SERIES_FIGURE = "docs/figures/series.png"
 SEEDS_FIGURE = "docs/figures/seeds.png"
-FRONTIER_FIGURE = "docs/figures/frontier.png"
+DESIGN_FIGURE = "docs/figures/design_search.png"
 TEST_FRONTIER_FIGURE = "docs/figures/test_frontier.png"
 
 
@@ -257,28 +257,37 @@ REPRODUCE_FILE = Schema(
 
 
 # REPLICATES/X, or REPLICATES_LABEL/X for each further machine (replicate_avx2/X): the sweep
-# results/X trained again by the same command on another machine
+# results/X trained again by the same command on another machine; under a folder of earlier
+# sweeps the same (round4_step5/replicate/step5_seeds trains round4_step5/step5_seeds again)
 REPLICATES = "replicate"
+# step 5's sweeps and their replicates from round 4 to round 18 (``steps.ROUND4_STEP5``)
+ROUND4 = "round4_step5"
 
 
 def replicated(folder: str) -> str | None:
     """The sweep that ``folder`` (a path under results/) trains again, if it is a replicate."""
-    top, _, original = folder.partition("/")
-    labelled = top.startswith(f"{REPLICATES}_") and len(top) > len(REPLICATES) + 1
-    return original if original and (top == REPLICATES or labelled) else None
+    parts = folder.split("/")
+    for i, part in enumerate(parts[:-1]):
+        if part == REPLICATES or (part.startswith(f"{REPLICATES}_") and len(part) > len(REPLICATES) + 1):
+            return "/".join(parts[:i] + parts[i + 1 :])
+    return None
 
 
 # every step's sweep (step 5's and any earlier step's), the designs step 5 was compared with, the
-# sweeps of earlier step-5 recipes (before the design search, previous_step5/, and before test-time
-# shifts, step5_plain/), and the replicates
+# sweeps of earlier step-5 recipes (before the design search, previous_step5/; before test-time
+# shifts, step5_plain/; from round 4 to round 18, round4_step5/), and the replicates
 TEST_SWEEPS = (
     SEED_SWEEPS.format(step="*"),
     OTHER_PRECISION_SWEEP.format(dtype="*"),
     "frontier/*",
     "previous_step5/*",
     "step5_plain/*",
-    f"{REPLICATES}/*",
-    f"{REPLICATES}_*/*",
+    f"{ROUND4}/*",
+    *(
+        f"{prefix}{replicates}/*"
+        for prefix in ("", f"{ROUND4}/")
+        for replicates in (REPLICATES, f"{REPLICATES}_*")
+    ),
 )
 TEST_SWEEP_FILE = Schema(
     "seed-sweep summary",

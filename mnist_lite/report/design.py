@@ -15,10 +15,10 @@ from mnist_lite import plots
 from mnist_lite.errors import MnistLiteError
 from mnist_lite.paths import DESIGN, DESIGN_GPU, DESIGN_XEON, ONE_EPOCH, PRECISE_BN, TTA, TTA_TEST
 from mnist_lite.report.common import (
+    DESIGN_FIGURE,
     DESIGN_RUN,
     DESIGN_SPEED,
     DESIGN_SPEED_FILE,
-    FRONTIER_FIGURE,
     LEGACY_EXPERIMENTS,
     LEGACY_RUN,
     ONE_EPOCH_RUN,
@@ -35,7 +35,7 @@ from mnist_lite.report.common import (
 )
 from mnist_lite.results import History
 from mnist_lite.schema import COUNT, MAYBE_COUNT, NUMBER, TEXT, ListOf, Schema, read_json
-from mnist_lite.steps import DESIGN_BASELINE, LAST_EPOCHS, STEP5_PLAIN, TARGET_ACCURACY
+from mnist_lite.steps import DESIGN_BASELINE, LAST_EPOCHS, ROUND4_PLAIN, STEP5_PLAIN, TARGET_ACCURACY
 
 
 def load_design(results: Path, folder: str = DESIGN) -> dict | None:
@@ -88,7 +88,7 @@ def architecture_summary(architecture: dict) -> str:
         notes.append(f"the last {dilated} dilated by 2" if dilated > 1 else "the last dilated by 2")
     if architecture.get("activation", "relu") == "silu":
         notes.append("SiLU")
-    return " | ".join(parts) + "".join(f" ({note})" for note in notes)
+    return " | ".join(parts) + (f" ({'; '.join(notes)})" if notes else "")
 
 
 def _schedule(recipe: dict) -> str:
@@ -154,8 +154,8 @@ def what_changed(recipe: dict, changes: list[str], baseline: dict) -> str:
     return "; ".join(named + [f"{field} changed" for field in changes if field not in worded]) or "none"
 
 
-def frontier_points(design: dict) -> list[dict]:
-    """Per variant what ``plots.plot_frontier`` draws and the design table shows; ``step5``
+def design_points(design: dict) -> list[dict]:
+    """Per variant what ``plots.plot_design_search`` draws and the design table shows; ``step5``
     marks the variant whose recipe step 5 trains."""
     speed = design["speed"]["variants"] if design["speed"] else {}
     rounds = {name: runs[0].get("round", math.inf) for name, runs in design["variants"].items()}
@@ -185,7 +185,7 @@ def design_table(design: dict, baseline: dict) -> list[str]:
         + " | Mean min of last 5 | Mean final |",
         "|---|---|---:|---:|---:|" + "---:|" * len(seeds) + "---:|---:|",
     ]
-    for point in frontier_points(design):
+    for point in design_points(design):
         first = design["variants"][point["name"]][0]
         changed = what_changed(first["recipe"], first["changes"], baseline)
         changed = changed.replace("|", "\\|")  # an unescaped pipe would end the table cell
@@ -236,7 +236,7 @@ def design_text(design: dict | None) -> str:
         "",
         image_in_docs(
             "Every variant ranked by validation accuracy, and against its cost; the star is step 5's recipe",
-            FRONTIER_FIGURE,
+            DESIGN_FIGURE,
         ),
     ]
     return "\n".join(lines)
@@ -271,15 +271,16 @@ def design_round_text(design: dict | None, folder: str) -> str:
     return "\n".join(lines)
 
 
-def frontier_figure(design: dict):
-    return plots.plot_frontier(frontier_points(design))
+def design_figure(design: dict):
+    return plots.plot_design_search(design_points(design))
 
 
 @dataclass(frozen=True)
 class PairedCheck:
-    """A tool that trains step 5's recipe once per seed and scores every epoch of that one run
-    several ways (``tools/paired.py``; ``tools/precise_bn.py``, ``tools/tta.py``): paired, so any
-    difference between the ways is theirs, not a seed's luck. Records: FOLDER/seedS.json."""
+    """A tool that trains round 4's recipe of step 5 (``ROUND4_PLAIN``) once per seed and scores
+    every epoch of that one run several ways (``tools/paired.py``; ``tools/precise_bn.py``,
+    ``tools/tta.py``): paired, so any difference between the ways is theirs, not a seed's luck.
+    Records: FOLDER/seedS.json."""
 
     name: str  # what the missing-records line calls it, e.g. "paired BatchNorm check"
     record: str  # what a record is called, e.g. "paired BatchNorm run"
@@ -378,9 +379,9 @@ TTA_TEST_CHECK = dataclasses.replace(
 
 def load_paired(results: Path, check: PairedCheck) -> list[dict] | None:
     """The runs of ``check``'s tool by seed, or None when none is recorded. Each is step 5's
-    recipe as it is trained today (``STEP5_PLAIN``: the tool scores its own ways) on all the
-    training images of ``check.eval_split``, every epoch scored each of the check's ways (and,
-    for a check that records its ``views``, those ways' views), all on one machine and torch."""
+    recipe as it was from round 4 to round 18 (``ROUND4_PLAIN``: the tool scores its own ways) on
+    all the training images of ``check.eval_split``, every epoch scored each of the check's ways
+    (and, for a check that records its ``views``, those ways' views), all on one machine and torch."""
     paths = sorted((results / check.folder).glob("seed*.json"))
     if not paths:
         return None
@@ -390,8 +391,8 @@ def load_paired(results: Path, check: PairedCheck) -> list[dict] | None:
         problem = None
         if path.name != f"seed{run['seed']}.json":
             problem = f"seed {run['seed']}: not what its name says"
-        elif run["recipe"] != STEP5_PLAIN.as_dict():
-            problem = "not step 5's recipe as it is today, scored plainly"
+        elif run["recipe"] != ROUND4_PLAIN.as_dict():
+            problem = "not round 4's recipe of step 5, scored plainly"
         elif run["train_limit"] is not None or run["eval_split"] != check.eval_split:
             problem = f"not all the training images of the {check.eval_split} split"
         elif len(run["history"]) != run["recipe"]["epochs"]:
@@ -465,9 +466,9 @@ def paired_text(runs: list[dict] | None, check: PairedCheck) -> str:
         ]
     lines += [
         "",
-        f"Each seed trained once by `{check.command}` ({first['dtype']} forward pass, torch "
-        f"{first['torch_version']}, on {first['device_name']}); its row is that one run scored "
-        f"{len(check.ways)} ways. " + check.method(first),
+        f"Each seed trained round 4's recipe of step 5 once, by `{check.command}` ({first['dtype']} "
+        f"forward pass, torch {first['torch_version']}, on {first['device_name']}); its row is that "
+        f"one run scored {len(check.ways)} ways. " + check.method(first),
     ]
     return "\n".join(lines)
 

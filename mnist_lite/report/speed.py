@@ -49,16 +49,17 @@ def scoring_text(b: dict) -> str:
     )
 
 
-# step 5's speed bars: an epoch in at most this share of the previous recipe's time, and the classic
-# pipeline at least this many times slower than the default
+# step 5's speed bars: an epoch in at most this share of the time of the recipe before the design
+# search, and the classic pipeline at least this many times slower than the default
 AT_MOST_OF_PREVIOUS = 0.5
 CLASSIC_AT_LEAST = 3
 
 
 def speed_targets(b: dict) -> str:
-    """Step 5's two speed bars, read from the same run: the default against the previous recipe
-    and the classic pipeline against the default, each from the recorded medians (the run's own
-    ``vs_default`` is rounded to three places, and rounding that again could tip the second)."""
+    """Step 5's two speed bars, read from the same run: the default against the recipe before the
+    design search and the classic pipeline against the default, each from the recorded medians (the
+    run's own ``vs_default`` is rounded to three places, and rounding that again could tip the
+    second)."""
     seconds = {name: row["median_seconds"] for name, row in b["setups"].items()}
     if "previous_step5" not in seconds or "classic" not in seconds:
         return ""
@@ -69,8 +70,8 @@ def speed_targets(b: dict) -> str:
         return "met" if met else "missed"
 
     return (
-        f" The default takes **{against_previous:.2f}×** the time of step 5's previous recipe "
-        f"(`previous_step5`; the bar: at most {AT_MOST_OF_PREVIOUS:.2f}×, "
+        f" The default takes **{against_previous:.2f}×** the time of step 5's recipe before the design "
+        f"search (`previous_step5`; the bar: at most {AT_MOST_OF_PREVIOUS:.2f}×, "
         f"{verdict(against_previous <= AT_MOST_OF_PREVIOUS)}), and the classic pipeline takes "
         f"**{classic:.2f}×** the default's (the bar: at least {CLASSIC_AT_LEAST}×, "
         f"{verdict(classic >= CLASSIC_AT_LEAST)})." + pipeline_floor(seconds)
