@@ -24,9 +24,9 @@ def train_and_score(
     train_limit: int | None = None,
     log: Callable[[dict], None] | None = None,
 ) -> dict:
-    """Train round 4's recipe of step 5 with ``seed`` on the training images of ``eval_split`` and after
-    every epoch add ``score(model, train, scored)`` to the epoch's row of the history (``scored``
-    is the loader of the split's evaluation images), passing the row to ``log`` if given.
+    """Train round 4's recipe of step 5 with ``seed`` on the training images of ``eval_split`` and
+    after every epoch add ``score(model, train, scored)`` to the epoch's row of the history
+    (``scored`` is the loader of the split's evaluation images), passing the row to ``log`` if given.
 
     The loop is ``fit``'s for a recipe that keeps no average of its weights (which is what
     ``fit`` would evaluate instead). Returns the fields every paired record has.

@@ -62,8 +62,8 @@ def recompute_batchnorm(model: nn.Module, images: torch.Tensor, batch_size: int 
 
 
 def paired_run(seed: int, train_limit: int | None = None) -> dict:
-    """Train round 4's recipe of step 5 on the validation split with ``seed``; per epoch, the validation
-    accuracy with each of ``PRECISE_BN_CHECK.ways``' statistics."""
+    """Train round 4's recipe of step 5 on the validation split with ``seed``; per epoch, the
+    validation accuracy with each of ``PRECISE_BN_CHECK.ways``' statistics."""
     calibration_images = []  # how many training images the statistics were recomputed on
 
     def score(model, train, validation) -> dict:

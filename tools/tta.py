@@ -84,9 +84,9 @@ def tta_accuracies(
 
 
 def paired_run(seed: int, eval_split: str = "validation", train_limit: int | None = None, log=None) -> dict:
-    """Train round 4's recipe of step 5 with ``seed`` on the training images of ``eval_split``; per epoch,
-    the accuracy on that split as ``fit`` scores it and each of ``TTA_WAYS`` (``ON_TEST_WAYS``
-    on the test set)."""
+    """Train round 4's recipe of step 5 with ``seed`` on the training images of ``eval_split``; per
+    epoch, the accuracy on that split as ``fit`` scores it and each of ``TTA_WAYS``
+    (``ON_TEST_WAYS`` on the test set)."""
     ways = ON_TEST_WAYS if eval_split == "test" else TTA_WAYS
 
     def score(model, train, scored) -> dict:
