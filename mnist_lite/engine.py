@@ -165,6 +165,16 @@ def make_optimizer(recipe: Recipe, model: nn.Module, steps_per_epoch: int):
         scheduler = None
     else:
         raise MnistLiteError(f"unknown schedule {recipe.schedule!r}: constant, onecycle or step")
+    if recipe.warmup_epochs:
+        if recipe.schedule == "onecycle":
+            raise MnistLiteError("warmup_epochs with the onecycle schedule, which has its own warm-up")
+        # from 1/n of the rate in the first batch to all of it after n batches; chained, the two
+        # factors multiply, so a milestone inside the warm-up still divides the rate by 10
+        warmup_steps = recipe.warmup_epochs * steps_per_epoch
+        warmup = torch.optim.lr_scheduler.LinearLR(optimizer, 1 / warmup_steps, total_iters=warmup_steps)
+        scheduler = torch.optim.lr_scheduler.ChainedScheduler(
+            [warmup] + ([scheduler] if scheduler else []), optimizer=optimizer
+        )
     return optimizer, scheduler
 
 

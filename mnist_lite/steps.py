@@ -42,6 +42,10 @@ class Recipe:
     optimizer: str = "sgd"  # one of OPTIMIZERS
     schedule: str = "constant"  # "constant", "onecycle", or "step": lr x0.1 at each of the milestones
     milestones: tuple[int, ...] = ()  # epochs after which the "step" schedule divides the rate by 10
+    # the rate rises linearly over the first n epochs, batch by batch, to what the schedule gives
+    # ("constant" or "step"; one-cycle has its own warm-up): the first steps of a net whose
+    # BatchNorm statistics are still settling take small ones
+    warmup_epochs: int = 0
     augment: Augment = field(default_factory=Augment)
     # the last n epochs train on the images as they are, without ``augment``: the net's final
     # steps see the distribution it is scored on
@@ -88,6 +92,8 @@ class Recipe:
             **({"optimizer": self.optimizer} if self.optimizer != "sgd" else {}),
             "schedule": self.schedule,
             "milestones": list(self.milestones),
+            # written only where used, so that every record made before it existed reads the same
+            **({"warmup_epochs": self.warmup_epochs} if self.warmup_epochs else {}),
             "rotation_degrees": self.augment.degrees,
             "translate": self.augment.translate,
             # written only where used, so that every record made before zoom existed reads the same
@@ -141,6 +147,7 @@ class Recipe:
             optimizer=saved.get("optimizer", "sgd"),
             schedule=saved["schedule"],
             milestones=tuple(saved["milestones"]),
+            warmup_epochs=saved.get("warmup_epochs", 0),
             augment=Augment(
                 saved["rotation_degrees"],
                 saved["translate"],
@@ -168,6 +175,13 @@ class Recipe:
             raise ValueError(
                 f"clean_epochs {saved['clean_epochs']!r}: 1 to {recipe.epochs - 1} of the {recipe.epochs} "
                 "epochs of a recipe with augmentation, or left out for none"
+            )
+        if "warmup_epochs" in saved and not (
+            recipe.schedule != "onecycle" and saved["warmup_epochs"] in range(1, recipe.epochs)
+        ):
+            raise ValueError(
+                f"warmup_epochs {saved['warmup_epochs']!r}: 1 to {recipe.epochs - 1} of the {recipe.epochs} "
+                "epochs of a constant or step schedule, or left out for none"
             )
         if recipe.optimizer == "nesterov" and recipe.momentum <= 0:  # torch's SGD would refuse it
             raise ValueError("optimizer 'nesterov' with no momentum")

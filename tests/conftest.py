@@ -172,8 +172,10 @@ def every_field_changed():
         momentum=0.8,
         weight_decay=1e-4,
         optimizer="nesterov",
-        schedule="onecycle",
+        # not step 5's "step", and not "onecycle", which has a warm-up of its own
+        schedule="constant",
         milestones=(1,),
+        warmup_epochs=1,
         augment=Augment(degrees=5.0, translate=0.05, scale=0.05, elastic_alpha=20.0, elastic_sigma=3.0),
         clean_epochs=1,
         label_smoothing=0.1,

@@ -61,6 +61,11 @@ def test_round_18_dilates_the_last_convolution_of_round_4s_pick_with_or_without_
     assert design.variant_recipe("step5_silu_dilated1") == dataclasses.replace(dilated, model=silu)
 
 
+def test_round_19_warms_up_step5s_recipe_and_changes_nothing_else():
+    warmed = design.variant_recipe("step5_dilated1_warmup2")
+    assert warmed == dataclasses.replace(STEP5_PLAIN, warmup_epochs=2)
+
+
 def test_round_13_changes_the_optimizer_of_step5s_training_and_adams_rate_only():
     step5 = design.variant_recipe("batch256_rotate12_translate")
     assert design.variant_recipe("step5_nesterov") == dataclasses.replace(step5, optimizer="nesterov")

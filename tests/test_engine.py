@@ -328,7 +328,7 @@ def test_the_last_clean_epochs_train_on_the_images_as_they_are(monkeypatch, load
 
 
 def test_every_recipe_field_is_restored_and_the_resume_is_exact(tmp_path):
-    """Architecture, one-cycle schedule, label smoothing, shifts and the weight average (EMA): a
+    """Architecture, a warm-up, label smoothing, shifts and the weight average (EMA): a
     checkpoint restores them all, and the resumed run ends exactly like an uninterrupted one."""
     recipe = every_field_changed()
     straight = fit(recipe, seed=2, out=tmp_path / "a", log=quiet, **SMALL)
@@ -509,6 +509,32 @@ def test_make_optimizer_builds_what_the_recipe_names():
     assert adam.defaults["betas"] == (0.8, 0.999) and adam.defaults["lr"] == 0.01
     with pytest.raises(MnistLiteError, match="unknown optimizer 'rmsprop'"):
         make_optimizer(dataclasses.replace(STEPS[5], optimizer="rmsprop"), model, 10)
+
+
+def rates(recipe, steps_per_epoch: int) -> list[float]:
+    """The rate of every batch of ``recipe``'s run, as its optimizer and schedule set it."""
+    optimizer, scheduler = make_optimizer(recipe, STEPS[5].model(), steps_per_epoch)
+    seen = []
+    for _ in range(recipe.epochs * steps_per_epoch):
+        seen.append(optimizer.param_groups[0]["lr"])
+        optimizer.step()
+        scheduler.step()
+    return seen
+
+
+def test_a_warm_up_raises_the_rate_linearly_and_keeps_the_milestones():
+    """Two epochs of three batches: the factor on the rate climbs from a sixth by equal steps
+    and reaches 1 with the first batch after the warm-up; the milestone after epoch 1 still
+    divides by 10 inside it, and after it the step schedule is what it is without one."""
+    recipe = dataclasses.replace(STEPS[5], epochs=4, lr=0.3, milestones=(1, 3))
+    warmed = rates(dataclasses.replace(recipe, warmup_epochs=2), steps_per_epoch=3)
+    factors = [1 / 6 + 5 / 6 * batch / 6 for batch in range(6)]
+    assert warmed[:6] == pytest.approx([0.3 * f for f in factors[:3]] + [0.03 * f for f in factors[3:]])
+    assert warmed[6:] == pytest.approx(rates(recipe, steps_per_epoch=3)[6:]) == [0.03] * 3 + [0.003] * 3
+    constant = dataclasses.replace(recipe, schedule="constant", milestones=(), warmup_epochs=1)
+    assert rates(constant, steps_per_epoch=2) == pytest.approx([0.15, 0.225] + [0.3] * 6)
+    with pytest.raises(MnistLiteError, match="warmup_epochs with the onecycle schedule"):
+        make_optimizer(dataclasses.replace(recipe, schedule="onecycle", warmup_epochs=1), STEPS[5].model(), 3)
 
 
 def test_divergence_keeps_the_epochs_before_it(tmp_path, monkeypatch):

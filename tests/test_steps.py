@@ -180,23 +180,30 @@ def test_elastic_deformation_is_recorded_only_where_it_is_used():
             Recipe.from_dict(dict(plain.as_dict(), **bad))
 
 
-def test_clean_epochs_are_recorded_only_where_used():
+@pytest.mark.parametrize(
+    "name, value, what",
+    [("clean_epochs", 3, "a recipe with augmentation"), ("warmup_epochs", 2, "a constant or step schedule")],
+)
+def test_counts_of_epochs_are_recorded_only_where_used(name, value, what):
     plain = STEPS[5]
-    assert "clean_epochs" not in plain.as_dict()
-    finished_clean = dataclasses.replace(plain, clean_epochs=3)
-    recorded = json.loads(json.dumps(finished_clean.as_dict()))
-    assert recorded["clean_epochs"] == 3 and Recipe.from_dict(recorded) == finished_clean
+    assert name not in plain.as_dict()
+    changed = dataclasses.replace(plain, **{name: value})
+    recorded = json.loads(json.dumps(changed.as_dict()))
+    assert recorded[name] == value and Recipe.from_dict(recorded) == changed
     for bad in (0, -1, plain.epochs, plain.epochs + 1):
-        with pytest.raises(
-            ValueError, match="clean_epochs .*: 1 to 14 of the 15 epochs of a recipe with aug"
-        ):
-            Recipe.from_dict(dict(plain.as_dict(), clean_epochs=bad))
-    unaugmented = dataclasses.replace(plain, augment=Augment()).as_dict()
+        with pytest.raises(ValueError, match=f"{name} {bad}: 1 to 14 of the 15 epochs of {what}, or left"):
+            Recipe.from_dict(dict(plain.as_dict(), **{name: bad}))
+    for bad in (2.0, "3"):
+        with pytest.raises(TypeError, match=f"recipe.{name}: .* is not a int"):
+            Recipe.from_dict(dict(plain.as_dict(), **{name: bad}))
+
+
+def test_clean_epochs_need_an_augmentation_and_a_warm_up_a_schedule_without_its_own():
+    unaugmented = dataclasses.replace(STEPS[5], augment=Augment()).as_dict()
     with pytest.raises(ValueError, match="clean_epochs 3: .* of a recipe with augmentation"):
         Recipe.from_dict(dict(unaugmented, clean_epochs=3))
-    for bad in (2.0, "3"):
-        with pytest.raises(TypeError, match="recipe.clean_epochs: .* is not a int"):
-            Recipe.from_dict(dict(plain.as_dict(), clean_epochs=bad))
+    with pytest.raises(ValueError, match="warmup_epochs 2: .* of a constant or step schedule"):
+        Recipe.from_dict(dict(STEPS[5].as_dict(), schedule="onecycle", warmup_epochs=2))
 
 
 def test_the_optimizer_is_recorded_only_where_it_is_not_plain_sgd():

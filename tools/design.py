@@ -228,6 +228,10 @@ VARIANTS = {
         ROTATE12_TRANSLATE, model=dataclasses.replace(ONE_POOL, activation="silu", dilated=1)
     ),
 }
+# round 19: a warm-up, a lever the issue names that the search had tried only inside one-cycle
+# (round 1's one_pool_onecycle, which lost); round 18's pick, step 5's net, with its rate raised
+# linearly over the first 2 epochs before the step schedule takes over
+VARIANTS["step5_dilated1_warmup2"] = dict(VARIANTS["step5_dilated1"], warmup_epochs=2)
 # round 12, frontier points on the test set (not candidates): step 5 scores with test-time shifts
 # now, so the levers beyond its budget that came nearest the bar scored plainly (twice the
 # parameters, twice the epochs, the widest net under 10,000 parameters) are swept again with step

@@ -93,6 +93,7 @@ LITE_RECIPE = {
     "optimizer?": Value("nesterov or adam", lambda v: v in OPTIMIZERS[1:]),
     "schedule": TEXT,
     "milestones": ListOf(COUNT),
+    "warmup_epochs?": COUNT,
     "rotation_degrees": NUMBER,
     "translate": NUMBER,
     "scale?": NUMBER,

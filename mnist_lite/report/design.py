@@ -111,6 +111,12 @@ def recipe_phrases(recipe: dict) -> list[tuple[tuple[str, ...], str]]:
         (("model",), architecture_summary(recipe["architecture"])),
         (("model",), _optional("dropout", recipe["architecture"]["dropout"])),
         (("lr", "schedule", "milestones"), _schedule(recipe)),
+        (
+            ("warmup_epochs",),
+            f"warm-up over {recipe['warmup_epochs']} epoch{'s' if recipe['warmup_epochs'] > 1 else ''}"
+            if recipe.get("warmup_epochs")
+            else "no warm-up",
+        ),
         (("batch_size",), f"batch {recipe['batch_size']}"),
         (
             ("augment",),
