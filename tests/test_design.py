@@ -8,7 +8,16 @@ import json
 import pytest
 from conftest import REPO, load_tool
 
-from mnist_lite.steps import DESIGN_BASELINE, ROUND4_PLAIN, ROUND4_STEP5, STEP5_PLAIN
+from mnist_lite.models import count_parameters
+from mnist_lite.steps import (
+    DESIGN_BASELINE,
+    PARAM_BUDGET,
+    ROUND4_PLAIN,
+    ROUND4_STEP5,
+    STEP5_BUDGET,
+    STEP5_PLAIN,
+    STEPS,
+)
 
 design = load_tool("design")
 RECORDED = sorted((REPO / "results").glob("design*/*/seed*.json"))  # design/, design_gpu/, design_xeon/
@@ -59,6 +68,13 @@ def test_round_18_dilates_the_last_convolution_of_round_4s_pick_with_or_without_
     )
     silu = dataclasses.replace(dilated.model, activation="silu")
     assert design.variant_recipe("step5_silu_dilated1") == dataclasses.replace(dilated, model=silu)
+
+
+def test_the_last_frontier_point_is_step5s_recipe_at_wider_14_18s_widths():
+    wider = design.variant_recipe("step5_dilated1_wider_14_18_shifts")
+    assert wider.model == dataclasses.replace(STEPS[5].model, low_resolution=(14, 18, 18, 18))
+    assert wider == dataclasses.replace(STEPS[5], model=wider.model)
+    assert STEP5_BUDGET < count_parameters(wider.model()) < PARAM_BUDGET
 
 
 def test_round_19_warms_up_step5s_recipe_and_changes_nothing_else():
