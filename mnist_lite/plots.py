@@ -179,19 +179,25 @@ def plot_series(series: dict[str, list[dict]], ylim: tuple[float, float] = SERIE
     return fig
 
 
-def plot_seeds(summaries: list[dict]):
-    """Each seed's last test accuracies (one panel per seed sweep, as ``seed_summary`` wrote it),
-    side by side around the seed's number, one colour per epoch, and the target line."""
-    widths = [max(len(s["seeds"]), 6) for s in summaries]
+def _panels_in_a_row(widths: list[float], margin: float, per_width: float, height: float):
+    """A figure of one row of panels sharing their y axis, each as wide as its ``widths`` entry
+    (in units of ``per_width`` inches, plus ``margin`` inches for the labels), and its axes."""
     fig, axes = plt.subplots(
         1,
-        len(summaries),
-        figsize=(3 + 0.45 * sum(widths), 4.6),
+        len(widths),
+        figsize=(margin + per_width * sum(widths), height),
         sharey=True,
         squeeze=False,
         gridspec_kw={"width_ratios": widths},
     )
-    for ax, summary in zip(axes[0], summaries, strict=False):
+    return fig, axes[0]
+
+
+def plot_seeds(summaries: list[dict]):
+    """Each seed's last test accuracies (one panel per seed sweep, as ``seed_summary`` wrote it),
+    side by side around the seed's number, one colour per epoch, and the target line."""
+    fig, axes = _panels_in_a_row([max(len(s["seeds"]), 6) for s in summaries], 3, 0.45, 4.6)
+    for ax, summary in zip(axes, summaries, strict=False):
         last = max(len(row["last5_test_acc"]) for row in summary["seeds"])
         for back in reversed(range(last)):  # epochs before the final one: oldest first, the final one darkest
             colour = plt.cm.viridis(0.85 * back / max(last - 1, 1))
@@ -222,8 +228,8 @@ def plot_seeds(summaries: list[dict]):
             ),
         )
         ax.grid(alpha=0.3, axis="y")
-    axes[0][0].set_ylabel("test accuracy (%)")
-    axes[0][-1].legend(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize=9)
+    axes[0].set_ylabel("test accuracy (%)")
+    axes[-1].legend(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize=9)
     fig.suptitle(f"Step {summaries[0]['step']}: the last epochs of every seed, per precision")
     fig.tight_layout()
     return fig
@@ -352,18 +358,33 @@ def _plot_ranking(ax, variants: list[dict], means: list[float], limits: tuple[fl
 
 def plot_test_frontier(sweeps: list[dict]):
     """What the robustness bars take on the test set: per sweep (``name``, ``params``, ``epochs``,
-    ``minima`` with test-time shifts and ``plain_minima``, the same runs scored each image alone,
-    one per seed), every seed's minimum of its last five epochs and their median, against the
-    parameters (15-epoch sweeps) and against the epochs (sweeps of the net with the fewest
-    parameters). One column per value, evenly spaced (not to scale): the plain minima hollow in
-    its left half, those with the shifts in its right half; the horizontal lines are the bars."""
-    fewest = min(s["params"] for s in sweeps)
+    ``dilated``, ``minima`` with test-time shifts and ``plain_minima``, the same runs scored each
+    image alone, one per seed), every seed's minimum of its last five epochs and their median,
+    against the parameters (15-epoch sweeps, round 4's net and, in a panel of its own, today's
+    with its last convolution dilated) and against the epochs (sweeps of round 4's net with the
+    fewest parameters). One column per value, evenly spaced (not to scale): the plain minima
+    hollow in its left half, those with the shifts in its right half; the horizontal lines are
+    the bars."""
+    shortest = min(s["epochs"] for s in sweeps)
+    nets = {dilated: [s for s in sweeps if s["dilated"] == dilated] for dilated in (0, 1)}
     panels = [
-        ("params", "parameters", [s for s in sweeps if s["epochs"] == min(t["epochs"] for t in sweeps)]),
-        ("epochs", "epochs", [s for s in sweeps if s["params"] == fewest]),
+        ("params", f"round 4's net, {shortest} epochs", [s for s in nets[0] if s["epochs"] == shortest]),
+        (
+            "params",
+            f"step 5's net, {shortest} epochs",
+            [s for s in nets[1] if s["epochs"] == shortest],
+        ),
     ]
-    fig, axes = plt.subplots(1, 2, figsize=(13, 5.5), sharey=True, gridspec_kw={"width_ratios": [3, 1.2]})
-    for ax, (key, label, shown) in zip(axes, panels, strict=True):
+    if nets[0]:
+        fewest = min(s["params"] for s in nets[0])
+        panels.append(
+            ("epochs", f"round 4's net, {fewest:,} parameters", [s for s in nets[0] if s["params"] == fewest])
+        )
+    panels = [panel for panel in panels if panel[2]]
+    fig, axes = _panels_in_a_row(
+        [max(len({s[key] for s in shown}), 1.5) for key, _, shown in panels], 2.5, 1.4, 5.5
+    )
+    for ax, (key, title, shown) in zip(axes, panels, strict=True):
         values = sorted({s[key] for s in shown})
         for s in shown:
             column = values.index(s[key])
@@ -388,22 +409,18 @@ def plot_test_frontier(sweeps: list[dict]):
             )
         ax.axhline(TARGET_ACCURACY, color="black", linewidth=1, linestyle=":")
         ax.axhline(MEDIAN_BAR, color="black", linewidth=1, linestyle="--")
+        within = sum(value < STEP5_BUDGET for value in values)  # the columns under step 5's budget come first
+        if key == "params" and 0 < within < len(values):
+            ax.axvline(within - 0.5, color="grey", linewidth=1, linestyle="--")
+        ax.set_title(title, fontsize=10)
         ax.set(
-            xlabel=f"{label} (columns not to scale)",
+            xlabel=f"{'parameters' if key == 'params' else key} (columns not to scale)",
             xticks=range(len(values)),
             xlim=(-0.6, len(values) - 0.4),
         )
         ax.set_xticklabels([f"{value:,}" for value in values])
         ax.grid(alpha=0.3, axis="y")
-    params = sorted({s["params"] for s in panels[0][2]})
-    within = sum(p < STEP5_BUDGET for p in params)  # the columns under step 5's budget come first
-    if 0 < within < len(params):
-        axes[0].axvline(within - 0.5, color="grey", linewidth=1, linestyle="--")
-    axes[0].set(
-        ylabel="test accuracy (%), min of the last 5 epochs per seed",
-        title=f"against parameters, {panels[0][2][0]['epochs']} epochs",
-    )
-    axes[1].set(title=f"against epochs, {fewest:,} parameters")
+    axes[0].set(ylabel="test accuracy (%), min of the last 5 epochs per seed")
     line = matplotlib.lines.Line2D
     handles = [
         line([], [], marker="o", linestyle="", color="tab:blue", label="a seed, with the shifts"),
@@ -413,7 +430,7 @@ def plot_test_frontier(sweeps: list[dict]):
         line([], [], color="black", linestyle="--", label=f"the median: {MEDIAN_BAR}%"),
         line([], [], color="grey", linestyle="--", label=f"step 5's budget: {STEP5_BUDGET:,}"),
     ]
-    axes[1].legend(handles=handles, loc="upper left", bbox_to_anchor=(1.02, 1), fontsize=8)
+    axes[-1].legend(handles=handles, loc="upper left", bbox_to_anchor=(1.02, 1), fontsize=8)
     fig.suptitle(
         "On the test set: what the robustness bars take (hold: seeds on or above the dotted line, shifted)"
     )

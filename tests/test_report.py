@@ -429,9 +429,9 @@ def test_the_test_sweeps_table_counts_each_sweeps_seeds_and_says_how_long_they_t
 
 
 def test_the_test_frontier_figure_draws_the_sweeps_scored_like_step5_in_float32(tmp_path):
-    """Round 4's sweep of step 5 and the frontier's (variants of it) with test-time shifts in
-    float32; not the plain sweeps, nor bfloat16, nor tools/tta.py's summaries of round 4's own runs
-    (they would repeat it), nor today's step 5, whose net is not round 4's."""
+    """Today's sweep of step 5, round 4's and the frontier's (variants of them) with test-time
+    shifts in float32, each with its net's dilation; not the plain sweeps, nor bfloat16, nor
+    tools/tta.py's summaries of round 4's own runs (they would repeat it)."""
     round4 = ROUND4_STEP5.as_dict()
     shifted = write_sweep(tmp_path, f"{ROUND4}/step5_seeds", range(1, 5), missing={2}, recipe=round4)
     write_sweep(tmp_path, "step5_seeds", range(1, 5))
@@ -442,17 +442,18 @@ def test_the_test_frontier_figure_draws_the_sweeps_scored_like_step5_in_float32(
     for seed in range(1, 5):
         write(tmp_path / "tta_test" / f"seed{seed}.json", {"torch_version": "2.9"})
     points = report.sweeps.test_frontier_points(report.sweeps.load_test_sweeps(tmp_path))
-    assert [(p["name"], p["epochs"]) for p in points] == [
-        ("frontier/wide_shifts_float32", 30),
-        (f"{ROUND4}/step5_seeds", 15),
+    assert [(p["name"], p["epochs"], p["dilated"]) for p in points] == [
+        ("frontier/wide_shifts_float32", 30, STEPS[5].model.dilated),
+        (f"{ROUND4}/step5_seeds", 15, 0),
+        ("step5_seeds", 15, STEPS[5].model.dilated),
     ]
     assert points[1]["minima"] == [row["last5_min_test_acc"] for row in shifted["seeds"]]
     assert points[1]["plain_minima"] == [row["last5_min_plain_test_acc"] for row in shifted["seeds"]]
     table = report.sweeps.test_sweeps_table(report.sweeps.load_test_sweeps(tmp_path))
     assert table.endswith("(figures/test_frontier.png)")
     assert report.draw_figure(report.common.TEST_FRONTIER_FIGURE, tmp_path).startswith(b"\x89PNG")
-    (tmp_path / ROUND4 / "step5_seeds" / "summary.json").unlink()
-    (tmp_path / "frontier" / "wide_shifts_float32" / "summary.json").unlink()
+    for folder in (f"{ROUND4}/step5_seeds", "frontier/wide_shifts_float32", "step5_seeds"):
+        (tmp_path / folder / "summary.json").unlink()
     assert report.draw_figure(report.common.TEST_FRONTIER_FIGURE, tmp_path) is None
     assert "test_frontier.png" not in report.sweeps.test_sweeps_table(
         report.sweeps.load_test_sweeps(tmp_path)

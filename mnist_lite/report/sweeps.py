@@ -161,7 +161,8 @@ def seeds_figure(sweeps: list[tuple[str, dict]]):
 def load_test_sweeps(results: Path) -> list[tuple[str, dict]] | None:
     """Every seed sweep on the test set: step 5's, the designs it was compared with, and each way
     of scoring step 5's recipe that ``tools/tta.py --on-test`` summarised (named by its file).
-    Each summary gains ``torch_versions``, which it does not record, from the runs it summarises."""
+    Each summary gains ``torch_versions``, which it does not record, from the runs it summarises,
+    and a seed sweep ``dilated``, its net's dilation (0 in runs recorded before nets had one)."""
     paths = sorted({path for pattern in TEST_SWEEPS for path in results.glob(f"{pattern}/{SWEEP_SUMMARY}")})
     paths += sorted(results.glob(f"{TTA_TEST}/summary_*.json"))
     sweeps = []
@@ -173,6 +174,9 @@ def load_test_sweeps(results: Path) -> list[tuple[str, dict]] | None:
         run = "seed{}/result.json" if path.name == SWEEP_SUMMARY else "seed{}.json"
         runs = [path.parent / run.format(row["seed"]) for row in summary["seeds"]]
         summary["torch_versions"] = sorted({read_json(r, SWEEP_RUN_TORCH)["torch_version"] for r in runs})
+        if path.name == SWEEP_SUMMARY:
+            recipe = read_json(runs[0], SWEEP_RUN_RECIPE)["recipe"]
+            summary["dilated"] = recipe.get("architecture", {}).get("dilated", 0)
         name = path.parent if path.name == SWEEP_SUMMARY else path
         sweeps.append((str(name.relative_to(results)), summary))
     return sweeps or None
@@ -199,27 +203,28 @@ def test_sweeps_table(sweeps: list[tuple[str, dict]] | None) -> str:
     if test_frontier_points(sweeps):
         alt = (
             "Per-seed minima on the test set, with and without the shifts, against parameters and epochs, "
-            "for round 4's net of step 5 and nets like it"
+            "for step 5's net, round 4's, and nets like them"
         )
         lines += ["", image_in_docs(alt, TEST_FRONTIER_FIGURE)]
     return "\n".join(lines)
 
 
 def test_frontier_points(sweeps: list[tuple[str, dict]] | None) -> list[dict]:
-    """What ``plots.plot_test_frontier`` draws: step 5's sweep from round 4 to round 18 and the
-    frontier's, the variants of its recipe, those scored with test-time shifts in float32 (the
-    others were scored another way or in another precision). Today's step 5 has a net of its own
-    (its last convolution dilated): its sweep is the robustness section's."""
+    """What ``plots.plot_test_frontier`` draws: step 5's sweeps, today's and round 4's, and the
+    frontier's, the variants of their recipes, those scored with test-time shifts in float32 (the
+    others were scored another way or in another precision), each with its net's ``dilated``:
+    today's step 5 is round 4's net with its last convolution dilated."""
     return [
         {
             "name": name,
             "params": s["params"],
             "epochs": s["epochs"],
+            "dilated": s["dilated"],
             "minima": [row["last5_min_test_acc"] for row in s["seeds"]],
             "plain_minima": [row["last5_min_plain_test_acc"] for row in s["seeds"]],
         }
         for name, s in sweeps or []
-        if (name == f"{ROUND4}/{SEED_SWEEP}" or name.startswith("frontier/"))
+        if (name in (SEED_SWEEP, f"{ROUND4}/{SEED_SWEEP}") or name.startswith("frontier/"))
         and s.get("test_time_shift")
         and s.get("dtype", "float32") == "float32"
     ]
