@@ -159,3 +159,7 @@ def test_timing_trains_each_variant_as_fit_would(monkeypatch, tmp_path):
     per_round = [(0.0, True, True), (0.1, False, True), (0.0, False, True), (0.0, False, False)]
     assert calls == per_round * 3
     assert sorted(json.loads((tmp_path / "design_speed.json").read_text())["variants"]) == sorted(names)
+    design.time_variants(
+        names[:1], "float32", repeats=1, images=256, out=tmp_path / "frontier" / "speed.json"
+    )
+    assert list(json.loads((tmp_path / "frontier" / "speed.json").read_text())["variants"]) == names[:1]

@@ -5,6 +5,7 @@
     python tools/design.py NAME --seeds 1,2 --dtype float32 --folder design_gpu   # round 9, on a GPU
     python tools/design.py NAME --seeds 1,2 --dtype float32 --folder design_xeon --threads 1  # rounds 11, 13
     python tools/design.py --time [--repeats 3]   # seconds per epoch of every recorded variant
+    python tools/design.py --time NAME NAME       # of frontier points, side by side (float32)
     python tools/design.py --summarise DESIGN     # summary.json of a sweep of seedS/ folders on the test set
     python tools/design.py NAME --on-test --seeds 1,2   # a frontier point (float32), see below
 
@@ -256,9 +257,12 @@ def variant_recipe(name: str):
     return dataclasses.replace(DESIGN_BASELINE, **VARIANTS[name])
 
 
-def time_variants(names: list[str], dtype: str, repeats: int, images: int = 7680) -> None:
+def time_variants(
+    names: list[str], dtype: str, repeats: int, images: int = 7680, out: Path | None = None
+) -> None:
     """Seconds per 60,000-image training epoch of each variant, from ``images`` images, the
-    variants interleaved ``repeats`` times after a warm-up; written to results/design_speed.json.
+    variants interleaved ``repeats`` times after a warm-up; written to ``out``, by default
+    results/design_speed.json.
     Each epoch trains as ``fit``'s do: with the variant's average of the weights and label
     smoothing, and a variant with clean last epochs is timed both ways, weighted as its run has them."""
     device = torch.device("cpu")
@@ -310,7 +314,7 @@ def time_variants(names: list[str], dtype: str, repeats: int, images: int = 7680
         for name, times in seconds.items()
     }
     write_json(
-        RESULTS / "design_speed.json",
+        out or RESULTS / "design_speed.json",
         {
             "device_name": device_name(device),
             "torch_version": torch.__version__,
@@ -360,7 +364,7 @@ def main() -> None:
     parser.add_argument(
         "--time",
         action="store_true",
-        help="time every variant recorded in results/design*",
+        help="time every variant recorded in results/design*, or the NAMEs into results/frontier/speed.json",
     )
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument(
@@ -384,6 +388,11 @@ def main() -> None:
         torch.set_num_threads(args.threads)
     if args.summarise:
         summarise(Path(args.summarise))
+        return
+    if args.time and args.names:  # frontier points, swept in float32: not the design search's record
+        time_variants(
+            args.names, args.dtype or "float32", args.repeats, out=RESULTS / "frontier" / "speed.json"
+        )
         return
     if args.time:
         runs = [path for folder in FOLDERS for path in (RESULTS / folder).glob("*/seed*.json")]
