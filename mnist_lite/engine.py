@@ -139,6 +139,8 @@ def evaluate(model, loader, test_time_shift: int = 0) -> Scores:
 
 
 def make_optimizer(recipe: Recipe, model: nn.Module, steps_per_epoch: int):
+    if recipe.warmup_epochs and recipe.schedule == "onecycle":
+        raise MnistLiteError("warmup_epochs with the onecycle schedule, which has its own warm-up")
     if recipe.optimizer == "adam":
         optimizer = torch.optim.Adam(
             model.parameters(), lr=recipe.lr, betas=(recipe.momentum, 0.999), weight_decay=recipe.weight_decay
@@ -166,14 +168,12 @@ def make_optimizer(recipe: Recipe, model: nn.Module, steps_per_epoch: int):
     else:
         raise MnistLiteError(f"unknown schedule {recipe.schedule!r}: constant, onecycle or step")
     if recipe.warmup_epochs:
-        if recipe.schedule == "onecycle":
-            raise MnistLiteError("warmup_epochs with the onecycle schedule, which has its own warm-up")
         # from 1/n of the rate in the first batch to all of it after n batches; chained, the two
         # factors multiply, so a milestone inside the warm-up still divides the rate by 10
         warmup_steps = recipe.warmup_epochs * steps_per_epoch
         warmup = torch.optim.lr_scheduler.LinearLR(optimizer, 1 / warmup_steps, total_iters=warmup_steps)
         scheduler = torch.optim.lr_scheduler.ChainedScheduler(
-            [warmup] + ([scheduler] if scheduler else []), optimizer=optimizer
+            [warmup] + ([scheduler] if scheduler is not None else []), optimizer=optimizer
         )
     return optimizer, scheduler
 

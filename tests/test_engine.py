@@ -342,6 +342,25 @@ def test_every_recipe_field_is_restored_and_the_resume_is_exact(tmp_path):
     assert same_weights(torch.load(tmp_path / "a" / "model.pt"), torch.load(tmp_path / "b" / "model.pt"))
 
 
+@pytest.mark.parametrize(
+    "changes",
+    [
+        dict(epochs=3, schedule="onecycle"),  # its rate rises and falls within the run, batch by batch
+        dict(epochs=3, warmup_epochs=2, milestones=(2,)),  # stopped with the warm-up half done
+    ],
+    ids=["onecycle", "mid-warm-up"],
+)
+def test_a_schedule_that_moves_every_batch_resumes_exactly(tmp_path, changes):
+    recipe = dataclasses.replace(STEPS[5], batch_size=64, **changes)  # four batches an epoch
+    straight = fit(recipe, seed=3, out=tmp_path / "a", log=quiet, **SMALL)
+    with pytest.raises(Interrupted):
+        fit(recipe, seed=3, out=tmp_path / "b", log=interrupt_at_epoch_line(2), **SMALL)
+    resumed = fit(recipe, out=tmp_path / "b", resume=True, log=quiet, device="cpu", quiet=True)
+    assert without_seconds(resumed.history) == without_seconds(straight.history)
+    assert len({row["lr"] for row in straight.history.epochs}) == recipe.epochs  # it did move
+    assert same_weights(torch.load(tmp_path / "a" / "model.pt"), torch.load(tmp_path / "b" / "model.pt"))
+
+
 def test_resume_needs_a_checkpoint_of_the_same_step(tmp_path):
     with pytest.raises(ValueError, match="^resume=True needs out, the folder that holds checkpoint.pt$"):
         fit(TWO_EPOCHS_OF_5, resume=True, log=quiet, **SMALL)

@@ -793,6 +793,9 @@ def test_what_changed_names_only_what_differs_from_the_baseline():
     finished_clean = dict(baseline, clean_epochs=3)
     changed = report.design.what_changed(finished_clean, ["clean_epochs"], baseline)
     assert changed == "no augmentation in the last 3 epochs"
+    for epochs, words in ((2, "warm-up over 2 epochs"), (1, "warm-up over 1 epoch")):
+        warmed = dict(baseline, warmup_epochs=epochs)
+        assert report.design.what_changed(warmed, ["warmup_epochs"], baseline) == words
 
 
 def test_design_section_rows(tmp_path):
