@@ -8,7 +8,7 @@ import json
 import pytest
 from conftest import REPO, load_tool
 
-from mnist_lite.models import count_parameters
+from mnist_lite.models import count_parameters, multiply_adds
 from mnist_lite.steps import (
     DESIGN_BASELINE,
     PARAM_BUDGET,
@@ -114,6 +114,21 @@ def test_an_unknown_variant_is_a_one_line_usage_error_before_any_training(monkey
     assert "error: no variant 'no_such_variant'; run without NAME to list them" in capsys.readouterr().err
 
 
+def test_timing_named_variants_times_them_alone_in_float32_into_the_frontiers_folder(monkeypatch, capsys):
+    calls = []
+    monkeypatch.setattr(design, "time_variants", lambda *args, **kwargs: calls.append((args, kwargs)))
+    monkeypatch.setattr("sys.argv", ["design.py", "--time", "previous", "step5_dilated1", "--repeats", "2"])
+    design.main()
+    assert calls == [
+        ((["previous", "step5_dilated1"], "float32", 2), {"out": design.RESULTS / "frontier" / "speed.json"})
+    ]
+    monkeypatch.setattr("sys.argv", ["design.py", "--time", "previous", "--dtype", "bfloat16"])
+    with pytest.raises(SystemExit) as exit_:
+        design.main()
+    assert exit_.value.code == 2 and len(calls) == 1
+    assert "error: --time NAME times frontier points in float32" in capsys.readouterr().err
+
+
 def test_summarise_refuses_a_sweep_with_a_run_still_training(monkeypatch, tmp_path):
     """--summarise reads every seed's result.json; one written mid-run (it is rewritten after each
     epoch) must not pass for a finished run whose last five epochs are the ones it has so far."""
@@ -162,4 +177,10 @@ def test_timing_trains_each_variant_as_fit_would(monkeypatch, tmp_path):
     design.time_variants(
         names[:1], "float32", repeats=1, images=256, out=tmp_path / "frontier" / "speed.json"
     )
-    assert list(json.loads((tmp_path / "frontier" / "speed.json").read_text())["variants"]) == names[:1]
+    timed = json.loads((tmp_path / "frontier" / "speed.json").read_text())["variants"]
+    model = design.variant_recipe(names[0]).model()
+    assert list(timed) == names[:1]
+    assert (timed[names[0]]["params"], timed[names[0]]["multiply_adds"]) == (
+        count_parameters(model),
+        multiply_adds(model),
+    )

@@ -166,18 +166,25 @@ def test_plot_test_frontier_shows_every_seeds_minimum_both_ways_and_the_bars():
         {"params": 15490, "epochs": 15, "minima": [99.5, 99.52], "plain_minima": [99.47, 99.45]},
         {"params": 7578, "epochs": 30, "minima": [99.46, 99.47], "plain_minima": [99.43, 99.42]},
         {"params": 9522, "epochs": 15, "dilated": 1, "minima": [99.4, 99.51], "plain_minima": [99.38, 99.5]},
+        {
+            "params": 7578,
+            "epochs": 15,
+            "dilated": 1,
+            "minima": [99.35, 99.48],
+            "plain_minima": [99.33, 99.42],
+        },
     ]
     fig = plots.plot_test_frontier([{"dilated": 0} | sweep for sweep in sweeps])
     by_params, dilated, by_epochs = fig.axes[:3]
     assert [t.get_text() for t in by_params.get_xticklabels()] == ["7,578", "15,490"]
-    assert [t.get_text() for t in dilated.get_xticklabels()] == ["9,522"]
+    assert [t.get_text() for t in dilated.get_xticklabels()] == ["7,578", "9,522"]
     assert [t.get_text() for t in by_epochs.get_xticklabels()] == ["15", "30"]
     assert [ax.get_title() for ax in fig.axes[:3]] == [
         "round 4's net, 15 epochs",
         "step 5's net, 15 epochs",
         "round 4's net, 7,578 parameters",
     ]
-    assert [t.get_text() for t in dilated.texts] == ["2 of 2 hold"]
+    assert [t.get_text() for t in dilated.texts] == ["2 of 2 hold", "1 of 2 hold"]
     points = [list(line.get_ydata()) for line in by_params.lines if line.get_marker() == "o"]
     assert points == [[99.35, 99.3, 99.4], [99.41, 99.33, 99.45], [99.47, 99.45], [99.5, 99.52]]
     medians = [round(line.get_ydata()[0], 3) for line in by_params.lines if line.get_linewidth() == 2]
@@ -196,3 +203,8 @@ def test_plot_test_frontier_shows_every_seeds_minimum_both_ways_and_the_bars():
         if line.get_color() == "grey" and line.get_linestyle() == "--"
     ]
     assert budget == [0.5]  # between the columns under step 5's budget and those over it
+    assert [
+        line.get_xdata()[0]
+        for line in dilated.lines
+        if line.get_color() == "grey" and line.get_linestyle() == "--"
+    ] == [0.5]

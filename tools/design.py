@@ -40,7 +40,7 @@ from mnist_lite.data import TensorLoader, load_mnist, without_augmentation
 from mnist_lite.device import DTYPES, device_name
 from mnist_lite.engine import fit, make_averaged, make_optimizer, sweep_seeds, train_epoch
 from mnist_lite.errors import MnistLiteError
-from mnist_lite.models import multiply_adds
+from mnist_lite.models import count_parameters, multiply_adds
 from mnist_lite.paths import DESIGN, DESIGN_GPU, DESIGN_XEON, REPO, RESULTS
 from mnist_lite.results import load_result, seed_summary, write_json
 from mnist_lite.steps import DESIGN_BASELINE, ROUND4_STEP5
@@ -308,6 +308,8 @@ def time_variants(
             seconds[name].append(epoch(name))
     variants = {
         name: {
+            "params": count_parameters(setups[name][1]),
+            "multiply_adds": multiply_adds(setups[name][1]),
             "seconds_per_epoch": [round(s, 2) for s in times],
             "median_seconds_per_epoch": round(statistics.median(times), 2),
         }
@@ -390,6 +392,8 @@ def main() -> None:
         summarise(Path(args.summarise))
         return
     if args.time and args.names:  # frontier points, swept in float32: not the design search's record
+        if args.dtype not in (None, "float32"):
+            parser.error("--time NAME times frontier points in float32, the precision of their sweeps")
         time_variants(
             args.names, args.dtype or "float32", args.repeats, out=RESULTS / "frontier" / "speed.json"
         )
