@@ -46,8 +46,12 @@ def test_variants_start_from_the_previous_recipe_and_two_of_them_are_step5_then_
 
 
 def test_the_shifts_variants_add_step5s_shifts_and_nothing_else_to_the_frontiers_nearest_points():
-    wider_step5 = "step5_dilated1_wider_14_18_shifts"  # step 5's recipe has the shifts already (below)
-    shifted = [name for name in design.VARIANTS if name.endswith("_shifts") and name != wider_step5]
+    # step 5's net widened: its recipe has the shifts already (below)
+    shifted = [
+        name
+        for name in design.VARIANTS
+        if name.endswith("_shifts") and not name.startswith("step5_dilated1_")
+    ]
     assert shifted == [
         "wider_16_24_shifts",
         "step5_epochs30_shifts",
@@ -71,9 +75,10 @@ def test_round_18_dilates_the_last_convolution_of_round_4s_pick_with_or_without_
     assert design.variant_recipe("step5_silu_dilated1") == dataclasses.replace(dilated, model=silu)
 
 
-def test_step5s_net_at_wider_14_18s_widths_is_step5s_recipe_and_nothing_else():
-    wider = design.variant_recipe("step5_dilated1_wider_14_18_shifts")
-    assert wider.model == dataclasses.replace(STEPS[5].model, low_resolution=(14, 18, 18, 18))
+@pytest.mark.parametrize("widths", [(14, 18, 18, 18), (13, 17, 17, 17)])
+def test_step5s_net_widened_is_step5s_recipe_and_nothing_else(widths):
+    wider = design.variant_recipe(f"step5_dilated1_wider_{widths[0]}_{widths[1]}_shifts")
+    assert wider.model == dataclasses.replace(STEPS[5].model, low_resolution=widths)
     assert wider == dataclasses.replace(STEPS[5], model=wider.model)
     assert STEP5_BUDGET < count_parameters(wider.model()) < PARAM_BUDGET
 

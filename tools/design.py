@@ -251,6 +251,13 @@ VARIANTS.update(
 VARIANTS["step5_dilated1_wider_14_18_shifts"] = dict(
     VARIANTS["wider_14_18_shifts"], model=dataclasses.replace(VARIANTS["wider_14_18"]["model"], dilated=1)
 )
+# and halfway to it, one channel more in each convolution at half resolution
+VARIANTS["step5_dilated1_wider_13_17_shifts"] = dict(
+    VARIANTS["step5_dilated1_wider_14_18_shifts"],
+    model=dataclasses.replace(
+        VARIANTS["step5_dilated1_wider_14_18_shifts"]["model"], low_resolution=(13, 17, 17, 17)
+    ),
+)
 
 
 def variant_recipe(name: str):
