@@ -366,22 +366,23 @@ def plot_test_frontier(sweeps: list[dict]):
     hollow in its left half, those with the shifts in its right half; the horizontal lines are
     the bars."""
     shortest = min(s["epochs"] for s in sweeps)
-    nets = {dilated: [s for s in sweeps if bool(s["dilated"]) == dilated] for dilated in (False, True)}
+    round4 = [s for s in sweeps if not s["dilated"]]
+    dilated = [s for s in sweeps if s["dilated"]]
     panels = [
-        ("params", f"round 4's net, {shortest} epochs", [s for s in nets[False] if s["epochs"] == shortest]),
+        ("params", f"round 4's net, {shortest} epochs", [s for s in round4 if s["epochs"] == shortest]),
         (
             "params",
             f"step 5's net, {shortest} epochs",
-            [s for s in nets[True] if s["epochs"] == shortest],
+            [s for s in dilated if s["epochs"] == shortest],
         ),
     ]
-    if nets[False]:
-        fewest = min(s["params"] for s in nets[False])
+    if round4:
+        fewest = min(s["params"] for s in round4)
         panels.append(
             (
                 "epochs",
                 f"round 4's net, {fewest:,} parameters",
-                [s for s in nets[False] if s["params"] == fewest],
+                [s for s in round4 if s["params"] == fewest],
             )
         )
     panels = [panel for panel in panels if panel[2]]

@@ -401,9 +401,7 @@ def main() -> None:
     if args.time and args.names:  # frontier points, swept in float32: not the design search's record
         if args.dtype not in (None, "float32"):
             parser.error("--time NAME times frontier points in float32, the precision of their sweeps")
-        time_variants(
-            args.names, args.dtype or "float32", args.repeats, out=RESULTS / "frontier" / "speed.json"
-        )
+        time_variants(args.names, "float32", args.repeats, out=RESULTS / "frontier" / "speed.json")
         return
     if args.time:
         runs = [path for folder in FOLDERS for path in (RESULTS / folder).glob("*/seed*.json")]
