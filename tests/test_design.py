@@ -83,6 +83,21 @@ def test_step5s_net_widened_is_step5s_recipe_and_nothing_else(widths):
     assert STEP5_BUDGET < count_parameters(wider.model()) < PARAM_BUDGET
 
 
+@pytest.mark.parametrize(
+    "name, full, low",
+    [
+        ("first6", (6,), (12, 16, 16, 16)),
+        ("first6_12_17_17_16", (6,), (12, 17, 17, 16)),
+        ("13_16_16_17", (8,), (13, 16, 16, 17)),
+    ],
+)
+def test_round_20_moves_step5s_channels_within_its_budget_and_changes_nothing_else(name, full, low):
+    moved = design.variant_recipe(f"step5_dilated1_{name}")
+    model = dataclasses.replace(STEP5_PLAIN.model, full_resolution=full, low_resolution=low)
+    assert moved == dataclasses.replace(STEP5_PLAIN, model=model)
+    assert count_parameters(model()) < STEP5_BUDGET
+
+
 def test_round_19_warms_up_step5s_recipe_and_changes_nothing_else():
     warmed = design.variant_recipe("step5_dilated1_warmup2")
     assert warmed == dataclasses.replace(STEP5_PLAIN, warmup_epochs=2)
