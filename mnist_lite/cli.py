@@ -11,6 +11,7 @@ import dataclasses
 import math
 import signal
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from mnist_lite.config import DEVICES, LOADERS, MAX_SEED, PRECISIONS
@@ -216,7 +217,10 @@ def cmd_draw(args) -> None:
 
 
 def cmd_reproduce(args) -> None:
-    from mnist_lite.reproduce import reproduce
+    try:  # the notebook tools are in requirements.txt, not in the package's own dependencies
+        from mnist_lite.reproduce import reproduce
+    except ImportError as error:
+        raise MnistLiteError(f"reproduce needs {error.name}: pip install -r requirements.txt") from None
 
     reproduce(steps=args.steps)
 
@@ -258,7 +262,7 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.set_defaults(func=cmd_evaluate)
 
     seeds = commands.add_parser("seeds", help="train a step once per seed and summarise (resumable)")
-    seeds.add_argument("--step", type=int, choices=sorted(STEPS), metavar="N", default=5)
+    seeds.add_argument("--step", default=5, **STEP)
     seeds.add_argument("--seeds", type=seed_range, default=seed_range("1-5"), help="e.g. 1-5 or 1,3,7")
     seeds.add_argument("--out", help="default: results/stepN_seeds")
     add_run_options(seeds)
@@ -267,7 +271,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench = commands.add_parser(
         "bench", help="time training epochs of a step's setups, interleaved, and scoring its test set"
     )
-    bench.add_argument("--step", type=int, choices=sorted(STEPS), metavar="N", default=5)
+    bench.add_argument("--step", default=5, **STEP)
     bench.add_argument("--device", default="auto", **DEVICE)
     bench.add_argument("--repeats", type=positive_int, default=3)
     bench.add_argument("--out", help="default: results/bench.json")
@@ -284,7 +288,7 @@ def build_parser() -> argparse.ArgumentParser:
     report.set_defaults(func=cmd_report)
 
     draw = commands.add_parser("draw", help="render a step's model as a picture (default: step 5)")
-    draw.add_argument("--step", type=int, choices=sorted(STEPS), metavar="N", default=5)
+    draw.add_argument("--step", default=5, **STEP)
     draw.add_argument("--out", help="a .png, .svg or .pdf file (default: the checkout's architecture.png)")
     draw.set_defaults(func=cmd_draw)
 
@@ -296,6 +300,29 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _stop_on_sigterm(signum, frame):
     raise KeyboardInterrupt
+
+
+def run_cleanly(command: Callable[[], object]) -> int:
+    """Run ``command`` and return the exit status: a problem the user can fix (``MnistLiteError``),
+    an interrupt (Ctrl-C, or SIGTERM, which a run treats the same) or a read or write the machine
+    refused ends in one line on stderr instead of a traceback. The tools in tools/ run their
+    ``main`` through it too."""
+    previous = signal.signal(signal.SIGTERM, _stop_on_sigterm)
+    try:
+        command()
+    except MnistLiteError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return error.exit_code
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr)
+        return 130
+    except OSError as error:  # the machine refused a read or write that no check above foresaw
+        where = f"{error.filename}: " if error.filename else ""
+        print(f"error: {where}{error.strerror or error}", file=sys.stderr)
+        return 1
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -319,19 +346,4 @@ def main(argv: list[str] | None = None) -> int:
         given = [f"--{name.replace('_', '-')}" for name in fixed if getattr(args, name) is not None]
         if given:
             parser.error(f"{', '.join(given)}: not with --resume, the checkpoint fixes them")
-    previous = signal.signal(signal.SIGTERM, _stop_on_sigterm)
-    try:
-        args.func(args)
-    except MnistLiteError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return error.exit_code
-    except KeyboardInterrupt:
-        print("error: interrupted", file=sys.stderr)
-        return 130
-    except OSError as error:  # the machine refused a read or write that no check above foresaw
-        where = f"{error.filename}: " if error.filename else ""
-        print(f"error: {where}{error.strerror or error}", file=sys.stderr)
-        return 1
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-    return 0
+    return run_cleanly(lambda: args.func(args))

@@ -36,7 +36,7 @@ from mnist_lite.errors import MnistLiteError
 from mnist_lite.models import count_parameters
 from mnist_lite.progress import progress
 from mnist_lite.results import History, ensure_writable, load_result, save_torch, seed_summary, write_json
-from mnist_lite.steps import OPTIMIZERS, STEPS, Recipe
+from mnist_lite.steps import OPTIMIZERS, SCHEDULES, STEPS, Recipe
 
 
 class Diverged(MnistLiteError):
@@ -166,7 +166,7 @@ def make_optimizer(recipe: Recipe, model: nn.Module, steps_per_epoch: int):
     elif recipe.schedule == "constant":
         scheduler = None
     else:
-        raise MnistLiteError(f"unknown schedule {recipe.schedule!r}: constant, onecycle or step")
+        raise MnistLiteError(f"unknown schedule {recipe.schedule!r}: {', '.join(SCHEDULES)}")
     if recipe.warmup_epochs:
         # from 1/n of the rate in the first batch to all of it after n batches; chained, the two
         # factors multiply, so a milestone inside the warm-up still divides the rate by 10
@@ -544,10 +544,12 @@ def sweep_seeds(recipe: Recipe, seeds, out, *, dtype="float32", device="auto", *
         folder = out / f"seed{seed}"
         resume, done = (folder / "checkpoint.pt").exists(), (folder / "model.pt").exists()
         if resume or done:  # a run to go on with, or to count: only of this recipe and precision
-            previous = (
-                checkpoints.load_checkpoint(folder / "checkpoint.pt") if resume else load_result(folder)
-            )
-            previous_dtype = previous["settings"]["dtype"] if resume else previous.get("dtype")
+            if resume:
+                previous = checkpoints.load_checkpoint(folder / "checkpoint.pt")
+                previous_dtype = _settings_of(previous, folder / "checkpoint.pt").dtype
+            else:
+                previous = load_result(folder)
+                previous_dtype = previous.get("dtype")
             if previous.get("recipe") != recipe.as_dict() or previous_dtype != dtype:
                 raise MnistLiteError(
                     f"{folder}: holds a run of another recipe or precision; choose another --out"

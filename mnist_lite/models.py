@@ -7,9 +7,9 @@ step's recipe holds and ``result.json`` records:
 * step 2: convolutions, one max-pool, global average pooling (GAP) and a 1x1 classifier
   instead of a dense head (``batch_norm=False``);
 * steps 3 and 4: BatchNorm after every convolution (step 4 changes the schedule, not the model);
-* step 5: a cheaper skeleton (one convolution at full resolution, no 1x1 transition) with a
-  little channel-wise dropout after every convolution; its augmentation, batch size and
-  test-time shifts are in its recipe, not in the model.
+* step 5: a cheaper skeleton (one convolution at full resolution, no 1x1 transition, the last
+  convolution dilated by 2) with a little channel-wise dropout after every convolution; its
+  augmentation, batch size and test-time shifts are in its recipe, not in the model.
 
 :func:`layer_table` computes each block's shape, receptive field, parameters and
 multiply-adds from the modules themselves.

@@ -16,6 +16,7 @@ import time
 import pytest
 import torch
 from conftest import (
+    REPO,
     TINY,
     assert_clean_error,
     copy_run,
@@ -26,7 +27,9 @@ from conftest import (
     tree,
 )
 
+from mnist_lite.cli import main, run_cleanly
 from mnist_lite.engine import Interrupted, fit
+from mnist_lite.errors import MnistLiteError
 from mnist_lite.models import count_parameters
 from mnist_lite.steps import STEPS
 
@@ -414,3 +417,48 @@ def test_signal_stops_cleanly_and_resume_completes(run_cli, tmp_path, signum):
     )
     assert final["history"][0] == stopped["history"][0]
     assert (out / "model.pt").exists()
+
+
+@pytest.mark.parametrize(
+    "raised, code, line",
+    [
+        (MnistLiteError("no such folder"), 1, "error: no such folder\n"),
+        (KeyboardInterrupt(), 130, "error: interrupted\n"),
+        (
+            PermissionError(13, "Permission denied", "out/result.json"),
+            1,
+            "error: out/result.json: Permission denied\n",
+        ),
+    ],
+)
+def test_run_cleanly_ends_a_users_problem_in_one_line_and_its_exit_status(raised, code, line, capsys):
+    def command():
+        raise raised
+
+    assert run_cleanly(command) == code
+    assert capsys.readouterr().err == line
+    assert run_cleanly(lambda: None) == 0
+
+
+@pytest.mark.parametrize(
+    "tool",
+    [["design.py", "--time", "previous"], ["tta.py", "--seeds", "999"], ["precise_bn.py", "--seeds", "999"]],
+)
+def test_the_tools_end_a_users_problem_in_one_line_too(tool, tmp_path):
+    """The design tools run their ``main`` through ``run_cleanly``: missing data is one line, not a
+    traceback (an empty MNIST_LITE_DATA fails before anything trains or is written)."""
+    proc = subprocess.run(
+        [sys.executable, str(REPO / "tools" / tool[0]), *tool[1:]],
+        env=dict(environment(), MNIST_LITE_DATA=str(tmp_path)),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert_clean_error(proc, 1, "holds none of the four MNIST files")
+
+
+def test_reproduce_without_the_notebook_tools_says_what_to_install(monkeypatch, capsys):
+    monkeypatch.setitem(sys.modules, "nbclient", None)  # as if not installed: importing it fails
+    monkeypatch.delitem(sys.modules, "mnist_lite.reproduce", raising=False)
+    assert main(["reproduce", "--steps", "1"]) == 1
+    assert capsys.readouterr().err == "error: reproduce needs nbclient: pip install -r requirements.txt\n"

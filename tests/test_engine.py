@@ -11,7 +11,15 @@ import os
 
 import pytest
 import torch
-from conftest import copy_run, every_field_changed, interrupt_at_epoch_line, quiet, read_json, tree
+from conftest import (
+    copy_run,
+    edit_checkpoint,
+    every_field_changed,
+    interrupt_at_epoch_line,
+    quiet,
+    read_json,
+    tree,
+)
 
 from mnist_lite import checkpoints, data, engine, results
 from mnist_lite.config import MAX_SEED
@@ -745,4 +753,18 @@ def test_seed_sweep_refuses_a_folder_of_another_precision(tmp_path, monkeypatch,
     before = tree(tmp_path / "seed1")
     with pytest.raises(MnistLiteError, match="seed1: holds a run of another recipe or precision"):
         engine.sweep_seeds(recipe, [1], tmp_path, dtype="bfloat16", **SMALL)
+    assert tree(tmp_path / "seed1") == before
+
+
+def test_seed_sweep_refuses_a_checkpoint_with_damaged_settings_in_one_line(tmp_path, monkeypatch):
+    recipe = dataclasses.replace(TWO_EPOCHS_OF_5, epochs=2)
+    with monkeypatch.context() as patch, pytest.raises(Interrupted):
+        interrupt_in_second_epoch(patch)
+        engine.sweep_seeds(recipe, [1], tmp_path, dtype="float32", **SMALL)
+    edit_checkpoint(
+        tmp_path / "seed1" / "checkpoint.pt", lambda k: k.update(settings={"precision": "float32"})
+    )
+    before = tree(tmp_path / "seed1")
+    with pytest.raises(MnistLiteError, match="seed1/checkpoint.pt: a damaged checkpoint"):
+        engine.sweep_seeds(recipe, [1], tmp_path, dtype="float32", **SMALL)
     assert tree(tmp_path / "seed1") == before

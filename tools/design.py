@@ -29,12 +29,13 @@ import argparse
 import dataclasses
 import re
 import statistics
+import sys
 import time
 from pathlib import Path
 
 import torch
 
-from mnist_lite.cli import seed_range
+from mnist_lite.cli import positive_int, run_cleanly, seed_range
 from mnist_lite.config import Augment, Lite
 from mnist_lite.data import TensorLoader, load_mnist, without_augmentation
 from mnist_lite.device import DTYPES, device_name
@@ -54,8 +55,12 @@ ONE_POOL = Lite(
     padding=1,
     transition=0,
     low_resolution=(12, 16, 16, 16),
+    second_pool=0,
+    dilated=0,
+    separable=False,
     batch_norm=True,
     dropout=0.02,
+    activation="relu",
 )
 
 VARIANT_BATCH256 = dict(
@@ -394,9 +399,9 @@ def main() -> None:
         action="store_true",
         help="time every variant recorded in results/design*, or the NAMEs into results/frontier/speed.json",
     )
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--repeats", type=positive_int, default=3)
     parser.add_argument(
-        "--threads", type=int, help="torch threads (default: torch's; 1 to run one process per core)"
+        "--threads", type=positive_int, help="torch threads (default: torch's; 1 to run one process per core)"
     )
     parser.add_argument(
         "--folder",
@@ -467,4 +472,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(run_cleanly(main))

@@ -12,7 +12,9 @@ in process, float32. Finished runs are skipped, so it can be re-run.
 from __future__ import annotations
 
 import dataclasses
+import sys
 
+from mnist_lite.cli import run_cleanly
 from mnist_lite.engine import fit
 from mnist_lite.paths import ONE_EPOCH, RESULTS
 from mnist_lite.steps import DESIGN_BASELINE
@@ -58,4 +60,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(run_cleanly(main))

@@ -19,6 +19,7 @@ import dataclasses
 import itertools
 import os
 import statistics
+import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -28,6 +29,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from mnist_lite.cli import positive_int, run_cleanly
 from mnist_lite.config import Augment
 from mnist_lite.data import TensorLoader, load_mnist
 from mnist_lite.device import DTYPES, autocast, cpu_flags, device_name
@@ -105,14 +107,14 @@ def vector_flags(wanted=("avx2", "avx512f", "avx512_bf16", "amx_bf16")) -> list[
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--batches", type=int, default=100, help="timed batches per trial and repeat")
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument(
+        "--batches", type=positive_int, default=100, help="timed batches per trial and repeat"
+    )
+    parser.add_argument("--repeats", type=positive_int, default=3)
     parser.add_argument(
         "--trials", nargs="+", default=list(TRIALS), choices=list(TRIALS), help="default always runs"
     )
     args = parser.parse_args()
-    if min(args.batches, args.repeats) < 1:
-        parser.error("--batches and --repeats must be at least 1")
     names = ["default"] + [name for name in args.trials if name != "default"]  # what the others compare to
     # an empty compile cache, so that the first compiled trial's warm-up is the compilation a reader waits for
     compile_cache = tempfile.TemporaryDirectory(prefix="perf-trials-inductor-")  # removed at exit
@@ -196,4 +198,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(run_cleanly(main))

@@ -26,12 +26,13 @@ from __future__ import annotations
 
 import argparse
 import math
+import sys
 
 import torch
 from paired import train_and_score
 from torch import nn
 
-from mnist_lite.cli import seed_range
+from mnist_lite.cli import positive_int, run_cleanly, seed_range
 from mnist_lite.data import augment_batch
 from mnist_lite.engine import evaluate
 from mnist_lite.paths import PRECISE_BN, RESULTS
@@ -68,13 +69,13 @@ def paired_run(seed: int, train_limit: int | None = None) -> dict:
 
     def score(model, train, validation) -> dict:
         calibration_images.append(len(train.images))
-        row = {"running": evaluate(model, validation)[1]}
+        row = {"running": evaluate(model, validation).accuracy}
         trained = {name: tensor.clone() for name, tensor in model.state_dict().items()}
         with torch.random.fork_rng(devices=[]):  # the augmentation's draws are not the training's
             augmented = augment_batch(train.images, train.augment)
         for way, images in (("clean", train.images), ("augmented", augmented)):  # PRECISE_BN_CHECK.ways' keys
             recompute_batchnorm(model, images)
-            row[way] = evaluate(model, validation)[1]
+            row[way] = evaluate(model, validation).accuracy
         model.load_state_dict(trained)  # the running statistics back, as the next epoch found them
         return row
 
@@ -85,7 +86,9 @@ def paired_run(seed: int, train_limit: int | None = None) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=seed_range, default="1,2", help="e.g. 1,2 or 1-8")
-    parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1: one run per core)")
+    parser.add_argument(
+        "--threads", type=positive_int, default=1, help="torch threads (default 1: one run per core)"
+    )
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     for seed in args.seeds:
@@ -99,4 +102,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(run_cleanly(main))

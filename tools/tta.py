@@ -25,12 +25,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
 import torch
 from paired import train_and_score
 
-from mnist_lite.cli import seed_range
+from mnist_lite.cli import positive_int, run_cleanly, seed_range
 from mnist_lite.data import EVAL_BATCH_SIZE, affine
 from mnist_lite.engine import evaluate
 from mnist_lite.models import count_parameters
@@ -91,7 +92,7 @@ def paired_run(seed: int, eval_split: str = "validation", train_limit: int | Non
 
     def score(model, train, scored) -> dict:
         return {
-            "fit": evaluate(model, scored)[1],
+            "fit": evaluate(model, scored).accuracy,
             **tta_accuracies(model, scored.images, scored.labels, ways),
         }
 
@@ -143,7 +144,9 @@ def main() -> None:
     parser.add_argument(
         "--on-test", action="store_true", help="train on all 60,000 images, score the test set"
     )
-    parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1: one run per core)")
+    parser.add_argument(
+        "--threads", type=positive_int, default=1, help="torch threads (default 1: one run per core)"
+    )
     parser.add_argument(
         "--summarise", action="store_true", help="write summary_WAY.json of the recorded runs"
     )
@@ -165,4 +168,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(run_cleanly(main))
