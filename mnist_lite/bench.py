@@ -30,6 +30,7 @@ import datetime
 import json
 import statistics
 import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -51,6 +52,24 @@ class Setup:
     recipe: Recipe
     loader: str
     dtype: str  # resolved: bfloat16 or float32
+
+
+def interleaved(
+    time_once: Callable[[str], float], names: Iterable[str], repeats: int, log=None
+) -> dict[str, list[float]]:
+    """``repeats`` timings of ``time_once(name)`` for each name, the names taking turns after one
+    untimed warm-up each, so that noise drifting over the run falls on all of them alike; ``log``,
+    if given, hears ``(repeat, name, seconds)`` after each."""
+    names = list(names)
+    for name in names:
+        time_once(name)
+    seconds = {name: [] for name in names}
+    for repeat in range(1, repeats + 1):
+        for name in names:
+            seconds[name].append(time_once(name))
+            if log:
+                log(repeat, name, seconds[name][-1])
+    return seconds
 
 
 def setups(recipe: Recipe, device: torch.device) -> list[Setup]:
@@ -106,12 +125,7 @@ def _time_scoring(recipe: Recipe, model, device, repeats: int, data_dir, limit) 
         _sync(device)
         return time.perf_counter() - start
 
-    for shift in ways.values():
-        score(shift)
-    seconds = {way: [] for way in ways}
-    for _ in range(repeats):
-        for way, shift in ways.items():
-            seconds[way].append(score(shift))
+    seconds = interleaved(lambda way: score(ways[way]), ways, repeats)
     print(", ".join(f"scoring {way}: {statistics.median(s):.2f} s" for way, s in seconds.items()), flush=True)
     return {
         "test_images": len(test_loader.labels),
@@ -154,13 +168,12 @@ def bench(
     print(
         f"bench: step {recipe.step} on {device_name(device)}, a warm-up epoch of each setup ...", flush=True
     )
-    for name in prepared:
-        epoch(name)
-    seconds = {name: [] for name in prepared}
-    for repeat in range(1, repeats + 1):
-        for name in prepared:
-            seconds[name].append(epoch(name))
-            print(f"  repeat {repeat}: {name:<15} {seconds[name][-1]:6.2f} s", flush=True)
+    seconds = interleaved(
+        epoch,
+        prepared,
+        repeats,
+        log=lambda repeat, name, s: print(f"  repeat {repeat}: {name:<15} {s:6.2f} s", flush=True),
+    )
 
     rows = {}
     scoring = _time_scoring(recipe, prepared["default"][1], device, repeats, data_dir, train_limit)

@@ -164,3 +164,17 @@ def test_read_runs_of_a_missing_file_is_empty(tmp_path):
     assert read_runs(tmp_path / "bench.json") == []
     (tmp_path / "bench.json").write_text('[{"device_name": "a"}, {"device_name": "b", "x": 1}]')
     assert [run["device_name"] for run in read_runs(tmp_path / "bench.json")] == ["a", "b"]
+
+
+def test_interleaved_warms_each_up_once_then_takes_turns():
+    calls, logged = [], []
+    clock = iter(range(1, 100))
+
+    def time_once(name):
+        calls.append(name)
+        return float(next(clock))
+
+    seconds = bench_module.interleaved(time_once, ["a", "b"], 2, log=lambda *row: logged.append(row))
+    assert calls == ["a", "b", "a", "b", "a", "b"]  # warm-ups untimed, then the turns
+    assert seconds == {"a": [3.0, 5.0], "b": [4.0, 6.0]}
+    assert logged == [(1, "a", 3.0), (1, "b", 4.0), (2, "a", 5.0), (2, "b", 6.0)]

@@ -35,6 +35,7 @@ from pathlib import Path
 
 import torch
 
+from mnist_lite.bench import interleaved
 from mnist_lite.cli import positive_int, run_cleanly, seed_range
 from mnist_lite.config import Augment, Lite
 from mnist_lite.data import TensorLoader, load_mnist, without_augmentation
@@ -331,12 +332,7 @@ def time_variants(
             seconds += (time.perf_counter() - start) * epochs / recipe.epochs
         return seconds * 60_000 / images
 
-    for name in names:
-        epoch(name)
-    seconds = {name: [] for name in names}
-    for _ in range(repeats):
-        for name in names:
-            seconds[name].append(epoch(name))
+    seconds = interleaved(epoch, names, repeats)
     variants = {
         name: {
             "params": count_parameters(setups[name][1]),
