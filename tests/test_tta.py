@@ -140,6 +140,7 @@ def test_each_way_is_summarised_like_a_sweep_of_the_same_seeds(tmp_path):
     for seed, (plain, shifted) in enumerate([(99.25, 99.3), (99.3, 99.4), (99.35, 99.45)], start=1):
         record = tta_record(seed, plain, shifted, eval_split="test")
         (tmp_path / f"seed{seed}.json").write_text(json.dumps(record))
+    (tmp_path / "seed2_old.json").write_text("{not json")  # set aside by hand: not one of the runs
     tta.summarise(tmp_path)
     plain, shifts = (
         json.loads((tmp_path / f"summary_{way}.json").read_text()) for way in ("plain", "shifts")
@@ -149,6 +150,12 @@ def test_each_way_is_summarised_like_a_sweep_of_the_same_seeds(tmp_path):
     assert (plain["median_last5_min_test_acc"], shifts["worst_last5_min_test_acc"]) == (99.41, 99.41)
     assert shifts["final_test_acc_mean"] == 99.533 and shifts["eval_split"] == "test"
     assert [row["seed"] for row in plain["seeds"]] == [1, 2, 3] and plain["params"] == 7578
+
+
+def test_summarise_says_in_one_line_that_a_run_is_unreadable(tmp_path):
+    (tmp_path / "seed1.json").write_text("{not json")
+    with pytest.raises(MnistLiteError, match=r"seed1.json: not a valid result file \(not JSON"):
+        tta.summarise(tmp_path)
 
 
 def test_a_record_without_its_views_is_refused(tmp_path):

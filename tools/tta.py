@@ -24,7 +24,7 @@ gives on the test set, not a way to choose.
 from __future__ import annotations
 
 import argparse
-import json
+import re
 import sys
 from pathlib import Path
 
@@ -36,7 +36,7 @@ from mnist_lite.data import EVAL_BATCH_SIZE, affine
 from mnist_lite.engine import evaluate
 from mnist_lite.models import count_parameters
 from mnist_lite.paths import RESULTS, TTA, TTA_TEST
-from mnist_lite.results import History, seed_summary, write_json
+from mnist_lite.results import History, load_result, seed_summary, write_json
 from mnist_lite.steps import Recipe
 
 PIXEL = 1 / 28  # a shift of one pixel, as a fraction of the image's width
@@ -104,9 +104,9 @@ def summarise(folder: Path) -> None:
     """FOLDER/summary_WAY.json for each way of the runs recorded in ``folder``: ``seed_summary``
     of every seed's accuracies that way, as if they were a sweep's, so that each way reads in the
     target's terms (seeds that hold, median and worst minimum, final mean and spread)."""
-    runs = sorted(
-        (json.loads(path.read_text()) for path in folder.glob("seed*.json")), key=lambda run: run["seed"]
-    )
+    # seedS.json files only: a stray seed1_old.json set aside by hand is not one of the runs
+    paths = [path for path in folder.glob("seed*.json") if re.fullmatch(r"seed[1-9][0-9]*\.json", path.name)]
+    runs = sorted((load_result(path) for path in paths), key=lambda run: run["seed"])
     if not runs:
         raise SystemExit(f"{folder}: no seedS.json to summarise; run the seeds first")
     settings = ("views", "device_name", "torch_version")  # seed_summary checks recipe, precision and split
