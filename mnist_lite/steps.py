@@ -24,6 +24,19 @@ MAX_EPOCHS = 15
 MAX_TEST_TIME_SHIFT = 4  # pixels; a shift of more would move a digit's strokes off the 28x28 image
 
 
+# fields a record leaves out at these values, so that every record made before the field existed
+# reads the same as one made after it (and each recipe has one record)
+LEFT_OUT_UNUSED = {
+    "optimizer": "sgd",
+    "warmup_epochs": 0,
+    "scale": 0.0,
+    "elastic_alpha": 0.0,
+    "elastic_sigma": 0.0,  # with its alpha: recorded whenever there is a deformation
+    "clean_epochs": 0,
+    "test_time_shift": 0,
+}
+
+
 @dataclass(frozen=True)
 class Recipe:
     step: int
@@ -77,8 +90,9 @@ class Recipe:
         return f"notebooks/{self.step:02d}_{self.slug}.ipynb"
 
     def as_dict(self) -> dict:
-        """What ``result.json`` and checkpoints record of the recipe a run used."""
-        return {
+        """What ``result.json`` and checkpoints record of the recipe a run used; a field of
+        ``LEFT_OUT_UNUSED`` is left out at its value there (the elastic sigma with its alpha)."""
+        recorded = {
             "step": self.step,
             "name": self.slug,
             "model": self.model.name,
@@ -88,28 +102,26 @@ class Recipe:
             "lr": self.lr,
             "momentum": self.momentum,
             "weight_decay": self.weight_decay,
-            # written only where used, so that every record made before it existed reads the same
-            **({"optimizer": self.optimizer} if self.optimizer != "sgd" else {}),
+            "optimizer": self.optimizer,
             "schedule": self.schedule,
             "milestones": list(self.milestones),
-            # written only where used, so that every record made before it existed reads the same
-            **({"warmup_epochs": self.warmup_epochs} if self.warmup_epochs else {}),
+            "warmup_epochs": self.warmup_epochs,
             "rotation_degrees": self.augment.degrees,
             "translate": self.augment.translate,
-            # written only where used, so that every record made before zoom existed reads the same
-            **({"scale": self.augment.scale} if self.augment.scale else {}),
-            **(
-                {"elastic_alpha": self.augment.elastic_alpha, "elastic_sigma": self.augment.elastic_sigma}
-                if self.augment.elastic_alpha
-                else {}
-            ),
-            # written only where used, so that every record made before it existed reads the same
-            **({"clean_epochs": self.clean_epochs} if self.clean_epochs else {}),
+            "scale": self.augment.scale,
+            "elastic_alpha": self.augment.elastic_alpha,
+            "elastic_sigma": self.augment.elastic_sigma,
+            "clean_epochs": self.clean_epochs,
             "label_smoothing": self.label_smoothing,
             "ema_decay": self.ema_decay,
-            # written only where used, so that every record made before it existed reads the same
-            **({"test_time_shift": self.test_time_shift} if self.test_time_shift else {}),
+            "test_time_shift": self.test_time_shift,
         }
+        unused = {key for key, default in LEFT_OUT_UNUSED.items() if recorded[key] == default}
+        if "elastic_alpha" in unused:  # no deformation: its sigma means nothing
+            unused.add("elastic_sigma")
+        else:  # a deformation: a sigma of 0 (no smoothing) is part of it
+            unused.discard("elastic_sigma")
+        return {key: value for key, value in recorded.items() if key not in unused}
 
     @classmethod
     def from_dict(cls, saved: dict) -> Recipe:
@@ -136,29 +148,30 @@ class Recipe:
                 f"test_time_shift {saved['test_time_shift']!r}: 1 to {MAX_TEST_TIME_SHIFT} pixels, "
                 "or left out for none"
             )
+        filled = {**LEFT_OUT_UNUSED, **saved}  # what a record leaves out is at its default
         recipe = dataclasses.replace(
-            STEPS[saved["step"]],
-            model=model_from_dict(saved["model"], saved["architecture"]),
-            epochs=saved["epochs"],
-            batch_size=saved["batch_size"],
-            lr=saved["lr"],
-            momentum=saved["momentum"],
-            weight_decay=saved["weight_decay"],
-            optimizer=saved.get("optimizer", "sgd"),
-            schedule=saved["schedule"],
-            milestones=tuple(saved["milestones"]),
-            warmup_epochs=saved.get("warmup_epochs", 0),
+            STEPS[filled["step"]],
+            model=model_from_dict(filled["model"], filled["architecture"]),
+            epochs=filled["epochs"],
+            batch_size=filled["batch_size"],
+            lr=filled["lr"],
+            momentum=filled["momentum"],
+            weight_decay=filled["weight_decay"],
+            optimizer=filled["optimizer"],
+            schedule=filled["schedule"],
+            milestones=tuple(filled["milestones"]),
+            warmup_epochs=filled["warmup_epochs"],
             augment=Augment(
-                saved["rotation_degrees"],
-                saved["translate"],
-                saved.get("scale", 0.0),
-                saved.get("elastic_alpha", 0.0),
-                saved.get("elastic_sigma", 0.0),
+                filled["rotation_degrees"],
+                filled["translate"],
+                filled["scale"],
+                filled["elastic_alpha"],
+                filled["elastic_sigma"],
             ),
-            clean_epochs=saved.get("clean_epochs", 0),
-            label_smoothing=saved["label_smoothing"],
-            ema_decay=saved["ema_decay"],
-            test_time_shift=saved.get("test_time_shift", 0),
+            clean_epochs=filled["clean_epochs"],
+            label_smoothing=filled["label_smoothing"],
+            ema_decay=filled["ema_decay"],
+            test_time_shift=filled["test_time_shift"],
         )
         _check_like(recipe, STEPS[recipe.step])
         if recipe.schedule not in SCHEDULES:
