@@ -219,7 +219,9 @@ def cmd_draw(args) -> None:
 def cmd_reproduce(args) -> None:
     try:  # the notebook tools are in requirements.txt, not in the package's own dependencies
         from mnist_lite.reproduce import reproduce
-    except ImportError as error:
+    except ModuleNotFoundError as error:
+        if (error.name or "mnist_lite").startswith("mnist_lite"):  # a fault of the package itself
+            raise
         raise MnistLiteError(f"reproduce needs {error.name}: pip install -r requirements.txt") from None
 
     reproduce(steps=args.steps)

@@ -7,6 +7,7 @@ normal runs and the errors that tell the user what to do next.
 from __future__ import annotations
 
 import dataclasses
+import os
 import re
 import signal
 import subprocess
@@ -423,6 +424,7 @@ def test_signal_stops_cleanly_and_resume_completes(run_cli, tmp_path, signum):
     "raised, code, line",
     [
         (MnistLiteError("no such folder"), 1, "error: no such folder\n"),
+        (Interrupted("interrupted in epoch 3; resume with --resume out"), 130, None),
         (KeyboardInterrupt(), 130, "error: interrupted\n"),
         (
             PermissionError(13, "Permission denied", "out/result.json"),
@@ -436,8 +438,15 @@ def test_run_cleanly_ends_a_users_problem_in_one_line_and_its_exit_status(raised
         raise raised
 
     assert run_cleanly(command) == code
-    assert capsys.readouterr().err == line
+    assert capsys.readouterr().err == (line or f"error: {raised}\n")
     assert run_cleanly(lambda: None) == 0
+
+
+def test_run_cleanly_turns_sigterm_into_an_interrupt_while_the_command_runs_only(capsys):
+    before = signal.getsignal(signal.SIGTERM)
+    assert run_cleanly(lambda: os.kill(os.getpid(), signal.SIGTERM)) == 130
+    assert capsys.readouterr().err == "error: interrupted\n"
+    assert signal.getsignal(signal.SIGTERM) is before
 
 
 @pytest.mark.parametrize(
@@ -462,3 +471,11 @@ def test_reproduce_without_the_notebook_tools_says_what_to_install(monkeypatch, 
     monkeypatch.delitem(sys.modules, "mnist_lite.reproduce", raising=False)
     assert main(["reproduce", "--steps", "1"]) == 1
     assert capsys.readouterr().err == "error: reproduce needs nbclient: pip install -r requirements.txt\n"
+
+
+def test_reproduce_lets_a_fault_of_the_package_itself_surface(monkeypatch):
+    """Only a missing notebook tool is the user's to install; a broken import inside mnist_lite is a
+    bug, and is not dressed up as one."""
+    monkeypatch.setitem(sys.modules, "mnist_lite.reproduce", None)
+    with pytest.raises(ModuleNotFoundError):
+        main(["reproduce", "--steps", "1"])

@@ -358,7 +358,7 @@ def time_variants(
 
 
 def summarise(folder: Path) -> None:
-    """FOLDER/summary.json from FOLDER/seedS/result.json, or one line saying why not."""
+    """FOLDER/summary.json from FOLDER/seedS/result.json, or a ``MnistLiteError`` saying why not."""
     # seedS folders only, in the order of S: a stray seed_old/ (or seed01/) is not part of the sweep
     seeds = {
         int(path.parent.name[4:]): path
@@ -367,17 +367,17 @@ def summarise(folder: Path) -> None:
     }
     paths = [seeds[seed] for seed in sorted(seeds)]
     if not paths:
-        raise SystemExit(f"{folder}: no seedS/result.json to summarise; sweep the seeds first")
+        raise MnistLiteError(f"{folder}: no seedS/result.json to summarise; sweep the seeds first")
+    runs = [load_result(path) for path in paths]  # an unreadable one: its path and why, one line
+    # a result.json is rewritten after every epoch: one still training (in another process) or
+    # interrupted would be summarised as if its last epochs were its last five
+    unfinished = [f"seed {r['seed']}" for r in runs if len(r["history"]) < r["recipe"]["epochs"]]
+    if unfinished:
+        raise MnistLiteError(f"{folder}: {', '.join(unfinished)} not finished; nothing summarised")
     try:
-        runs = [load_result(path) for path in paths]
-        # a result.json is rewritten after every epoch: one still training (in another process) or
-        # interrupted would be summarised as if its last epochs were its last five
-        unfinished = [f"seed {r['seed']}" for r in runs if len(r["history"]) < r["recipe"]["epochs"]]
-        if unfinished:
-            raise SystemExit(f"{folder}: {', '.join(unfinished)} not finished; nothing summarised")
         summary = seed_summary(runs)
-    except MnistLiteError as error:  # unreadable, or runs that one summary cannot cover
-        raise SystemExit(f"{folder}: {error}") from None
+    except MnistLiteError as error:  # runs that one summary cannot cover
+        raise MnistLiteError(f"{folder}: {error}") from None
     write_json(folder / "summary.json", summary)
 
 

@@ -34,6 +34,7 @@ from paired import train_and_score
 from mnist_lite.cli import positive_int, run_cleanly, seed_range
 from mnist_lite.data import EVAL_BATCH_SIZE, affine
 from mnist_lite.engine import evaluate
+from mnist_lite.errors import MnistLiteError
 from mnist_lite.models import count_parameters
 from mnist_lite.paths import RESULTS, TTA, TTA_TEST
 from mnist_lite.results import History, load_result, seed_summary, write_json
@@ -108,10 +109,12 @@ def summarise(folder: Path) -> None:
     paths = [path for path in folder.glob("seed*.json") if re.fullmatch(r"seed[1-9][0-9]*\.json", path.name)]
     runs = sorted((load_result(path) for path in paths), key=lambda run: run["seed"])
     if not runs:
-        raise SystemExit(f"{folder}: no seedS.json to summarise; run the seeds first")
+        raise MnistLiteError(f"{folder}: no seedS.json to summarise; run the seeds first")
     settings = ("views", "device_name", "torch_version")  # seed_summary checks recipe, precision and split
     if any(run[key] != runs[0][key] for run in runs for key in settings):
-        raise SystemExit(f"{folder}: the runs differ in {', '.join(settings)}; one summary cannot cover them")
+        raise MnistLiteError(
+            f"{folder}: the runs differ in {', '.join(settings)}; one summary cannot cover them"
+        )
     recipe = Recipe.from_dict(runs[0]["recipe"])
     for way in runs[0]["views"]:
         as_sweep = []
