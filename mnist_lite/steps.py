@@ -321,7 +321,7 @@ DESIGN_BASELINE = dataclasses.replace(
     schedule="step",
     milestones=(8, 12),
     warmup_epochs=0,
-    augment=Augment(degrees=7.0),
+    augment=Augment(degrees=7.0, translate=0.0, scale=0.0, elastic_alpha=0.0, elastic_sigma=0.0),
     clean_epochs=0,
     label_smoothing=0.0,
     ema_decay=0.0,
@@ -339,6 +339,6 @@ ROUND4_PLAIN = dataclasses.replace(
     ),
     batch_size=256,
     lr=0.2,
-    augment=Augment(degrees=12.0, translate=0.1),
+    augment=dataclasses.replace(DESIGN_BASELINE.augment, degrees=12.0, translate=0.1),
 )
 ROUND4_STEP5 = dataclasses.replace(ROUND4_PLAIN, test_time_shift=1)
