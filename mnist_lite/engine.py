@@ -273,8 +273,13 @@ def _resumable(out: Path, recipe: Recipe) -> dict:
 
 
 def _settings_of(checkpoint: dict, path: Path) -> Settings:
+    """The settings a checkpoint recorded, every one of them: a default must not stand in for a
+    setting that is missing, or a resumed run would go on with other numbers than it started with."""
+    recorded, expected = checkpoint["settings"], {field.name for field in dataclasses.fields(Settings)}
     try:
-        return Settings(**checkpoint["settings"])
+        if set(recorded) != expected:
+            raise TypeError(f"fields {sorted(recorded)}, expected {sorted(expected)}")
+        return Settings(**recorded)
     except (TypeError, MnistLiteError) as error:
         raise MnistLiteError(f"{path}: a damaged checkpoint (its settings: {error}); train afresh") from None
 

@@ -768,3 +768,16 @@ def test_seed_sweep_refuses_a_checkpoint_with_damaged_settings_in_one_line(tmp_p
     with pytest.raises(MnistLiteError, match="seed1/checkpoint.pt: a damaged checkpoint"):
         engine.sweep_seeds(recipe, [1], tmp_path, dtype="float32", **SMALL)
     assert tree(tmp_path / "seed1") == before
+
+
+def test_resume_refuses_a_checkpoint_missing_a_setting_rather_than_guess_it(tmp_path, unfinished_run):
+    """A checkpoint whose settings lack the precision must not resume in the default float32: the run
+    would go on with other numbers than it started with."""
+    out = copy_run(unfinished_run, tmp_path / "run")
+    edit_checkpoint(out / "checkpoint.pt", lambda k: k["settings"].pop("dtype"))
+    before = tree(out)
+    with pytest.raises(MnistLiteError, match=r"checkpoint.pt: a damaged checkpoint \(its settings: fields"):
+        fit(
+            dataclasses.replace(STEPS[5], epochs=2), out=out, resume=True, log=quiet, device="cpu", quiet=True
+        )
+    assert tree(out) == before
