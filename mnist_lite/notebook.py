@@ -17,7 +17,7 @@ from mnist_lite import progress
 from mnist_lite.engine import Run, fit
 from mnist_lite.errors import MnistLiteError
 from mnist_lite.paths import RESULTS
-from mnist_lite.results import History, load_result
+from mnist_lite.results import SECONDS_LABEL, History, load_result
 from mnist_lite.steps import STEPS, TARGET_ACCURACY
 
 # the parameters cell's, each read by env(); MNIST_LITE_SMOKE=1 sets SMOKE's (about a minute for all five)
@@ -119,7 +119,7 @@ def _summary_rows(result: dict, without_shifts: bool) -> list[tuple[str, str]]:
             else []
         ),
         (f"epochs at or above {TARGET_ACCURACY}%", ", ".join(above) or "none"),
-        ("training time", f"{result['train_seconds']:.0f} s"),
+        (SECONDS_LABEL, f"{result['train_seconds']:.0f} s"),
         ("trained on", f"{result['device_name']}, {result.get('dtype', 'float32')}"),  # older runs: float32
     ]
 

@@ -86,6 +86,11 @@ def save_torch(path, obj) -> None:
     write_atomic(path, buffer.getvalue())
 
 
+# what a run's seconds time (each epoch's ``seconds``, their sum ``train_seconds``): the training and
+# the scoring of the evaluation images after it (``engine.run_epoch``)
+SECONDS_LABEL = "time to train and score"
+
+
 @dataclass
 class History:
     """Per-epoch records of a run: ``{epoch, train_loss, train_acc, test_loss, test_acc, lr, seconds}``,
@@ -127,6 +132,7 @@ class History:
 
     @property
     def seconds(self) -> float:
+        """What ``train_seconds`` records, named ``SECONDS_LABEL`` wherever it is shown."""
         return sum(row["seconds"] for row in self.epochs)
 
     def summary(self) -> dict:

@@ -8,7 +8,7 @@ from mnist_lite import plots
 from mnist_lite.errors import MnistLiteError
 from mnist_lite.paths import REPOSITORY
 from mnist_lite.report.common import RESULT, RUN_FILE, SERIES_FIGURE, STEP_RUN, missing_note, unfit_reason
-from mnist_lite.results import History
+from mnist_lite.results import SECONDS_LABEL, History
 from mnist_lite.schema import read_json
 from mnist_lite.steps import PARAM_BUDGET, STEPS, TARGET_ACCURACY
 
@@ -52,7 +52,7 @@ def _steps_named(steps: list[int]) -> str:
 def steps_table(runs: dict[int, dict]) -> str:
     lines = [
         "| Step | Target | Parameters | Best train | Best test | Min of last 5 | "
-        f"Epochs ≥ {TARGET_ACCURACY}% | Time to train and score | Notebook |",
+        f"Epochs ≥ {TARGET_ACCURACY}% | {SECONDS_LABEL.capitalize()} | Notebook |",
         "|---:|---|---:|---:|---:|---:|---|---:|---|",
     ]
     for step, recipe in STEPS.items():
