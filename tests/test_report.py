@@ -894,6 +894,100 @@ def test_the_design_figure_marks_the_one_variant_that_step5_trains():
     assert [point["name"] for point in points if point["step5"]] == ["step5_dilated1"]
 
 
+@given(
+    mean=st.floats(min_value=0.005, max_value=1.0),
+    spread=st.floats(min_value=0.0, max_value=0.5),
+)
+def test_seeds_to_resolve_is_the_fewest_whose_resolved_gain_reaches_the_mean(mean, spread):
+    needed = report.design.seeds_to_resolve(mean, spread)
+    assert needed >= 2  # a spread needs two seeds to be measured
+    assert report.design.resolved_gain(needed, spread) <= mean
+    assert needed == 2 or report.design.resolved_gain(needed - 1, spread) > mean
+
+
+def test_seeds_to_resolve_a_known_case_and_no_gain():
+    # (1.645 + 0.842)^2 = 6.18...: a gain as large as the spread needs 7 seeds
+    assert report.design.seeds_to_resolve(0.1, 0.1) == 7
+    assert report.design.seeds_to_resolve(0.0, 0.1) is None
+    assert report.design.seeds_to_resolve(-0.05, 0.1) is None
+
+
+def test_settings_changed_counts_nested_settings_and_those_one_recipe_leaves_out():
+    step5, pick = STEP5_PLAIN.as_dict(), ROUND4_PLAIN.as_dict()
+    assert report.design.settings_changed(step5, step5) == 0
+    assert report.design.settings_changed(step5, pick) == 1  # the last convolution dilated
+    warmup = dict(step5, warmup_epochs=2)  # a setting written only where it is used
+    assert report.design.settings_changed(warmup, step5) == 1
+    assert report.design.settings_changed(warmup, pick) == 2
+
+
+def write_resolution_design(results: Path, minima: dict[str, list[float]], recipes: dict[str, dict]) -> None:
+    """Design runs of each variant of ``minima``, one per seed, whose lowest accuracy of the last
+    five epochs is the seed's entry, with the recipe ``recipes`` gives it."""
+    for name, per_seed in minima.items():
+        for seed, low in enumerate(per_seed, start=1):
+            last5 = [low, low + 0.04, low + 0.04, low + 0.04, low + 0.04]
+            write(
+                results / "design" / name / f"seed{seed}.json", design_run(name, seed, last5, **recipes[name])
+            )
+
+
+def resolution_rows(results: Path) -> list[str]:
+    text = report.design.resolution_text(report.design.load_design(results))
+    return [line for line in text.splitlines() if line.startswith("| ") and not line.startswith("| Variant")]
+
+
+def test_resolution_section_sets_the_variants_built_on_step5_against_it_seed_by_seed(tmp_path):
+    step5, pick = STEP5_PLAIN.as_dict(), ROUND4_PLAIN.as_dict()
+    minima = {
+        "step5": [99.20, 99.10, 99.30],
+        "wider": [99.30, 99.10, 99.50],
+        "worse": [99.10, 99.00, 99.25],
+        "short": [99.50, 99.50],  # not on all of step 5's seeds: left out
+        "pick_faster": [99.50, 99.50, 99.50],  # built on round 4's pick, not on step 5: left out
+    }
+    recipes = {
+        "step5": step5,
+        "wider": dict(step5, lr=0.3),
+        "worse": dict(step5, lr=0.1),
+        "short": dict(step5, lr=0.4),
+        "pick_faster": dict(pick, lr=0.4),
+    }
+    write_resolution_design(tmp_path, minima, recipes)
+    # wider: differences +0.10, 0, +0.20; mean 0.1, standard deviation 0.1, so 7 seeds resolve it;
+    # three resolve (1.645 + 0.842) * 0.1 / sqrt(3) = 0.144
+    assert resolution_rows(tmp_path) == [
+        "| wider | 7,578 | +0.100 | 0.100 | 2 / 0 / 1 | 0.144 | 7 |",
+        "| worse | 7,578 | -0.083 | 0.029 | 0 / 3 / 0 | 0.041 | — |",
+    ]
+    text = report.design.resolution_text(report.design.load_design(tmp_path))
+    assert "(`step5`) and run on all of its seeds (1, 2, 3)" in text
+    assert "standard deviation of 0.100 points" in text
+
+
+def test_resolution_section_with_no_variant_to_compare_says_none(tmp_path):
+    write_resolution_design(tmp_path, {"step5": [99.2, 99.1]}, {"step5": STEP5_PLAIN.as_dict()})
+    assert resolution_rows(tmp_path) == ["| none |  |  |  |  |  |  |"]
+
+
+@pytest.mark.parametrize("minima", [{"previous": [99.2, 99.1]}, {"step5": [99.2]}])
+def test_resolution_section_without_two_seeds_of_step5_says_what_to_run(tmp_path, minima):
+    recipes = {"previous": DESIGN_BASELINE.as_dict(), "step5": STEP5_PLAIN.as_dict()}
+    write_resolution_design(tmp_path, minima, recipes)
+    text = report.design.resolution_text(report.design.load_design(tmp_path))
+    assert text == (
+        "_No design run of step 5's recipe on two seeds or more recorded yet: "
+        "run `python tools/design.py NAME --seeds S`._"
+    )
+
+
+def test_resolution_section_refuses_two_variants_with_step5s_recipe(tmp_path):
+    minima = {"step5": [99.2, 99.1], "step5_again": [99.2, 99.1]}
+    write_resolution_design(tmp_path, minima, dict.fromkeys(minima, STEP5_PLAIN.as_dict()))
+    with pytest.raises(MnistLiteError, match="runs step 5's recipe as step5 and step5_again; keep one"):
+        report.design.resolution_text(report.design.load_design(tmp_path))
+
+
 def test_no_design_search_no_design_figure(tmp_path):
     (tmp_path / "design").mkdir()
     assert report.design.load_design(tmp_path) is None

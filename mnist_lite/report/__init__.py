@@ -47,6 +47,7 @@ from mnist_lite.report.design import (
     load_one_epoch,
     one_epoch_table,
     paired_section,
+    resolution_text,
 )
 from mnist_lite.report.series import load_steps, series_figure, series_text, steps_table
 from mnist_lite.report.speed import performance_table, reproduce_text, trials_text
@@ -81,6 +82,7 @@ DOCUMENTS = {
     "docs/experiments.md": {
         "legacy-experiments": section(load_legacy, legacy_table),
         "experiments": section(load_design, design_text),
+        "resolution": section(load_design, resolution_text),
         **{
             name: section(
                 lambda results, f=folder: load_design(results, f), lambda d, f=folder: design_round_text(d, f)

@@ -281,6 +281,104 @@ def design_figure(design: dict):
     return plots.plot_design_search(design_points(design))
 
 
+# a paired comparison that tells a mean difference from none one-sided at 5%, 4 times in 5 (power 80%)
+SIGNIFICANCE, POWER = 0.05, 0.80
+Z_SIGNIFICANCE, Z_POWER = (statistics.NormalDist().inv_cdf(p) for p in (1 - SIGNIFICANCE, POWER))
+
+
+def resolved_gain(seeds: int, spread: float) -> float:
+    """The true mean per-seed gain that ``seeds`` paired seeds would show, one-sided at
+    ``SIGNIFICANCE``, with a chance of ``POWER``, when the differences scatter with standard
+    deviation ``spread`` (taken as known: the normal approximation)."""
+    return (Z_SIGNIFICANCE + Z_POWER) * spread / math.sqrt(seeds)
+
+
+def seeds_to_resolve(mean: float, spread: float) -> int | None:
+    """The fewest seeds per variant (at least 2, for a spread to be measured) whose
+    ``resolved_gain`` reaches ``mean``; None for a mean that is not a gain, which no number of
+    seeds would show to be one."""
+    if mean <= 0:
+        return None
+    seeds = max(2, math.ceil(((Z_SIGNIFICANCE + Z_POWER) * spread / mean) ** 2))
+    while seeds > 2 and resolved_gain(seeds - 1, spread) <= mean:  # the float a hair above a whole number
+        seeds -= 1
+    return seeds
+
+
+def settings_changed(recipe: dict, other: dict) -> int:
+    """How many settings two recorded recipes differ in, counting each of a nested one's
+    (the architecture, the augmentation) and any that only one of them records."""
+    return sum(
+        settings_changed(recipe[key], other[key])
+        if isinstance(recipe.get(key), dict) and isinstance(other.get(key), dict)
+        else key not in recipe or key not in other or recipe[key] != other[key]
+        for key in recipe.keys() | other.keys()
+    )
+
+
+def resolution_text(design: dict | None) -> str:
+    """The variants built on step 5's recipe, against it seed by seed: the mean and spread of the
+    differences in the per-seed minimum, and the seeds a comparison would need to resolve that
+    mean. What the search's seeds can and cannot tell apart.
+
+    A variant is built on step 5's recipe when it changes fewer settings of it than of round 4's
+    pick, the recipe step 5 was built from; the variants of the rounds before step 5 existed are
+    compared with the pick, and set against step 5 they would mix their own change with step 5's."""
+    command = "python tools/design.py NAME --seeds S"
+    if design is None:
+        return missing_note("design search", command)
+    points = design_points(design)
+    step5 = [point["name"] for point in points if point["step5"]]
+    if len(step5) > 1:
+        raise MnistLiteError(f"the design search runs step 5's recipe as {' and '.join(step5)}; keep one")
+    baseline = (
+        {run["seed"]: run["last5_min_test_acc"] for run in design["variants"][step5[0]]} if step5 else {}
+    )
+    if len(baseline) < 2:  # a spread needs two seeds
+        return missing_note("design run of step 5's recipe on two seeds or more", command)
+    step5_recipe, pick = STEP5_PLAIN.as_dict(), ROUND4_PLAIN.as_dict()
+    lines = [
+        f"Each variant built on step 5's recipe (`{step5[0]}`) and run on all of its seeds "
+        f"({', '.join(map(str, baseline))}), against it seed by seed: the difference in the lowest "
+        "validation accuracy of the last five epochs, in points.",
+        "",
+        "| Variant | Parameters | Mean difference | Standard deviation of the differences "
+        "| Seeds higher / lower / level | Gain these seeds resolve | Seeds to resolve the mean |",
+        "|---|---:|---:|---:|---|---:|---:|",
+    ]
+    rows = 0
+    for point in points:
+        runs = {run["seed"]: run["last5_min_test_acc"] for run in design["variants"][point["name"]]}
+        recipe = design["variants"][point["name"]][0]["recipe"]
+        built_on_step5 = settings_changed(recipe, step5_recipe) < settings_changed(recipe, pick)
+        if point["step5"] or not built_on_step5 or not baseline.keys() <= runs.keys():
+            continue
+        differences = [runs[seed] - baseline[seed] for seed in baseline]
+        mean, spread = statistics.mean(differences), statistics.stdev(differences)
+        needed = seeds_to_resolve(mean, spread)
+        signs = [sum(d > 0 for d in differences), sum(d < 0 for d in differences), differences.count(0)]
+        lines.append(
+            f"| {point['name']} | {point['params']:,} | {mean:+.3f} | {spread:.3f} | "
+            f"{' / '.join(map(str, signs))} | "
+            f"{resolved_gain(len(differences), spread):.3f} | {'—' if needed is None else f'{needed:,}'} |"
+        )
+        rows += 1
+    if not rows:
+        lines.append("| none |  |  |  |  |  |  |")
+    lines += [
+        "",
+        f"Step 5's own per-seed minima on these seeds have a standard deviation of "
+        f"{statistics.stdev(baseline.values()):.3f} points. Gain these seeds resolve: the true mean gain "
+        f"that as many seeds as were run would show, one-sided at {SIGNIFICANCE:.0%}, with a chance of "
+        f"{POWER:.0%}. Seeds to resolve the mean: how many seeds of each, paired, would show the mean "
+        "measured, were it the true gain, in the same way. Both by the normal approximation, "
+        f"n = (({Z_SIGNIFICANCE:.3f} + {Z_POWER:.3f}) × standard deviation / gain)², taking the "
+        "deviation measured here as the true one, which with so few seeds it is not; — where the mean "
+        "is not a gain.",
+    ]
+    return "\n".join(lines)
+
+
 @dataclass(frozen=True)
 class PairedCheck:
     """A tool that trains round 4's recipe of step 5 (``ROUND4_PLAIN``) once per seed and scores
