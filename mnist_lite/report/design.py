@@ -322,8 +322,8 @@ def resolution_text(design: dict | None) -> str:
     mean. What the search's seeds can and cannot tell apart.
 
     A variant is built on step 5's recipe when it changes fewer settings of it than of round 4's
-    pick, the recipe step 5 was built from; the variants of the rounds before step 5 existed are
-    compared with the pick, and set against step 5 they would mix their own change with step 5's."""
+    pick, the recipe step 5 was built from; the variants that changed the pick alone, set against
+    step 5, would mix their own change with step 5's."""
     command = "python tools/design.py NAME --seeds S"
     if design is None:
         return missing_note("design search", command)
@@ -346,7 +346,7 @@ def resolution_text(design: dict | None) -> str:
         "| Seeds higher / lower / level | Gain these seeds resolve | Seeds to resolve the mean |",
         "|---|---:|---:|---:|---|---:|---:|",
     ]
-    rows = 0
+    rows = []
     for point in points:
         runs = {run["seed"]: run["last5_min_test_acc"] for run in design["variants"][point["name"]]}
         recipe = design["variants"][point["name"]][0]["recipe"]
@@ -357,14 +357,12 @@ def resolution_text(design: dict | None) -> str:
         mean, spread = statistics.mean(differences), statistics.stdev(differences)
         needed = seeds_to_resolve(mean, spread)
         signs = [sum(d > 0 for d in differences), sum(d < 0 for d in differences), differences.count(0)]
-        lines.append(
+        rows.append(
             f"| {point['name']} | {point['params']:,} | {mean:+.3f} | {spread:.3f} | "
             f"{' / '.join(map(str, signs))} | "
             f"{resolved_gain(len(differences), spread):.3f} | {'—' if needed is None else f'{needed:,}'} |"
         )
-        rows += 1
-    if not rows:
-        lines.append("| none |  |  |  |  |  |  |")
+    lines += rows or ["| none |  |  |  |  |  |  |"]
     lines += [
         "",
         f"Step 5's own per-seed minima on these seeds have a standard deviation of "
