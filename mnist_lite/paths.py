@@ -39,6 +39,7 @@ ONE_EPOCH = "one_epoch_5000"  # tools/one_epoch.py
 PRECISE_BN = "precise_bn"  # tools/precise_bn.py: PRECISE_BN/seedS.json, scored on the validation split
 TTA = "tta"  # tools/tta.py: TTA/seedS.json, scored on the validation split
 TTA_TEST = "tta_test"  # tools/tta.py --on-test: TTA_TEST/seedS.json, scored on the test set
+TTA_STEP5 = "tta_step5"  # tools/tta.py --step5: step 5's recipe since round 18, on the validation split
 
 
 def default_data_dir() -> Path | None:

@@ -68,6 +68,21 @@ def test_a_paired_run_trains_as_fit_does_and_scores_each_epoch_every_way(monkeyp
     assert any(row[way] != row["plain"] for row in run["history"] for way in tta.TTA_WAYS if way != "plain")
 
 
+def test_round_21_trains_step_5s_recipe_as_fit_does_and_adds_the_rotations_to_its_shifts(monkeypatch):
+    recipe = dataclasses.replace(steps.STEP5_PLAIN, epochs=1)
+    monkeypatch.setattr(steps, "STEP5_PLAIN", recipe)
+    run = tta.paired_run(3, train_limit=1024, step5=True)
+    recorded = fit(
+        recipe, seed=3, train_limit=1024, eval_split="validation", device="cpu", quiet=True, log=quiet
+    )
+    assert [row["fit"] for row in run["history"]] == [row["test_acc"] for row in recorded.history.epochs]
+    assert run["recipe"] == recipe.as_dict() and recipe.model.dilated == 1  # step 5's net since round 18
+    assert run["views"]["shifts_rotations"] == run["views"]["shifts"] + run["views"]["rotations"][1:]
+    assert set(run["history"][0]) == {"epoch", "fit", "plain", "shifts", "rotations", "shifts_rotations"}
+    with pytest.raises(MnistLiteError, match="validation split only"):
+        tta.paired_run(3, "test", train_limit=512, step5=True)
+
+
 def test_on_the_test_set_only_the_way_the_validation_split_chose_is_scored(monkeypatch):
     monkeypatch.setattr(steps, "ROUND4_PLAIN", dataclasses.replace(ROUND4_PLAIN, epochs=1))
     run = tta.paired_run(3, "test", train_limit=512)

@@ -1,7 +1,7 @@
-"""The loop of the paired checks (``tools/precise_bn.py``, ``tools/tta.py``): step 5's recipe
-from round 4 to round 18 (``steps.ROUND4_PLAIN``, which their records hold) trained once for a
-seed, every epoch scored several ways. Any difference between the ways is theirs, not a seed's
-luck, as long as scoring changes nothing the training reads next."""
+"""The loop of the paired checks (``tools/precise_bn.py``, ``tools/tta.py``): a recipe (step 5's
+from round 4 to round 18, ``steps.ROUND4_PLAIN``, unless a check names another; the records hold
+it) trained once for a seed, every epoch scored several ways. Any difference between the ways is
+theirs, not a seed's luck, as long as scoring changes nothing the training reads next."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from mnist_lite import steps
 from mnist_lite.data import TensorLoader, make_loaders
 from mnist_lite.device import DTYPES, device_name
 from mnist_lite.engine import make_optimizer, train_epoch
+from mnist_lite.steps import Recipe
 
 DTYPE = "float32"  # the forward pass in training, as in step 5's final runs
 
@@ -23,16 +24,18 @@ def train_and_score(
     eval_split: str = "validation",
     train_limit: int | None = None,
     log: Callable[[dict], None] | None = None,
+    recipe: Recipe | None = None,
 ) -> dict:
-    """Train round 4's recipe of step 5 with ``seed`` on the training images of ``eval_split`` and
-    after every epoch add ``score(model, train, scored)`` to the epoch's row of the history
-    (``scored`` is the loader of the split's evaluation images), passing the row to ``log`` if given.
+    """Train ``recipe`` (round 4's recipe of step 5 if none) with ``seed`` on the training images
+    of ``eval_split`` and after every epoch add ``score(model, train, scored)`` to the epoch's row
+    of the history (``scored`` is the loader of the split's evaluation images), passing the row to
+    ``log`` if given.
 
     The loop is ``fit``'s for a recipe that keeps no average of its weights (which is what
     ``fit`` would evaluate instead). Returns the fields every paired record has.
     """
     # scored by the tool's own ways alone; looked up when called so that a test can shorten it
-    recipe = steps.ROUND4_PLAIN
+    recipe = recipe or steps.ROUND4_PLAIN
     device = torch.device("cpu")
     torch.manual_seed(seed)  # then the loaders, the model and the optimiser, in fit's order
     train, scored = make_loaders(

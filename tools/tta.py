@@ -31,12 +31,13 @@ from pathlib import Path
 import torch
 from paired import train_and_score
 
+from mnist_lite import steps
 from mnist_lite.cli import positive_int, run_cleanly, seed_range
 from mnist_lite.data import EVAL_BATCH_SIZE, affine
 from mnist_lite.engine import evaluate
 from mnist_lite.errors import MnistLiteError
 from mnist_lite.models import count_parameters
-from mnist_lite.paths import RESULTS, TTA, TTA_TEST
+from mnist_lite.paths import RESULTS, TTA, TTA_STEP5, TTA_TEST
 from mnist_lite.results import History, load_result, seed_summary, write_json
 from mnist_lite.steps import Recipe
 
@@ -55,6 +56,14 @@ TTA_WAYS = {  # key -> the views whose probabilities are averaged
 # what --on-test scores: as it is, and the way with the highest mean final accuracy on the validation
 # split (results/tta: 99.27% with 4 shifts; 8 shifts tied it on the mean minimum of the last 5 epochs)
 ON_TEST_WAYS = {way: TTA_WAYS[way] for way in ("plain", "shifts")}
+# what --step5 scores (round 21): step 5's recipe since round 18 as it scores (its four shifts), and
+# with round 11's two rotations added to them. Fixed before its runs: the rotations join step 5's
+# scoring if, over the validation split's seeds 1-8, "shifts_rotations" raises the mean per-seed
+# minimum of the last five epochs by at least 0.03 points over "shifts", higher on 6 or more seeds.
+STEP5_WAYS = {
+    **{way: TTA_WAYS[way] for way in ("plain", "shifts", "rotations")},
+    "shifts_rotations": [IDENTITY, *SHIFTS, *ROTATIONS],
+}
 
 
 def view(images: torch.Tensor, degrees: float, dx: int, dy: int) -> torch.Tensor:
@@ -85,11 +94,16 @@ def tta_accuracies(
     return accuracies
 
 
-def paired_run(seed: int, eval_split: str = "validation", train_limit: int | None = None, log=None) -> dict:
+def paired_run(
+    seed: int, eval_split: str = "validation", train_limit: int | None = None, log=None, step5: bool = False
+) -> dict:
     """Train round 4's recipe of step 5 with ``seed`` on the training images of ``eval_split``; per
     epoch, the accuracy on that split as ``fit`` scores it and each of ``TTA_WAYS``
-    (``ON_TEST_WAYS`` on the test set)."""
-    ways = ON_TEST_WAYS if eval_split == "test" else TTA_WAYS
+    (``ON_TEST_WAYS`` on the test set). With ``step5``, step 5's recipe since round 18 without its
+    test-time shifts (``steps.STEP5_PLAIN``) and ``STEP5_WAYS``, on the validation split only."""
+    if step5 and eval_split != "validation":
+        raise MnistLiteError("step 5's scoring ways are compared on the validation split only")
+    ways = STEP5_WAYS if step5 else ON_TEST_WAYS if eval_split == "test" else TTA_WAYS
 
     def score(model, train, scored) -> dict:
         return {
@@ -97,7 +111,8 @@ def paired_run(seed: int, eval_split: str = "validation", train_limit: int | Non
             **tta_accuracies(model, scored.images, scored.labels, ways),
         }
 
-    record = train_and_score(seed, score, eval_split, train_limit, log)
+    # looked up when called so that a test can shorten it
+    record = train_and_score(seed, score, eval_split, train_limit, log, steps.STEP5_PLAIN if step5 else None)
     return {**record, "views": {way: [list(v) for v in views] for way, views in ways.items()}}
 
 
@@ -148,6 +163,11 @@ def main() -> None:
         "--on-test", action="store_true", help="train on all 60,000 images, score the test set"
     )
     parser.add_argument(
+        "--step5",
+        action="store_true",
+        help="step 5's recipe since round 18, scored with its shifts and with rotations added (round 21)",
+    )
+    parser.add_argument(
         "--threads", type=positive_int, default=1, help="torch threads (default 1: one run per core)"
     )
     parser.add_argument(
@@ -155,7 +175,11 @@ def main() -> None:
     )
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    eval_split, folder = ("test", TTA_TEST) if args.on_test else ("validation", TTA)
+    if args.step5 and args.on_test:
+        parser.error("--step5 compares ways on the validation split only; it takes no --on-test")
+    eval_split, folder = (
+        ("test", TTA_TEST) if args.on_test else ("validation", TTA_STEP5 if args.step5 else TTA)
+    )
     if args.summarise:
         summarise(RESULTS / folder)
         return
@@ -165,7 +189,10 @@ def main() -> None:
             print(f"seed {seed}: recorded in {out}, skipped")
             continue
         result = paired_run(
-            seed, eval_split, log=lambda row, seed=seed: print(f"seed {seed}: {row}", flush=True)
+            seed,
+            eval_split,
+            log=lambda row, seed=seed: print(f"seed {seed}: {row}", flush=True),
+            step5=args.step5,
         )
         write_json(out, result)
 
