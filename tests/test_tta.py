@@ -14,7 +14,7 @@ from mnist_lite import steps
 from mnist_lite.data import BACKGROUND
 from mnist_lite.engine import fit
 from mnist_lite.errors import MnistLiteError
-from mnist_lite.paths import TTA, TTA_TEST
+from mnist_lite.paths import TTA, TTA_STEP5, TTA_TEST
 from mnist_lite.report import design
 from mnist_lite.steps import ROUND4_PLAIN
 
@@ -180,18 +180,97 @@ def test_a_record_without_its_views_is_refused(tmp_path):
         section_text(tmp_path, record)
 
 
-RECORDED = {folder: sorted((REPO / "results" / folder).glob("seed*.json")) for folder in (TTA, TTA_TEST)}
+def step5_record(seed: int, shifts: float, shifts_rotations: float) -> dict:
+    """A record of ``tools/tta.py --step5`` whose minimum of the last five epochs is ``shifts``
+    with the shifts and ``shifts_rotations`` with the rotations added (the scores rise by 0.01 an
+    epoch, so each starts 0.11 lower)."""
+    starts = {
+        "plain": 99.0,
+        "shifts": shifts - 0.11,
+        "rotations": 99.0,
+        "shifts_rotations": shifts_rotations - 0.11,
+    }
+    views = {way: [list(v) for v in views] for way, views in tta.STEP5_WAYS.items()}
+    return paired_check_record(seed, starts, views=views, recipe=steps.STEP5_PLAIN.as_dict())
+
+
+def step5_text(tmp_path, *records) -> str:
+    folder = tmp_path / TTA_STEP5
+    folder.mkdir()
+    for record in records:
+        (folder / f"seed{record['seed']}.json").write_text(json.dumps(record))
+    return design.paired_text(design.load_paired(tmp_path, design.TTA_STEP5_CHECK), design.TTA_STEP5_CHECK)
+
+
+@pytest.mark.parametrize(
+    "gains, verdict",
+    [
+        # mean gain 0.03 on 6 of 8: just met; deviations 0.01 (6 seeds) and -0.03 (2): sd √(24e-4 / 7)
+        (
+            [0.04] * 6 + [0.0, 0.0],
+            "+0.03 points, higher on 6, lower on 0 and level on 2 of the 8: **met**. "
+            "The per-seed differences have a standard deviation of 0.019 points, so these 8 seeds resolve "
+            'a gain of 0.016 points (as in "What eight seeds resolve") and the mean would take 3 seeds.',
+        ),
+        # the same mean, higher on 5 only
+        (
+            [0.05] * 5 + [-0.01, 0.0, 0.0],
+            "+0.03 points, higher on 5, lower on 1 and level on 2 of the 8: **not met**.",
+        ),
+        # higher on all 8, by less than 0.03 on average
+        (
+            [0.02] * 8,
+            "+0.02 points, higher on 8, lower on 0 and level on 0 of the 8: **not met**. "
+            "The per-seed differences have a standard deviation of 0.000 points, so these 8 seeds resolve "
+            'a gain of 0.000 points (as in "What eight seeds resolve") and the mean would take 2 seeds.',
+        ),
+        (
+            [-0.01] * 8,
+            "-0.01 points, higher on 0, lower on 8 and level on 0 of the 8: **not met**. "
+            "The per-seed differences have a standard deviation of 0.000 points, so these 8 seeds resolve "
+            'a gain of 0.000 points (as in "What eight seeds resolve").',
+        ),
+    ],
+)
+def test_round_21s_rule_is_judged_on_the_per_seed_minima_of_its_eight_seeds(tmp_path, gains, verdict):
+    records = [step5_record(seed, 99.2, round(99.2 + gain, 2)) for seed, gain in enumerate(gains, start=1)]
+    text = step5_text(tmp_path, *records)
+    assert (
+        "The rule fixed before these runs: scoring with 4 shifts and 2 rotations is adopted if, over "
+        "seeds 1 to 8, it raises the mean per-seed minimum of the last 5 epochs above scoring with 4 "
+        "shifts by at least 0.03 points, higher on at least 6 of the 8 seeds. It raised it by "
+        + verdict
+        in text
+    )
+    assert "`python tools/tta.py --step5 --seeds S`" in text and "step 5's recipe since round 18" in text
+
+
+def test_round_21s_rule_waits_for_all_eight_seeds_and_its_records_are_step_5s(tmp_path):
+    text = step5_text(tmp_path, *(step5_record(seed, 99.2, 99.3) for seed in range(1, 8)))
+    assert "It is judged once seeds 1 to 8, and only they, are recorded." in text and "**met**" not in text
+    round4 = step5_record(8, 99.2, 99.3) | {"recipe": ROUND4_PLAIN.as_dict()}
+    (tmp_path / TTA_STEP5 / "seed8.json").write_text(json.dumps(round4))
+    with pytest.raises(MnistLiteError, match="not step 5's recipe since round 18"):
+        design.load_paired(tmp_path, design.TTA_STEP5_CHECK)
+
+
+RECORDED = {
+    folder: sorted((REPO / "results" / folder).glob("seed*.json")) for folder in (TTA, TTA_TEST, TTA_STEP5)
+}
 
 
 @pytest.mark.results
 @pytest.mark.parametrize(
-    "path", [*RECORDED[TTA], *RECORDED[TTA_TEST]], ids=lambda path: "/".join(path.parts[-2:])
+    "path",
+    [path for paths in RECORDED.values() for path in paths],
+    ids=lambda path: "/".join(path.parts[-2:]),
 )
 def test_every_recorded_run_scored_the_views_the_tool_scores_today(path):
     run = json.loads(path.read_text())
-    ways = tta.ON_TEST_WAYS if run["eval_split"] == "test" else tta.TTA_WAYS
+    step5 = path.parent.name == TTA_STEP5
+    ways = tta.STEP5_WAYS if step5 else tta.ON_TEST_WAYS if run["eval_split"] == "test" else tta.TTA_WAYS
     assert run["views"] == {way: [list(v) for v in views] for way, views in ways.items()}
-    assert run["recipe"] == ROUND4_PLAIN.as_dict()
+    assert run["recipe"] == (steps.STEP5_PLAIN if step5 else ROUND4_PLAIN).as_dict()
     assert run["dtype"] == "float32" and run["train_limit"] is None
     # "plain" is the accuracy evaluate gives ("fit"): float32 rounding at most
     assert all(abs(row["plain"] - row["fit"]) < 1e-4 for row in run["history"])

@@ -57,9 +57,8 @@ TTA_WAYS = {  # key -> the views whose probabilities are averaged
 # split (results/tta: 99.27% with 4 shifts; 8 shifts tied it on the mean minimum of the last 5 epochs)
 ON_TEST_WAYS = {way: TTA_WAYS[way] for way in ("plain", "shifts")}
 # what --step5 scores (round 21): step 5's recipe since round 18 as it scores (its four shifts), and
-# with round 11's two rotations added to them. Fixed before its runs: the rotations join step 5's
-# scoring if, over the validation split's seeds 1-8, "shifts_rotations" raises the mean per-seed
-# minimum of the last five epochs by at least 0.03 points over "shifts", higher on 6 or more seeds.
+# with round 11's two rotations added to them; the rule for adopting them, fixed before the runs, is
+# report.design.TTA_STEP5_CHECK.rule
 STEP5_WAYS = {
     **{way: TTA_WAYS[way] for way in ("plain", "shifts", "rotations")},
     "shifts_rotations": [IDENTITY, *SHIFTS, *ROTATIONS],

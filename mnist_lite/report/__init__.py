@@ -37,6 +37,7 @@ from mnist_lite.report.common import (
 from mnist_lite.report.design import (
     PRECISE_BN_CHECK,
     TTA_CHECK,
+    TTA_STEP5_CHECK,
     TTA_TEST_CHECK,
     design_figure,
     design_round_text,
@@ -92,6 +93,7 @@ DOCUMENTS = {
         "precise-bn": paired_section(PRECISE_BN_CHECK),
         "tta": paired_section(TTA_CHECK),
         "tta-test": paired_section(TTA_TEST_CHECK),
+        "tta-step5": paired_section(TTA_STEP5_CHECK),
         "one-epoch": section(load_one_epoch, one_epoch_table),
         "test-sweeps": section(load_test_sweeps, test_sweeps_table),
         "replicate": section(load_replicates, replicate_text),

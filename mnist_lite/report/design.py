@@ -13,7 +13,7 @@ from pathlib import Path
 
 from mnist_lite import plots
 from mnist_lite.errors import MnistLiteError
-from mnist_lite.paths import DESIGN, DESIGN_GPU, DESIGN_XEON, ONE_EPOCH, PRECISE_BN, TTA, TTA_TEST
+from mnist_lite.paths import DESIGN, DESIGN_GPU, DESIGN_XEON, ONE_EPOCH, PRECISE_BN, TTA, TTA_STEP5, TTA_TEST
 from mnist_lite.report.common import (
     DESIGN_FIGURE,
     DESIGN_RUN,
@@ -35,7 +35,7 @@ from mnist_lite.report.common import (
 )
 from mnist_lite.results import History
 from mnist_lite.schema import COUNT, MAYBE_COUNT, NUMBER, TEXT, ListOf, Schema, read_json
-from mnist_lite.steps import DESIGN_BASELINE, LAST_EPOCHS, ROUND4_PLAIN, STEP5_PLAIN, TARGET_ACCURACY
+from mnist_lite.steps import DESIGN_BASELINE, LAST_EPOCHS, ROUND4_PLAIN, STEP5_PLAIN, TARGET_ACCURACY, Recipe
 
 
 def load_design(results: Path, folder: str = DESIGN) -> dict | None:
@@ -377,12 +377,56 @@ def resolution_text(design: dict | None) -> str:
     return "\n".join(lines)
 
 
+def last_minimum(run: dict, way: str) -> float:
+    """The lowest accuracy of a paired run's last epochs, scored ``way``."""
+    return min(History(run["history"]).last(way))
+
+
+@dataclass(frozen=True)
+class AdoptionRule:
+    """A rule fixed before a paired check ran: ``way`` is adopted if, over seeds 1 to ``seeds``,
+    it raises the mean per-seed minimum of the last epochs above ``over``'s by at least ``gain``
+    points and that minimum is higher on at least ``higher`` of the seeds."""
+
+    way: str
+    over: str
+    gain: float
+    higher: int
+    seeds: int = 8
+
+    def verdict(self, runs: list[dict], labels: dict[str, str]) -> str:
+        """The rule in words, and whether ``runs`` meet it (judged only once all its seeds are in)."""
+        rule = (
+            f"The rule fixed before these runs: scoring {labels[self.way]} is adopted if, over seeds 1 "
+            f"to {self.seeds}, it raises the mean per-seed minimum of the last {LAST_EPOCHS} epochs above "
+            f"scoring {labels[self.over]} by at least {self.gain:.2f} points, higher on at least "
+            f"{self.higher} of the {self.seeds} seeds."
+        )
+        if [run["seed"] for run in runs] != list(range(1, self.seeds + 1)):
+            return f"{rule} It is judged once seeds 1 to {self.seeds}, and only they, are recorded."
+        gaps = [round(last_minimum(run, self.way) - last_minimum(run, self.over), 6) for run in runs]
+        mean = round(statistics.fmean(gaps), 6)
+        higher, lower = sum(gap > 0 for gap in gaps), sum(gap < 0 for gap in gaps)
+        met = mean >= self.gain and higher >= self.higher
+        spread = statistics.stdev(gaps)
+        sign = "-" if mean < 0 else "+"
+        return (
+            f"{rule} It raised it by {sign}{over_runs(abs(mean))} points, higher on {higher}, lower on "
+            f"{lower} and level on {len(gaps) - higher - lower} of the {len(gaps)}: "
+            + ("**met**." if met else "**not met**.")
+            + f" The per-seed differences have a standard deviation of {spread:.3f} points, so these "
+            f"{len(gaps)} seeds resolve a gain of {resolved_gain(len(gaps), spread):.3f} points (as in "
+            '"What eight seeds resolve")'
+            + (f" and the mean would take {seeds_to_resolve(mean, spread)} seeds." if mean > 0 else ".")
+        )
+
+
 @dataclass(frozen=True)
 class PairedCheck:
-    """A tool that trains round 4's recipe of step 5 (``ROUND4_PLAIN``) once per seed and scores
-    every epoch of that one run several ways (``tools/paired.py``; ``tools/precise_bn.py``,
-    ``tools/tta.py``): paired, so any difference between the ways is theirs, not a seed's luck.
-    Records: FOLDER/seedS.json."""
+    """A tool that trains a recipe of step 5 (``recipe``, round 4's unless a check names another)
+    once per seed and scores every epoch of that one run several ways (``tools/paired.py``;
+    ``tools/precise_bn.py``, ``tools/tta.py``): paired, so any difference between the ways is
+    theirs, not a seed's luck. Records: FOLDER/seedS.json."""
 
     name: str  # what the missing-records line calls it, e.g. "paired BatchNorm check"
     record: str  # what a record is called, e.g. "paired BatchNorm run"
@@ -396,11 +440,15 @@ class PairedCheck:
     method: Callable[[dict], str]  # the closing paragraph, from the first run's record
     # "validation": trained on the split's 50,000 images; "test": on all 60,000, the final runs' way
     eval_split: str = "validation"
+    recipe: Recipe = ROUND4_PLAIN  # what every record trained, scored plainly
+    trained: str = "round 4's recipe of step 5"  # that recipe, in the closing paragraph's words
+    option: str = ""  # the tool's option that trains ``recipe``, if not its default
+    rule: AdoptionRule | None = None  # fixed before the runs, if the check was to decide something
 
     @property
     def command(self) -> str:
         on_test = " --on-test" if self.eval_split == "test" else ""
-        return f"python tools/{self.tool}.py{on_test} --seeds S"
+        return f"python tools/{self.tool}.py{on_test}{self.option} --seeds S"
 
     @property
     def schema(self) -> Schema:
@@ -477,13 +525,36 @@ TTA_TEST_CHECK = dataclasses.replace(
     ),
     eval_split="test",
 )
+# round 21: step 5's recipe since round 18, its shifts with round 11's rotations added (tools/tta.py --step5)
+TTA_STEP5_CHECK = dataclasses.replace(
+    TTA_CHECK,
+    name="paired test-time augmentation check of step 5's recipe",
+    folder=TTA_STEP5,
+    ways={
+        **{way: TTA_CHECK.ways[way] for way in ("plain", "shifts", "rotations")},
+        "shifts_rotations": "+ 4 shifts and the rotations",
+    },
+    changes={
+        **{way: TTA_CHECK.changes[way] for way in ("shifts", "rotations")},
+        "shifts_rotations": "with 4 shifts and 2 rotations",
+    },
+    method=lambda first: (
+        "Each image was classified by the mean of the softmax probabilities over its views: the image "
+        "itself and its copies shifted by one pixel left, right, up and down (4 shifts, the way step 5 "
+        "scores), rotated by 6° either way, or both, black filling in (`views` in each record)."
+    ),
+    recipe=STEP5_PLAIN,
+    trained="step 5's recipe since round 18 (without its test-time shifts)",
+    option=" --step5",
+    rule=AdoptionRule(way="shifts_rotations", over="shifts", gain=0.03, higher=6),
+)
 
 
 def load_paired(results: Path, check: PairedCheck) -> list[dict] | None:
-    """The runs of ``check``'s tool by seed, or None when none is recorded. Each is step 5's
-    recipe as it was from round 4 to round 18 (``ROUND4_PLAIN``: the tool scores its own ways) on
-    all the training images of ``check.eval_split``, every epoch scored each of the check's ways
-    (and, for a check that records its ``views``, those ways' views), all on one machine and torch."""
+    """The runs of ``check``'s tool by seed, or None when none is recorded. Each is the check's
+    recipe scored plainly (the tool scores its own ways) on all the training images of
+    ``check.eval_split``, every epoch scored each of the check's ways (and, for a check that
+    records its ``views``, those ways' views), all on one machine and torch."""
     paths = sorted((results / check.folder).glob("seed*.json"))
     if not paths:
         return None
@@ -493,8 +564,8 @@ def load_paired(results: Path, check: PairedCheck) -> list[dict] | None:
         problem = None
         if path.name != f"seed{run['seed']}.json":
             problem = f"seed {run['seed']}: not what its name says"
-        elif run["recipe"] != ROUND4_PLAIN.as_dict():
-            problem = "not round 4's recipe of step 5, scored plainly"
+        elif run["recipe"] != check.recipe.as_dict():
+            problem = f"not {check.trained}, scored plainly"
         elif run["train_limit"] is not None or run["eval_split"] != check.eval_split:
             problem = f"not all the training images of the {check.eval_split} split"
         elif len(run["history"]) != run["recipe"]["epochs"]:
@@ -520,9 +591,6 @@ def paired_text(runs: list[dict] | None, check: PairedCheck) -> str:
         return missing_note(check.name, check.command)
     reference = next(iter(check.ways))
 
-    def minimum(run: dict, way: str) -> float:
-        return min(History(run["history"]).last(way))
-
     def final(run: dict, way: str) -> float:
         return run["history"][-1][way]
 
@@ -535,15 +603,15 @@ def paired_text(runs: list[dict] | None, check: PairedCheck) -> str:
         "|---:|" + "---:|" * 2 * len(check.ways),
     ]
     for run in runs:
-        cells = [f"{minimum(run, way):.2f}%" for way in check.ways]
+        cells = [f"{last_minimum(run, way):.2f}%" for way in check.ways]
         cells += [f"{final(run, way):.2f}%" for way in check.ways]
         lines.append(f"| {run['seed']} | " + " | ".join(cells) + " |")
-    means = [statistics.fmean(minimum(run, way) for run in runs) for way in check.ways]
+    means = [statistics.fmean(last_minimum(run, way) for run in runs) for way in check.ways]
     means += [statistics.fmean(final(run, way) for run in runs) for way in check.ways]
     lines.append("| Mean | " + " | ".join(f"{over_runs(mean)}%" for mean in means) + " |")
     if check.eval_split == "test":  # the target's terms: seeds that hold, and the median per-seed minimum
-        holding = [sum(minimum(run, way) >= TARGET_ACCURACY for run in runs) for way in check.ways]
-        medians = [statistics.median(minimum(run, way) for run in runs) for way in check.ways]
+        holding = [sum(last_minimum(run, way) >= TARGET_ACCURACY for run in runs) for way in check.ways]
+        medians = [statistics.median(last_minimum(run, way) for run in runs) for way in check.ways]
         blank = " |" + " |" * len(check.ways)  # the final columns left empty
         lines += [
             f"| Hold {TARGET_ACCURACY:g}% | " + " | ".join(f"{n} of {len(runs)}" for n in holding) + blank,
@@ -564,14 +632,17 @@ def paired_text(runs: list[dict] | None, check: PairedCheck) -> str:
         lines += [
             "",
             f"Epochs {epochs.start} to {epochs.stop - 1} ({when}): {check.doing} changed the "
-            f"{check.eval_split} accuracy by {changes} (the mean over {len(runs)} seeds).",
+            f"{check.eval_split} accuracy by {changes} "
+            f"(the mean over {len(runs)} seed{'s' if runs[1:] else ''}).",
         ]
     lines += [
         "",
-        f"Each seed trained round 4's recipe of step 5 once, by `{check.command}` ({first['dtype']} "
+        f"Each seed trained {check.trained} once, by `{check.command}` ({first['dtype']} "
         f"forward pass, torch {first['torch_version']}, on {first['device_name']}); its row is that "
         f"one run scored {len(check.ways)} ways. " + check.method(first),
     ]
+    if check.rule:
+        lines += ["", check.rule.verdict(runs, check.changes)]
     return "\n".join(lines)
 
 
