@@ -10,6 +10,7 @@ progress bars frozen at 0%. The notebooks' parameters that the caller's environm
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import time
@@ -31,6 +32,7 @@ from mnist_lite.report import update_docs
 from mnist_lite.results import ensure_writable, write_atomic, write_json
 from mnist_lite.steps import STEPS
 
+PACKAGE = Path(__file__).resolve().parent  # the code every notebook's kernel imports afresh
 HEADLESS = {RECORD: "1", PROGRESS: "0"}
 OVERRIDES = {SMOKE, *(f"MNIST_LITE_{name}" for name in PARAMETERS)}  # what would make a run other than full
 
@@ -65,6 +67,15 @@ def failure(notebook, error: CellExecutionError) -> str:
     return f"a cell: {error.ename}: {error.evalue}"
 
 
+def source_digest() -> str:
+    """A digest of the package's source files. Each notebook's kernel imports the package when it
+    starts, so an edit made while the series runs would give its notebooks different code."""
+    digest = hashlib.sha256()
+    for path in sorted(PACKAGE.rglob("*.py")):
+        digest.update(path.relative_to(PACKAGE).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
 def execute(path: Path):
     """The notebook at ``path``, executed headless in its folder; the file itself is not written,
     and a failing cell is one ``MnistLiteError`` naming the notebook, the cell and its error."""
@@ -84,7 +95,9 @@ def reproduce(steps: Iterable[int] = STEPS) -> None:
     ``results/reproduce.json``; then the README's sections and ``architecture.png``.
 
     A notebook that fails leaves its file and ``reproduce.json`` as they were, and stops the
-    command; the notebooks executed before it stay executed.
+    command; the notebooks executed before it stay executed. So does a notebook that finishes
+    after the package's source has changed since the command started: its kernel may have run
+    other code than the notebooks before it (its run, which it recorded itself, is to be run again).
     """
     repo, record = in_checkout("."), in_checkout("results/reproduce.json")
     ensure_writable(record.parent)  # refused now, not after the notebooks have run
@@ -94,11 +107,18 @@ def reproduce(steps: Iterable[int] = STEPS) -> None:
         "torch_version": torch.__version__,
         "threads": torch.get_num_threads(),
     }
-    for step in steps:
+    code, steps = source_digest(), list(steps)
+    for done, step in enumerate(steps):
         path = repo / STEPS[step].notebook
         print(f"executing {STEPS[step].notebook} ...", flush=True)
         start = time.perf_counter()
         notebook = execute(path)
+        if source_digest() != code:
+            raise MnistLiteError(
+                f"{path}: {PACKAGE.name}/ changed while the series ran, so this notebook may have run other "
+                "code than those before it; it was not written: once the edit is done, run "
+                f"reproduce --steps {' '.join(map(str, steps[done:]))} again"
+            )
         write_atomic(path, nbformat.writes(notebook).encode())
         timings[step] = {"step": step, "seconds": round(time.perf_counter() - start, 1), **machine}
         notebooks = [timings[s] for s in sorted(timings)]

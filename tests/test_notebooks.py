@@ -217,6 +217,27 @@ def test_reproduce_stops_at_a_failing_notebook_with_one_line_and_writes_nothing(
     assert (notebook.read_bytes(), record.read_bytes()) == before
 
 
+def test_reproduce_stops_when_the_package_changes_while_a_notebook_runs(tmp_path, monkeypatch):
+    """An edit to the package while the series runs: each kernel imports the package afresh, so the
+    notebooks would run different code. The notebook that was running is not written."""
+    package = tmp_path / "package"
+    (package / "sub").mkdir(parents=True)
+    (package / "sub" / "engine.py").write_text("RATE = 0.1\n")
+    monkeypatch.setattr(reproduce_module, "PACKAGE", package)
+    edit = (
+        f"from pathlib import Path\nPath({str(package / 'sub' / 'engine.py')!r}).write_text('RATE = 0.2\\n')"
+    )
+    notebook, record = fake_checkout(tmp_path, monkeypatch, edit)
+    before = notebook.read_bytes(), record.read_bytes()
+    with pytest.raises(MnistLiteError) as caught:
+        reproduce_module.reproduce(steps=[1])
+    assert str(caught.value) == (
+        f"{notebook}: package/ changed while the series ran, so this notebook may have run other code "
+        "than those before it; it was not written: once the edit is done, run reproduce --steps 1 again"
+    )
+    assert (notebook.read_bytes(), record.read_bytes()) == before
+
+
 def two_epoch_result(step: int, **row_fields) -> dict:
     """A result.json of two epochs whose test accuracies are 99.01 and 99.02%; ``row_fields``
     (functions of the epoch) add to every row of its history."""
