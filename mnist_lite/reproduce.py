@@ -25,14 +25,13 @@ from nbclient.exceptions import CellExecutionError
 from mnist_lite.device import device_name, pick_device
 from mnist_lite.errors import MnistLiteError
 from mnist_lite.notebook import PARAMETERS, RECORD
-from mnist_lite.paths import in_checkout
+from mnist_lite.paths import PACKAGE, in_checkout
 from mnist_lite.plots import draw_architecture
 from mnist_lite.progress import PROGRESS, SMOKE
 from mnist_lite.report import update_docs
 from mnist_lite.results import ensure_writable, write_atomic, write_json
 from mnist_lite.steps import STEPS
 
-PACKAGE = Path(__file__).resolve().parent  # the code every notebook's kernel imports afresh
 HEADLESS = {RECORD: "1", PROGRESS: "0"}
 OVERRIDES = {SMOKE, *(f"MNIST_LITE_{name}" for name in PARAMETERS)}  # what would make a run other than full
 
@@ -68,10 +67,12 @@ def failure(notebook, error: CellExecutionError) -> str:
 
 
 def source_digest() -> str:
-    """A digest of the package's source files. Each notebook's kernel imports the package when it
-    starts, so an edit made while the series runs would give its notebooks different code."""
+    """A digest of the package's files, its code and data (``SHA256SUMS``). Each notebook's kernel
+    imports the package when it starts, so an edit made while the series runs would give its
+    notebooks different code."""
     digest = hashlib.sha256()
-    for path in sorted(PACKAGE.rglob("*.py")):
+    files = (path for path in PACKAGE.rglob("*") if path.is_file() and "__pycache__" not in path.parts)
+    for path in sorted(files):
         digest.update(path.relative_to(PACKAGE).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
     return digest.hexdigest()
 
@@ -96,8 +97,9 @@ def reproduce(steps: Iterable[int] = STEPS) -> None:
 
     A notebook that fails leaves its file and ``reproduce.json`` as they were, and stops the
     command; the notebooks executed before it stay executed. So does a notebook that finishes
-    after the package's source has changed since the command started: its kernel may have run
-    other code than the notebooks before it (its run, which it recorded itself, is to be run again).
+    after the package's files have changed since the command started: its kernel may have run
+    other code than the notebooks before it, so the whole series is to be run again (the kernel
+    has already recorded its run in ``results/stepN``).
     """
     repo, record = in_checkout("."), in_checkout("results/reproduce.json")
     ensure_writable(record.parent)  # refused now, not after the notebooks have run
@@ -108,7 +110,7 @@ def reproduce(steps: Iterable[int] = STEPS) -> None:
         "threads": torch.get_num_threads(),
     }
     code, steps = source_digest(), list(steps)
-    for done, step in enumerate(steps):
+    for step in steps:
         path = repo / STEPS[step].notebook
         print(f"executing {STEPS[step].notebook} ...", flush=True)
         start = time.perf_counter()
@@ -116,8 +118,8 @@ def reproduce(steps: Iterable[int] = STEPS) -> None:
         if source_digest() != code:
             raise MnistLiteError(
                 f"{path}: {PACKAGE.name}/ changed while the series ran, so this notebook may have run other "
-                "code than those before it; it was not written: once the edit is done, run "
-                f"reproduce --steps {' '.join(map(str, steps[done:]))} again"
+                f"code than those before it; it was not written (results/step{step} holds its run): once "
+                f"the edit is done, run reproduce --steps {' '.join(map(str, steps))} again"
             )
         write_atomic(path, nbformat.writes(notebook).encode())
         timings[step] = {"step": step, "seconds": round(time.perf_counter() - start, 1), **machine}

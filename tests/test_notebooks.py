@@ -9,6 +9,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
+from conftest import read_json
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
 
@@ -219,23 +220,41 @@ def test_reproduce_stops_at_a_failing_notebook_with_one_line_and_writes_nothing(
 
 def test_reproduce_stops_when_the_package_changes_while_a_notebook_runs(tmp_path, monkeypatch):
     """An edit to the package while the series runs: each kernel imports the package afresh, so the
-    notebooks would run different code. The notebook that was running is not written."""
+    notebooks would run different code. The notebook that was running is not written, and the
+    whole series is to be run again."""
     package = tmp_path / "package"
     (package / "sub").mkdir(parents=True)
     (package / "sub" / "engine.py").write_text("RATE = 0.1\n")
     monkeypatch.setattr(reproduce_module, "PACKAGE", package)
+    first, record = fake_checkout(tmp_path, monkeypatch, "rate = 0.1")
+    second = tmp_path / STEPS[2].notebook  # step 2's notebook edits the package while it runs
     edit = (
         f"from pathlib import Path\nPath({str(package / 'sub' / 'engine.py')!r}).write_text('RATE = 0.2\\n')"
     )
-    notebook, record = fake_checkout(tmp_path, monkeypatch, edit)
-    before = notebook.read_bytes(), record.read_bytes()
+    nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(edit)]), second)
+    before = second.read_bytes()
     with pytest.raises(MnistLiteError) as caught:
-        reproduce_module.reproduce(steps=[1])
+        reproduce_module.reproduce(steps=[1, 2])
     assert str(caught.value) == (
-        f"{notebook}: package/ changed while the series ran, so this notebook may have run other code "
-        "than those before it; it was not written: once the edit is done, run reproduce --steps 1 again"
+        f"{second}: package/ changed while the series ran, so this notebook may have run other code than "
+        "those before it; it was not written (results/step2 holds its run): once the edit is done, run "
+        "reproduce --steps 1 2 again"
     )
-    assert (notebook.read_bytes(), record.read_bytes()) == before
+    assert second.read_bytes() == before and [entry["step"] for entry in read_json(record)["notebooks"]] == [
+        1
+    ]
+
+
+def test_the_package_digest_covers_its_data_as_well_as_its_code(tmp_path, monkeypatch):
+    monkeypatch.setattr(reproduce_module, "PACKAGE", tmp_path)
+    (tmp_path / "engine.py").write_text("RATE = 0.1\n")
+    (tmp_path / "SHA256SUMS").write_text("abc  train-images-idx3-ubyte\n")
+    digest = reproduce_module.source_digest()
+    (tmp_path / "__pycache__").mkdir()
+    (tmp_path / "__pycache__" / "engine.cpython-312.pyc").write_bytes(b"compiled")  # not the source
+    assert reproduce_module.source_digest() == digest
+    (tmp_path / "SHA256SUMS").write_text("abd  train-images-idx3-ubyte\n")
+    assert reproduce_module.source_digest() != digest
 
 
 def two_epoch_result(step: int, **row_fields) -> dict:
