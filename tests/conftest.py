@@ -38,13 +38,13 @@ def load_tool(name: str):
     return module
 
 
-def paired_check_record(seed: int, starts: dict[str, float], **fields) -> dict:
-    """A record of a paired check (tools/paired.py) of round 4's recipe of step 5 on the validation split,
-    whose score each way rises by 0.01 an epoch from that way's value in ``starts``; ``fields``
-    add the tool's own fields or replace common ones."""
+def paired_check_record(seed: int, starts: dict[str, float], trained=None, **fields) -> dict:
+    """A record of a paired check (tools/paired.py) that ``trained`` a recipe (round 4's recipe of
+    step 5 if none) on the validation split, whose score each way rises by 0.01 an epoch from that
+    way's value in ``starts``; ``fields`` add the tool's own fields or replace common ones."""
     from mnist_lite.steps import ROUND4_PLAIN
 
-    recipe = ROUND4_PLAIN
+    recipe = trained or ROUND4_PLAIN
     history = [
         {"epoch": epoch, **{way: start + epoch / 100 for way, start in starts.items()}}
         for epoch in range(1, recipe.epochs + 1)

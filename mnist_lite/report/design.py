@@ -394,6 +394,10 @@ class AdoptionRule:
     higher: int
     seeds: int = 8
 
+    def __post_init__(self):
+        if self.seeds < 2 or not 0 < self.higher <= self.seeds or self.gain <= 0:
+            raise ValueError(f"{self}: a gain above 0, on 1 to {self.seeds} of 2 or more seeds")
+
     def verdict(self, runs: list[dict], labels: dict[str, str]) -> str:
         """The rule in words, and whether ``runs`` meet it (judged only once all its seeds are in)."""
         rule = (
@@ -409,9 +413,11 @@ class AdoptionRule:
         higher, lower = sum(gap > 0 for gap in gaps), sum(gap < 0 for gap in gaps)
         met = mean >= self.gain and higher >= self.higher
         spread = statistics.stdev(gaps)
-        sign = "-" if mean < 0 else "+"
+        # the mean of the seeds' differences in hundredths, exactly: rounded, 0.02875 would read as
+        # the 0.03 it falls short of
+        exact = f"{mean:+.5f}".rstrip("0").rstrip(".") if mean else "0"
         return (
-            f"{rule} It raised it by {sign}{over_runs(abs(mean))} points, higher on {higher}, lower on "
+            f"{rule} It changed that mean by {exact} points, higher on {higher}, lower on "
             f"{lower} and level on {len(gaps) - higher - lower} of the {len(gaps)}: "
             + ("**met**." if met else "**not met**.")
             + f" The per-seed differences have a standard deviation of {spread:.3f} points, so these "
