@@ -330,8 +330,9 @@ DESIGN_BASELINE = dataclasses.replace(
 
 # Step 5 from round 4 to round 18, each image scored as it is: the design search's round 4 pick
 # (tools/design.py's batch256_rotate12_translate), which the frontier, the paired checks of tools/
-# and step 5's sweeps before round 18 (results/round4_step5, step5_plain) recorded; ROUND4_STEP5
-# is the same with the test-time shifts, as step 5 trained and scored it.
+# (all but round 21's, which trained STEP5_PLAIN) and step 5's sweeps before round 18
+# (results/round4_step5, step5_plain) recorded; ROUND4_STEP5 is the same with the test-time
+# shifts, as step 5 trained and scored it.
 ROUND4_PLAIN = dataclasses.replace(
     DESIGN_BASELINE,
     model=dataclasses.replace(

@@ -1,11 +1,13 @@
 """Would step 5 score higher if each image were classified from a few shifted or rotated copies
 of it (test-time augmentation)? A paired check on the validation split, recorded in
 results/tta/seedS.json for docs/experiments.md; then, for the way the validation split chose,
-the same on the test set (results/tta_test/seedS.json).
+the same on the test set (results/tta_test/seedS.json); and, in round 21, step 5's recipe since
+round 18 scored with its shifts and with rotations added (results/tta_step5/seedS.json).
 
     python tools/tta.py --seeds 1,2,3,4   # seeds already recorded are skipped
     python tools/tta.py --on-test --seeds 1,2,3,4
     python tools/tta.py --on-test --summarise   # summary_WAY.json: each way in the target's terms
+    python tools/tta.py --step5 --seeds 1-8
 
 Each seed trains step 5's recipe from round 4 to round 18 (``steps.ROUND4_PLAIN``) once in float32
 on 50,000 training images and is scored on the 10,000 held out of them (``tools/design.py``'s
@@ -19,6 +21,9 @@ and to "plain".
 ``--on-test`` trains the way the final runs do (all 60,000 training images) and scores the test
 set, plainly and with ``ON_TEST_WAYS`` only: a measurement of what the validation split's choice
 gives on the test set, not a way to choose.
+
+``--step5`` trains step 5's recipe since round 18, without its test-time shifts
+(``steps.STEP5_PLAIN``), in the same way on the validation split, and scores ``STEP5_WAYS``.
 """
 
 from __future__ import annotations
