@@ -438,7 +438,7 @@ def test_every_committed_model_re_evaluates_to_its_recorded_accuracy(folder):
     an image), and so is the first seed of each sweep; every seed of the steps' sweeps, to keep the
     suite short, on its images alone, a score its last epoch records too, which ties the committed
     weights to the run that recorded it. Of the frontier's sweeps only the first seed is scored:
-    their 178 seeds would add minutes to the suite."""
+    all their seeds would add minutes to the suite."""
     from mnist_lite.data import EVAL_BATCH_SIZE, TensorLoader, load_mnist
     from mnist_lite.engine import evaluate, evaluate_checkpoint, load_model
 
