@@ -10,6 +10,7 @@ from conftest import REPO, load_tool
 
 from mnist_lite.errors import MnistLiteError
 from mnist_lite.models import count_parameters, multiply_adds
+from mnist_lite.report import design as report_design
 from mnist_lite.steps import (
     DESIGN_BASELINE,
     PARAM_BUDGET,
@@ -82,6 +83,14 @@ def test_step5s_net_widened_is_step5s_recipe_and_nothing_else(widths):
     assert wider.model == dataclasses.replace(STEPS[5].model, low_resolution=widths)
     assert wider == dataclasses.replace(STEPS[5], model=wider.model)
     assert STEP5_BUDGET < count_parameters(wider.model()) < PARAM_BUDGET
+
+
+def test_the_frontier_point_within_the_budget_is_round_20s_nearest_miss_with_step5s_shifts():
+    point = design.variant_recipe("step5_dilated1_13_16_16_17_shifts")
+    assert point == dataclasses.replace(
+        STEPS[5], model=design.variant_recipe("step5_dilated1_13_16_16_17").model
+    )
+    assert STEPS[5].test_time_shift and count_parameters(point.model()) == 7_952 < STEP5_BUDGET
 
 
 @pytest.mark.parametrize(
@@ -204,4 +213,52 @@ def test_timing_trains_each_variant_as_fit_would(monkeypatch, tmp_path):
     assert (timed[names[0]]["params"], timed[names[0]]["multiply_adds"]) == (
         count_parameters(model),
         multiply_adds(model),
+    )
+    # the file docs/experiments.md's frontier timing table is generated from
+    table = report_design.frontier_speed_table(report_design.load_frontier_speed(tmp_path))
+    seconds = timed[names[0]]["seconds_per_epoch"]
+    assert (
+        f"| `one_pool_ema` | {count_parameters(model):,} | {multiply_adds(model):,} | "
+        f"{timed[names[0]]['median_seconds_per_epoch']:.2f} | {min(seconds):.2f} to {max(seconds):.2f} |"
+    ) in table.splitlines()
+
+
+def test_the_frontier_timing_table_shows_each_point_in_the_runs_order(tmp_path):
+    def timed(params, seconds):
+        return {
+            "params": params,
+            "multiply_adds": params * 70,
+            "seconds_per_epoch": seconds,
+            "median_seconds_per_epoch": sorted(seconds)[1],
+        }
+
+    speed = {
+        "device_name": "a CPU (AVX512, 2 threads)",
+        "torch_version": "2.3.0",
+        "dtype": "float32",
+        "images_timed": 7680,
+        "repeats": 3,
+        "variants": {
+            "step5_dilated1": timed(7578, [7.5, 7.0, 8.25]),
+            "wider_16_24_shifts": timed(15490, [11, 10, 12]),
+        },
+    }
+    (tmp_path / "frontier").mkdir()
+    (tmp_path / "frontier" / "speed.json").write_text(json.dumps(speed))
+    assert report_design.frontier_speed_table(report_design.load_frontier_speed(tmp_path)).splitlines() == [
+        "`python tools/design.py --time step5_dilated1 wider_16_24_shifts --repeats 3` trains each on 7,680 "
+        "images per round, the 2 interleaved, with a float32 forward pass on a CPU (AVX512, 2 threads) "
+        "(torch 2.3.0), and scales to a 60,000-image epoch. Medians of the 3 rounds, with their range:",
+        "",
+        "| Variant | Parameters | Multiply-adds per image | Seconds per epoch | Range |",
+        "|---|---:|---:|---:|---|",
+        "| `step5_dilated1` (step 5's training) | 7,578 | 530,460 | 7.50 | 7.00 to 8.25 |",
+        "| `wider_16_24_shifts` | 15,490 | 1,084,300 | 11.00 | 10.00 to 12.00 |",
+    ]
+    del speed["variants"]["step5_dilated1"]["multiply_adds"]
+    (tmp_path / "frontier" / "speed.json").write_text(json.dumps(speed))
+    with pytest.raises(MnistLiteError, match="not a valid frontier timing file.*multiply_adds"):
+        report_design.load_frontier_speed(tmp_path)
+    assert report_design.frontier_speed_table(report_design.load_frontier_speed(tmp_path / "none")) == (
+        "_No frontier timing recorded yet: run `python tools/design.py --time NAME NAME`._"
     )

@@ -19,6 +19,8 @@ from mnist_lite.report.common import (
     DESIGN_RUN,
     DESIGN_SPEED,
     DESIGN_SPEED_FILE,
+    FRONTIER_SPEED,
+    FRONTIER_SPEED_FILE,
     LEGACY_EXPERIMENTS,
     LEGACY_RUN,
     ONE_EPOCH_RUN,
@@ -681,6 +683,39 @@ def legacy_table(runs: list[dict]) -> str:
             f"{r['seed']} | "
             f"{r['best_train_acc']:.2f}% | {r['best_test_acc']:.2f}% | {percents(r['last5_test_acc'])} | "
             f"{r['last5_min_test_acc']:.2f}% |"
+        )
+    return "\n".join(lines)
+
+
+# what the frontier's timing table says beside a variant's name
+FRONTIER_SPEED_NOTES = {"step5_dilated1": "step 5's training", "batch256_rotate12_translate": "round 4's"}
+
+
+def load_frontier_speed(results: Path) -> dict | None:
+    return read_json(results / FRONTIER_SPEED, FRONTIER_SPEED_FILE, missing_ok=True)
+
+
+def frontier_speed_table(speed: dict | None) -> str:
+    """The frontier points' seconds per training epoch, timed side by side in one run: the
+    command, then each variant's size, median and range over the repeats, in the run's order."""
+    if speed is None:
+        return missing_note("frontier timing", "python tools/design.py --time NAME NAME")
+    names = list(speed["variants"])
+    lines = [
+        f"`python tools/design.py --time {' '.join(names)} --repeats {speed['repeats']}` trains each on "
+        f"{speed['images_timed']:,} images per round, the {len(names)} interleaved, with a "
+        f"{speed['dtype']} forward pass on {speed['device_name']} (torch {speed['torch_version']}), and "
+        f"scales to a 60,000-image epoch. Medians of the {speed['repeats']} rounds, with their range:",
+        "",
+        "| Variant | Parameters | Multiply-adds per image | Seconds per epoch | Range |",
+        "|---|---:|---:|---:|---|",
+    ]
+    for name, timed in speed["variants"].items():
+        note = f" ({FRONTIER_SPEED_NOTES[name]})" if name in FRONTIER_SPEED_NOTES else ""
+        seconds = timed["seconds_per_epoch"]
+        lines.append(
+            f"| `{name}`{note} | {timed['params']:,} | {timed['multiply_adds']:,} | "
+            f"{timed['median_seconds_per_epoch']:.2f} | {min(seconds):.2f} to {max(seconds):.2f} |"
         )
     return "\n".join(lines)
 
