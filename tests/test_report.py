@@ -912,6 +912,21 @@ def test_seeds_to_resolve_a_known_case_and_no_gain():
     assert report.design.seeds_to_resolve(-0.05, 0.1) is None
 
 
+@pytest.mark.parametrize(
+    "differences, shown",
+    [
+        # step5_silu_dilated1's: -0.0075, which three decimals would tip to -0.007 or -0.008 by float noise
+        ([0.09, -0.07, 0.01, -0.02, -0.04, 0.0, 0.01, -0.04], "-0.0075"),
+        ([0.05, -0.015, 0.0425, -0.0025], "+0.01875"),  # exact to five decimals
+        ([0.1, 0.1, 0.1], "+0.10"),  # at least the hundredths the minima are recorded to
+        ([-0.1, -0.05, -0.1], "-0.083"),  # a third of a hundredth: no five decimals show it exactly
+        ([0.01, -0.01], "+0.00"),
+    ],
+)
+def test_a_paired_mean_is_shown_exactly_where_five_decimals_can(differences, shown):
+    assert report.design.Paired(differences).shown_mean == shown
+
+
 def test_settings_changed_counts_nested_settings_and_those_one_recipe_leaves_out():
     step5, pick = STEP5_PLAIN.as_dict(), ROUND4_PLAIN.as_dict()
     assert report.design.settings_changed(step5, step5) == 0
@@ -957,7 +972,7 @@ def test_resolution_section_sets_the_variants_built_on_step5_against_it_seed_by_
     # wider: differences +0.10, 0, +0.20; mean 0.1, standard deviation 0.1, so 7 seeds resolve it;
     # three resolve (1.645 + 0.842) * 0.1 / sqrt(3) = 0.144
     assert resolution_rows(tmp_path) == [
-        "| wider | 7,578 | +0.100 | 0.100 | 2 / 0 / 1 | 0.144 | 7 |",
+        "| wider | 7,578 | +0.10 | 0.100 | 2 / 0 / 1 | 0.144 | 7 |",
         "| worse | 7,578 | -0.083 | 0.029 | 0 / 3 / 0 | 0.041 | — |",
     ]
     text = report.design.resolution_text(report.design.load_design(tmp_path))

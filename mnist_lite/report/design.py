@@ -307,6 +307,47 @@ def seeds_to_resolve(mean: float, spread: float) -> int | None:
     return seeds
 
 
+@dataclass(frozen=True)
+class Paired:
+    """Per-seed differences between two ways or variants (in points), summed up: their mean and
+    standard deviation, and on how many seeds the first was higher, lower or level. Each
+    difference is rounded to a millionth, so that float noise makes no seed higher or lower."""
+
+    differences: list[float]
+
+    def __post_init__(self):
+        object.__setattr__(self, "differences", [round(d, 6) for d in self.differences])
+
+    @property
+    def mean(self) -> float:
+        return round(statistics.fmean(self.differences), 6)
+
+    @property
+    def shown_mean(self) -> str:
+        """The mean, signed and exact where five decimals can show it: a mean of hundredths over a
+        few seeds has few decimals, and rounded, 0.02875 would read as the 0.03 a rule may ask and
+        -0.0075 would tip either way."""
+        # the fewest decimals, from the hundredths it is made of, that show it exactly; three for a
+        # mean that no five decimals show (a third of a hundredth)
+        exact = next((n for n in range(2, 6) if abs(round(self.mean, n) - self.mean) < 1e-9), 3)
+        return f"{self.mean:+.{exact}f}"
+
+    @property
+    def spread(self) -> float:
+        return statistics.stdev(self.differences)
+
+    @property
+    def signs(self) -> tuple[int, int, int]:
+        """Seeds higher, lower, level."""
+        higher, lower = sum(d > 0 for d in self.differences), sum(d < 0 for d in self.differences)
+        return higher, lower, len(self.differences) - higher - lower
+
+    @property
+    def resolves(self) -> float:
+        """The gain as many seeds as these resolve, at their own spread (``resolved_gain``)."""
+        return resolved_gain(len(self.differences), self.spread)
+
+
 def settings_changed(recipe: dict, other: dict) -> int:
     """How many settings two recorded recipes differ in, counting each of a nested one's
     (the architecture, the augmentation) and any that only one of them records."""
@@ -355,14 +396,12 @@ def resolution_text(design: dict | None) -> str:
         built_on_step5 = settings_changed(recipe, step5_recipe) < settings_changed(recipe, pick)
         if point["step5"] or not built_on_step5 or not baseline.keys() <= runs.keys():
             continue
-        differences = [runs[seed] - baseline[seed] for seed in baseline]
-        mean, spread = statistics.mean(differences), statistics.stdev(differences)
-        needed = seeds_to_resolve(mean, spread)
-        signs = [sum(d > 0 for d in differences), sum(d < 0 for d in differences), differences.count(0)]
+        paired = Paired([runs[seed] - baseline[seed] for seed in baseline])
+        needed = seeds_to_resolve(paired.mean, paired.spread)
         rows.append(
-            f"| {point['name']} | {point['params']:,} | {mean:+.3f} | {spread:.3f} | "
-            f"{' / '.join(map(str, signs))} | "
-            f"{resolved_gain(len(differences), spread):.3f} | {'—' if needed is None else f'{needed:,}'} |"
+            f"| {point['name']} | {point['params']:,} | {paired.shown_mean} | {paired.spread:.3f} | "
+            f"{' / '.join(map(str, paired.signs))} | "
+            f"{paired.resolves:.3f} | {'—' if needed is None else f'{needed:,}'} |"
         )
     lines += rows or ["| none |  |  |  |  |  |  |"]
     lines += [
@@ -410,22 +449,17 @@ class AdoptionRule:
         )
         if [run["seed"] for run in runs] != list(range(1, self.seeds + 1)):
             return f"{rule} It is judged once seeds 1 to {self.seeds}, and only they, are recorded."
-        gaps = [round(last_minimum(run, self.way) - last_minimum(run, self.over), 6) for run in runs]
-        mean = round(statistics.fmean(gaps), 6)
-        higher, lower = sum(gap > 0 for gap in gaps), sum(gap < 0 for gap in gaps)
+        paired = Paired([last_minimum(run, self.way) - last_minimum(run, self.over) for run in runs])
+        mean, (higher, lower, level) = paired.mean, paired.signs
         met = mean >= self.gain and higher >= self.higher
-        spread = statistics.stdev(gaps)
-        # the mean of the seeds' differences in hundredths, exactly: rounded, 0.02875 would read as
-        # the 0.03 it falls short of
-        exact = f"{mean:+.5f}".rstrip("0").rstrip(".") if mean else "0"
+        needed = seeds_to_resolve(mean, paired.spread)
         return (
-            f"{rule} It changed that mean by {exact} points, higher on {higher}, lower on "
-            f"{lower} and level on {len(gaps) - higher - lower} of the {len(gaps)}: "
+            f"{rule} It changed that mean by {paired.shown_mean} points, higher on {higher}, lower on "
+            f"{lower} and level on {level} of the {len(runs)}: "
             + ("**met**." if met else "**not met**.")
-            + f" The per-seed differences have a standard deviation of {spread:.3f} points, so these "
-            f"{len(gaps)} seeds resolve a gain of {resolved_gain(len(gaps), spread):.3f} points (as in "
-            '"What eight seeds resolve")'
-            + (f" and the mean would take {seeds_to_resolve(mean, spread)} seeds." if mean > 0 else ".")
+            + f" The per-seed differences have a standard deviation of {paired.spread:.3f} points, so "
+            f"these {len(runs)} seeds resolve a gain of {paired.resolves:.3f} points (as in "
+            '"What eight seeds resolve")' + (f" and the mean would take {needed} seeds." if needed else ".")
         )
 
 
