@@ -67,13 +67,15 @@ def failure(notebook, error: CellExecutionError) -> str:
 
 
 def source_digest() -> str:
-    """A digest of the package's files, its code and data (``SHA256SUMS``). Each notebook's kernel
-    imports the package when it starts, so an edit made while the series runs would give its
-    notebooks different code."""
+    """A digest of the package's files, its code and data (``SHA256SUMS``), each with the time it was
+    last written. Each notebook's kernel imports the package when it starts, so an edit made while
+    the series runs would give its notebooks different code; the times catch an edit that was
+    reverted before the check, while a kernel may have imported it."""
     digest = hashlib.sha256()
     files = (path for path in PACKAGE.rglob("*") if path.is_file() and "__pycache__" not in path.parts)
     for path in sorted(files):
-        digest.update(path.relative_to(PACKAGE).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
+        name, written = path.relative_to(PACKAGE).as_posix(), path.stat().st_mtime_ns
+        digest.update(f"{name}\0{written}\0".encode() + path.read_bytes() + b"\0")
     return digest.hexdigest()
 
 

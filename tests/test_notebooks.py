@@ -257,6 +257,18 @@ def test_the_package_digest_covers_its_data_as_well_as_its_code(tmp_path, monkey
     assert reproduce_module.source_digest() != digest
 
 
+def test_the_package_digest_sees_an_edit_that_was_reverted(tmp_path, monkeypatch):
+    """An edit undone before the check may still have been imported by a kernel in between."""
+    monkeypatch.setattr(reproduce_module, "PACKAGE", tmp_path)
+    source = tmp_path / "engine.py"
+    source.write_text("RATE = 0.1\n")
+    written = source.stat().st_mtime_ns
+    digest = reproduce_module.source_digest()
+    source.write_text("RATE = 0.1\n")  # the same text again, as after an edit and its undo
+    os.utime(source, ns=(written + 1_000_000_000, written + 1_000_000_000))  # a second later
+    assert reproduce_module.source_digest() != digest
+
+
 def two_epoch_result(step: int, **row_fields) -> dict:
     """A result.json of two epochs whose test accuracies are 99.01 and 99.02%; ``row_fields``
     (functions of the epoch) add to every row of its history."""
