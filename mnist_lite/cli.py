@@ -64,6 +64,8 @@ def seed_range(text: str) -> list[int]:
         seeds = list(range(bounds[0], bounds[1] + 1))
     if not seeds:
         raise argparse.ArgumentTypeError(f"{text!r} names no seed")
+    if len(set(seeds)) < len(seeds):  # the summary would count it twice
+        raise argparse.ArgumentTypeError(f"{text!r} names a seed more than once")
     return seeds
 
 

@@ -150,6 +150,7 @@ def test_evaluate_prints_accuracy(run_cli, step5_run):
         (["summary", "--step", "0"], "invalid choice: 0"),
         (["train", "--step", "5", "--dtype", "float16"], "argument --dtype: invalid choice: 'float16'"),
         (["seeds", "--seeds", "3-1"], "'3-1' names no seed"),
+        (["seeds", "--seeds", "1,2,1"], "'1,2,1' names a seed more than once"),
         (["seeds", "--seeds", "1,x"], "expected a range like 1-5 or a list like 1,3,7, got '1,x'"),
         (
             ["train", "--resume", "runs/x", "--epochs", "3", "--seed", "2"],
