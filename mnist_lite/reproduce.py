@@ -72,7 +72,7 @@ def source_digest() -> str:
     the series runs would give its notebooks different code; the times catch an edit that was
     reverted before the check, while a kernel may have imported it."""
     digest = hashlib.sha256()
-    files = (path for path in PACKAGE.rglob("*") if path.is_file() and "__pycache__" not in path.parts)
+    files = [*PACKAGE.rglob("*.py"), PACKAGE / "SHA256SUMS"]  # not an editor's swap file
     for path in sorted(files):
         name, written = path.relative_to(PACKAGE).as_posix(), path.stat().st_mtime_ns
         digest.update(f"{name}\0{written}\0".encode() + path.read_bytes() + b"\0")

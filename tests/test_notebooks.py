@@ -225,6 +225,7 @@ def test_reproduce_stops_when_the_package_changes_while_a_notebook_runs(tmp_path
     package = tmp_path / "package"
     (package / "sub").mkdir(parents=True)
     (package / "sub" / "engine.py").write_text("RATE = 0.1\n")
+    (package / "SHA256SUMS").write_text("abc  train-images-idx3-ubyte\n")
     monkeypatch.setattr(reproduce_module, "PACKAGE", package)
     first, record = fake_checkout(tmp_path, monkeypatch, "rate = 0.1")
     second = tmp_path / STEPS[2].notebook  # step 2's notebook edits the package while it runs
@@ -252,6 +253,7 @@ def test_the_package_digest_covers_its_data_as_well_as_its_code(tmp_path, monkey
     digest = reproduce_module.source_digest()
     (tmp_path / "__pycache__").mkdir()
     (tmp_path / "__pycache__" / "engine.cpython-312.pyc").write_bytes(b"compiled")  # not the source
+    (tmp_path / ".engine.py.swp").write_bytes(b"an editor's swap file")  # opening a file is no edit
     assert reproduce_module.source_digest() == digest
     (tmp_path / "SHA256SUMS").write_text("abd  train-images-idx3-ubyte\n")
     assert reproduce_module.source_digest() != digest
@@ -262,6 +264,7 @@ def test_the_package_digest_sees_an_edit_that_was_reverted(tmp_path, monkeypatch
     monkeypatch.setattr(reproduce_module, "PACKAGE", tmp_path)
     source = tmp_path / "engine.py"
     source.write_text("RATE = 0.1\n")
+    (tmp_path / "SHA256SUMS").write_text("abc  train-images-idx3-ubyte\n")
     written = source.stat().st_mtime_ns
     digest = reproduce_module.source_digest()
     source.write_text("RATE = 0.1\n")  # the same text again, as after an edit and its undo
