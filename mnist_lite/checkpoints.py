@@ -87,16 +87,26 @@ def load_checkpoint(path) -> dict:
     return checkpoint
 
 
+def resumable(settings: dict) -> bool:
+    """Whether a run with these settings (a checkpoint's, or ``Settings`` as a dict) can be resumed
+    exactly: not with ``--loader torchvision``, whose DataLoader workers take their seeds from the
+    global RNG when first iterated, so a resumed process would see other batches than the
+    uninterrupted run."""
+    return settings.get("loader") != "torchvision"
+
+
 def is_unfinished(path) -> bool:
     """Whether ``path`` is a checkpoint of a run that can be resumed and has epochs left: a fresh
-    run must not overwrite it. A file this version cannot resume is not such a run."""
+    run must not overwrite it. A file this version cannot resume, or a run that cannot be resumed,
+    is not such a run."""
     if not Path(path).exists():
         return False
     try:
         checkpoint = load_checkpoint(path)
     except MnistLiteError:
         return False
-    return len(checkpoint["history"]) < checkpoint["recipe"].get("epochs", 0)
+    epochs_left = len(checkpoint["history"]) < checkpoint["recipe"].get("epochs", 0)
+    return epochs_left and resumable(checkpoint["settings"])
 
 
 def kept_weights(checkpoint: dict) -> dict:

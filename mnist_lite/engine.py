@@ -263,9 +263,7 @@ def _resumable(out: Path, recipe: Recipe) -> dict:
         raise MnistLiteError(
             f"{path}: trained with another step-{recipe.step} recipe than this one; start afresh"
         )
-    if checkpoint["settings"].get("loader") == "torchvision":
-        # its DataLoader workers take their seeds from the global RNG when first iterated, so a
-        # resumed process would see other batches than the uninterrupted run
+    if not checkpoints.resumable(checkpoint["settings"]):
         raise MnistLiteError(
             f"{path}: a run with --loader torchvision cannot be resumed exactly; train afresh"
         )
@@ -366,6 +364,8 @@ def fit(
             write_json(out / "result.json", result)
 
     saved = len(history)  # epochs whose checkpoint is on disk: what a resume starts after
+    if history:  # a resume: its result holds the epochs so far, even if none are left to train
+        result.update(history=history.epochs, **history.summary())
     try:
         for epoch in range(len(history) + 1, recipe.epochs + 1):
             loader = clean_loader if epoch > recipe.epochs - recipe.clean_epochs else train_loader
@@ -380,7 +380,12 @@ def fit(
         del history.epochs[saved:]  # an epoch without its checkpoint is not complete
         with contextlib.suppress(MnistLiteError):
             record(interrupted=True)
-        hint = f"; resume with --resume {out}" if out is not None else ""
+        if out is None:
+            hint = ""
+        elif checkpoints.resumable(dataclasses.asdict(settings)):
+            hint = f"; resume with --resume {out}"
+        else:
+            hint = f"; a run with --loader {settings.loader} cannot be resumed: train afresh"
         raise Interrupted(f"interrupted after {len(history)} complete epoch(s){hint}") from None
     # diverged, or a write failed (a full disk): say so in result.json if it still can
     except MnistLiteError as error:
@@ -539,8 +544,8 @@ def _recipe_beside(path: Path) -> Recipe:
 
 def sweep_seeds(recipe: Recipe, seeds, out, *, dtype="float32", device="auto", **options) -> dict:
     """Train ``recipe`` once per seed into ``out/seedS``; a seed that finished with this recipe
-    and precision is skipped, one that was interrupted is resumed. Writes and returns
-    ``out/summary.json``.
+    and precision is skipped, one that was interrupted is resumed (or trained afresh, if it cannot
+    be resumed: ``checkpoints.resumable``). Writes and returns ``out/summary.json``.
     """
     out = Path(out)
     device = pick_device(device) if not isinstance(device, torch.device) else device
@@ -562,6 +567,8 @@ def sweep_seeds(recipe: Recipe, seeds, out, *, dtype="float32", device="auto", *
         if done:
             print(f"seed {seed}: already done, skipped")
             continue
+        if resume and not checkpoints.resumable(previous["settings"]):
+            resume = False  # trained afresh: the interrupted run's epochs cannot be gone on with
         print(f"seed {seed}: {'resuming' if resume else 'training'} into {folder}")
         try:
             fit(recipe, seed=seed, out=folder, resume=resume, dtype=dtype, device=device, **options)

@@ -390,12 +390,17 @@ def test_resuming_a_finished_run_changes_nothing(tmp_path):
     again = fit(TWO_EPOCHS_OF_5, out=tmp_path, resume=True, log=quiet, **SMALL)
     assert again.history.epochs == first.history.epochs
     assert read_json(tmp_path / "result.json") == as_json(first.result)
+    assert again.result == first.result  # with its history and summary, though no epoch was left
 
 
 def test_a_torchvision_run_cannot_be_resumed(tmp_path):
     """Its DataLoader workers' seeds are not in the checkpoint: a resume would see other batches."""
-    with pytest.raises(Interrupted):
+    with pytest.raises(Interrupted) as interrupted:
         fit(TWO_EPOCHS_OF_5, loader="torchvision", out=tmp_path, log=interrupt_at_epoch_line(2), **SMALL)
+    assert str(interrupted.value) == (
+        "interrupted after 1 complete epoch(s); a run with --loader torchvision cannot be resumed: "
+        "train afresh"
+    )
     before = tree(tmp_path)
     with pytest.raises(MnistLiteError) as caught:
         fit(TWO_EPOCHS_OF_5, out=tmp_path, resume=True, log=quiet, **SMALL)
@@ -404,6 +409,24 @@ def test_a_torchvision_run_cannot_be_resumed(tmp_path):
         "afresh"
     )
     assert tree(tmp_path) == before
+
+
+def test_an_interrupted_torchvision_run_may_be_trained_over_and_its_sweep_goes_on(tmp_path, monkeypatch):
+    """It cannot be resumed, so it is not an unfinished run that a fresh one must keep: the
+    same seeds command, run again as its message says, trains the seed afresh."""
+    monkeypatch.setitem(data.LOADERS, "torchvision", functools.partial(data.torchvision_loader, workers=0))
+    with pytest.raises(Interrupted) as caught:
+        engine.sweep_seeds(
+            TWO_EPOCHS_OF_5, [1], tmp_path, loader="torchvision", log=interrupt_at_epoch_line(2), **SMALL
+        )
+    assert str(caught.value) == (
+        "seed 1: interrupted after 1 complete epoch(s); run the same seeds command again to go on"
+    )
+    assert not checkpoints.is_unfinished(tmp_path / "seed1" / "checkpoint.pt")
+    summary = engine.sweep_seeds(TWO_EPOCHS_OF_5, [1], tmp_path, loader="torchvision", log=quiet, **SMALL)
+    result = read_json(tmp_path / "seed1" / "result.json")
+    assert len(result["history"]) == 2 and not result["interrupted"] and result["loader"] == "torchvision"
+    assert summary["seeds"][0]["seed"] == 1
 
 
 # --- a fresh run into a folder that holds another ------------------------------------------------
