@@ -211,12 +211,13 @@ def bench(
     for name, row in rows.items():
         print(
             f"{name:<15} {row['loader']:<12} {row['dtype']:<9} {row['median_seconds']:8.2f} "
-            f"{row['images_per_second']:10,.0f}"
+            f"{images / row['median_seconds']:10,.0f}"
         )
+    default = rows["default"]["median_seconds"]  # from the medians: vs_default is rounded already
     print(
         ", ".join(
-            f"{name} takes {ratio:.2f}x the default's time"
-            for name, ratio in result["vs_default"].items()
+            f"{name} takes {row['median_seconds'] / default:.2f}x the default's time"
+            for name, row in rows.items()
             if name != "default"
         )
     )

@@ -1337,6 +1337,13 @@ def test_every_ratio_of_the_benchmark_is_rounded_once_from_the_recorded_medians(
     assert "| `fast` | float32 | 31.61 | 1,898 | 2.16× |" in text
 
 
+def test_images_per_second_come_from_the_median_not_from_the_rounded_record():
+    """60,000 / 33.547 = 1,788.535, recorded as 1,788.5, which rounded again reads 1,788 (a
+    recorded run had it)."""
+    text = report.speed.performance_table([bench_run(dict(classic=33.547, default=12.001))])
+    assert "| `torchvision` | float32 | 33.55 | 1,789 | 2.80× |" in text
+
+
 @pytest.mark.parametrize(
     "unaugmented, ceiling, reach",
     [

@@ -22,7 +22,7 @@ def performance_table(runs: list[dict] | None) -> str:
             lines.append(
                 f"| {b['device_name']} | `{name}` | {row['params']:,} | {row['batch_size']} | "
                 f"`{row['loader']}` | {row['dtype']} | {row['median_seconds']:.2f} | "
-                f"{row['images_per_second']:,.0f} | {row['median_seconds'] / default:.2f}× |"
+                f"{b['train_images'] / row['median_seconds']:,.0f} | {row['median_seconds'] / default:.2f}× |"
             )
         lines += [
             "",
