@@ -35,7 +35,15 @@ from mnist_lite.device import DTYPES, autocast, device_name, pick_device, resolv
 from mnist_lite.errors import MnistLiteError
 from mnist_lite.models import count_parameters
 from mnist_lite.progress import progress
-from mnist_lite.results import History, ensure_writable, load_result, save_torch, seed_summary, write_json
+from mnist_lite.results import (
+    History,
+    ensure_writable,
+    load_result,
+    run_kind,
+    save_torch,
+    seed_summary,
+    write_json,
+)
 from mnist_lite.steps import OPTIMIZERS, SCHEDULES, STEPS, Recipe
 
 
@@ -543,31 +551,37 @@ def _recipe_beside(path: Path) -> Recipe:
 
 
 def sweep_seeds(recipe: Recipe, seeds, out, *, dtype="float32", device="auto", **options) -> dict:
-    """Train ``recipe`` once per seed into ``out/seedS``; a seed that finished with this recipe
-    and precision is skipped, one that was interrupted is resumed (or trained afresh, if it cannot
-    be resumed: ``checkpoints.resumable``). Writes and returns ``out/summary.json``.
+    """Train ``recipe`` once per seed into ``out/seedS``; a seed that finished with this recipe,
+    precision and data (``results.run_kind``) is skipped, one that was interrupted is resumed (or
+    trained afresh, if it cannot be resumed: ``checkpoints.resumable``). Writes and returns
+    ``out/summary.json``.
     """
     out = Path(out)
     device = pick_device(device) if not isinstance(device, torch.device) else device
     dtype = resolve_dtype(dtype, device)
+    settings = Settings(
+        dtype=dtype, **{f.name: options[f.name] for f in dataclasses.fields(Settings) if f.name in options}
+    )
+    wanted = run_kind({**dataclasses.asdict(settings), "recipe": recipe.as_dict()})
     for seed in seeds:
         folder = out / f"seed{seed}"
         resume, done = (folder / "checkpoint.pt").exists(), (folder / "model.pt").exists()
-        if resume or done:  # a run to go on with, or to count: only of this recipe and precision
+        if resume or done:  # a run to go on with, or to count: only of the same kind
             if resume:
-                previous = checkpoints.load_checkpoint(folder / "checkpoint.pt")
-                previous_dtype = _settings_of(previous, folder / "checkpoint.pt").dtype
+                checkpoint = checkpoints.load_checkpoint(folder / "checkpoint.pt")
+                recorded = _settings_of(checkpoint, folder / "checkpoint.pt")
+                previous = {**dataclasses.asdict(recorded), "recipe": checkpoint["recipe"]}
             else:
                 previous = load_result(folder)
-                previous_dtype = previous.get("dtype")
-            if previous.get("recipe") != recipe.as_dict() or previous_dtype != dtype:
+            if run_kind(previous) != wanted:
                 raise MnistLiteError(
-                    f"{folder}: holds a run of another recipe or precision; choose another --out"
+                    f"{folder}: holds a run of another recipe, precision or data (loader, split, image "
+                    "limits); choose another --out"
                 )
         if done:
             print(f"seed {seed}: already done, skipped")
             continue
-        if resume and not checkpoints.resumable(previous["settings"]):
+        if resume and not checkpoints.resumable(previous):
             resume = False  # trained afresh: the interrupted run's epochs cannot be gone on with
         print(f"seed {seed}: {'resuming' if resume else 'training'} into {folder}")
         try:

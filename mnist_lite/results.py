@@ -172,23 +172,26 @@ def load_result(path) -> dict:
     return result
 
 
+def run_kind(record: dict) -> tuple:
+    """What runs must share to be summed up together, or for a sweep to go on with one: the recipe,
+    the precision, the split evaluated and the data (loader, image limits). ``record`` is a
+    ``result.json``, or a checkpoint's settings with its recipe."""
+    return (
+        record.get("dtype", "float32"),  # runs before the --dtype option trained in float32
+        record.get("eval_split", "test"),
+        record.get("loader", "fast"),
+        record.get("train_limit"),
+        record.get("test_limit"),
+        json.dumps(record["recipe"], sort_keys=True),
+    )
+
+
 def seed_summary(results: list[dict]) -> dict:
     """Per seed its best and last-five minimum test accuracy; over seeds the final accuracy's
     mean and (sample) standard deviation, the median and the worst last-five minimum, how many
     seeds hold the target in every one of the last five epochs, and the exact lower confidence
     bound on the probability that a fresh seed holds it."""
-    kinds = {
-        (
-            r.get("dtype", "float32"),  # runs before the --dtype option trained in float32
-            r.get("eval_split", "test"),
-            r.get("loader", "fast"),
-            r.get("train_limit"),
-            r.get("test_limit"),
-            json.dumps(r["recipe"], sort_keys=True),
-        )
-        for r in results
-    }
-    if len(kinds) > 1:
+    if len({run_kind(r) for r in results}) > 1:
         raise MnistLiteError(
             "the seed runs differ in recipe or precision or evaluation split or data (loader, image "
             "limits); one summary cannot cover them"

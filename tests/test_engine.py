@@ -774,9 +774,24 @@ def test_seed_sweep_refuses_a_folder_of_another_precision(tmp_path, monkeypatch,
             interrupt_in_second_epoch(patch)
             engine.sweep_seeds(recipe, [1], tmp_path, dtype="float32", **SMALL)
     before = tree(tmp_path / "seed1")
-    with pytest.raises(MnistLiteError, match="seed1: holds a run of another recipe or precision"):
+    with pytest.raises(MnistLiteError, match="seed1: holds a run of another recipe, precision or data"):
         engine.sweep_seeds(recipe, [1], tmp_path, dtype="bfloat16", **SMALL)
     assert tree(tmp_path / "seed1") == before
+
+
+def test_seed_sweep_refuses_a_folder_of_another_loader_before_training_any_seed(tmp_path):
+    """Found only when summing up, after every missing seed had trained, the mismatch would cost
+    the whole sweep and leave no summary."""
+    recipe = dataclasses.replace(TWO_EPOCHS_OF_5, epochs=1)
+    engine.sweep_seeds(recipe, [1], tmp_path, **SMALL)
+    before = tree(tmp_path)
+    with pytest.raises(MnistLiteError) as caught:
+        engine.sweep_seeds(recipe, [1, 2], tmp_path, loader="torchvision", **SMALL)
+    assert str(caught.value) == (
+        f"{tmp_path / 'seed1'}: holds a run of another recipe, precision or data (loader, split, image "
+        "limits); choose another --out"
+    )
+    assert tree(tmp_path) == before  # seed 2 was not trained
 
 
 def test_seed_sweep_refuses_a_checkpoint_with_damaged_settings_in_one_line(tmp_path, monkeypatch):
