@@ -7,6 +7,7 @@ flag such as ``--lr`` makes a modified copy with :func:`dataclasses.replace`.
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass, field
 
 from mnist_lite.config import Augment, Baseline, Lite, model_from_dict, model_to_dict
@@ -174,6 +175,18 @@ class Recipe:
             test_time_shift=filled["test_time_shift"],
         )
         _check_like(recipe, STEPS[recipe.step])
+        # out of these ranges a hand-edited record would fail later, in the loader or the optimizer
+        for name, value, within, expected in (
+            ("epochs", recipe.epochs, recipe.epochs >= 1, "at least 1"),
+            ("batch_size", recipe.batch_size, recipe.batch_size >= 1, "at least 1"),
+            ("lr", recipe.lr, 0 < recipe.lr < math.inf, "a positive number"),
+            ("momentum", recipe.momentum, 0 <= recipe.momentum < 1, "from 0 to below 1"),
+            ("weight_decay", recipe.weight_decay, 0 <= recipe.weight_decay < math.inf, "0 or more"),
+            ("label_smoothing", recipe.label_smoothing, 0 <= recipe.label_smoothing < 1, "from 0 to below 1"),
+            ("ema_decay", recipe.ema_decay, 0 <= recipe.ema_decay < 1, "from 0 to below 1 (0: none)"),
+        ):
+            if not within:  # a NaN is within no range
+                raise ValueError(f"{name} {value!r}: {expected}")
         if recipe.schedule not in SCHEDULES:
             raise ValueError(f"schedule {recipe.schedule!r}: expected one of {', '.join(SCHEDULES)}")
         # plain SGD is recorded by leaving it out, so that it has one record

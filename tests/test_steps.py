@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 
 import pytest
 from conftest import REPO, every_field_changed
@@ -199,6 +200,28 @@ def test_counts_of_epochs_are_recorded_only_where_used(name, value, what):
     for bad in (2.0, "3"):
         with pytest.raises(TypeError, match=f"recipe.{name}: .* is not a int"):
             Recipe.from_dict(dict(plain.as_dict(), **{name: bad}))
+
+
+@pytest.mark.parametrize(
+    "name, bad",
+    [
+        ("epochs", 0),
+        ("batch_size", 0),  # len(loader) would divide by it
+        ("lr", -0.1),  # torch's SGD would refuse it with a traceback
+        ("lr", 0.0),
+        ("lr", math.nan),
+        ("momentum", 1.0),
+        ("momentum", -0.5),
+        ("weight_decay", -1.0),
+        ("label_smoothing", 1.0),
+        ("ema_decay", 1.0),  # the average would never move
+    ],
+)
+def test_from_dict_refuses_numbers_out_of_their_range(name, bad):
+    with pytest.raises(ValueError, match=f"^{name} {bad!r}: "):
+        Recipe.from_dict(dict(STEPS[5].as_dict(), **{name: bad}))
+    with pytest.raises(MnistLiteError, match=f"^checkpoint.pt: a recipe this version cannot read .*{name}"):
+        recipe_from_checkpoint({"recipe": dict(STEPS[5].as_dict(), **{name: bad})}, "checkpoint.pt")
 
 
 def test_clean_epochs_need_an_augmentation_and_a_warm_up_a_schedule_without_its_own():
