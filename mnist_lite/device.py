@@ -20,8 +20,11 @@ def is_available(name: str) -> bool:
     return name in checks and checks[name]()
 
 
-def pick_device(name: str = "auto") -> torch.device:
-    """``auto`` takes CUDA, else Apple's MPS, else the CPU; a named device must exist."""
+def pick_device(name: str | torch.device = "auto") -> torch.device:
+    """``auto`` takes CUDA, else Apple's MPS, else the CPU; a named device must exist. A device
+    already picked is taken as it is."""
+    if isinstance(name, torch.device):
+        return name
     if name == "auto":
         return torch.device(next(kind for kind in ("cuda", "mps", "cpu") if is_available(kind)))
     if not is_available(name):

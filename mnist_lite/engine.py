@@ -336,14 +336,15 @@ def fit(
     """Train ``recipe`` from scratch, or from ``out/checkpoint.pt`` with ``resume``.
 
     With a fixed ``seed`` a run on the same CPU with the ``fast`` loader repeats exactly, and a resumed run
-    ends with the same history as one never interrupted; a run with the ``torchvision`` loader
+    ends with the same history as one never interrupted (on a CPU or CUDA; on Apple's MPS the
+    checkpoint does not hold the device's random state); a run with the ``torchvision`` loader
     is not resumable (its workers' seeds are not part of the checkpoint), and CUDA repeats only
     approximately (cuDNN and GAP's backward pass are not deterministic). ``dtype`` is the
     precision of the forward pass in training (float32, bfloat16, or "auto": bfloat16 where the
     device has it natively); weights, updates and evaluation stay float32. A fresh run keeps an older run's
     files in ``out`` until its own first epoch is complete, and refuses an unfinished one.
     """
-    device = device if isinstance(device, torch.device) else pick_device(device)
+    device = pick_device(device)
     if resume and out is None:
         raise ValueError("resume=True needs out, the folder that holds checkpoint.pt")
     out = Path(out) if out is not None else None
@@ -536,7 +537,7 @@ def evaluate_checkpoint(path, step=None, device="auto", data_dir=None) -> tuple[
     """The test scores of the model saved at ``path`` (see ``load_model``), scored the way its
     recipe scores (``test_time_shift``), the number of test images, and the recipe."""
     model, recipe = load_model(path, step)
-    device = pick_device(device) if not isinstance(device, torch.device) else device
+    device = pick_device(device)
     test_loader = TensorLoader(*load_mnist("test", data_dir), batch_size=EVAL_BATCH_SIZE, device=device)
     scores = evaluate(model.to(device), test_loader, recipe.test_time_shift)
     return scores, len(test_loader.labels), recipe
@@ -557,7 +558,7 @@ def sweep_seeds(recipe: Recipe, seeds, out, *, dtype="float32", device="auto", *
     ``out/summary.json``.
     """
     out = Path(out)
-    device = pick_device(device) if not isinstance(device, torch.device) else device
+    device = pick_device(device)
     dtype = resolve_dtype(dtype, device)
     settings = Settings(
         dtype=dtype, **{f.name: options[f.name] for f in dataclasses.fields(Settings) if f.name in options}

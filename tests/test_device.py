@@ -20,6 +20,7 @@ def test_pick_device_cpu_and_auto():
     expected = "cuda" if torch.cuda.is_available() else "mps" if torch.backends.mps.is_available() else "cpu"
     assert pick_device("auto").type == expected  # the preference order: cuda, mps, cpu
     assert pick_device() == pick_device("auto") and set(DEVICES) == {"auto", "cpu", "cuda", "mps"}
+    assert pick_device(CPU) is CPU  # a device already picked, as fit and the sweep may be given
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="CUDA is available here")
