@@ -418,6 +418,7 @@ def test_every_step_has_a_run_and_every_quoted_sweep_twenty_seeds():
         "round4_step5/step5_seeds",
         "round4_step5/replicate/step5_seeds",
         "round4_step5/replicate_avx2/step5_seeds",
+        "replicate_avx2/step5_seeds",
     )
     assert len(STEP_RUNS) == 5 and all(seeds.get(folder, 0) >= 20 for folder in quoted), seeds
     named = set(
