@@ -551,6 +551,29 @@ def _recipe_beside(path: Path) -> Recipe:
     return recipe_from_checkpoint(result, beside)
 
 
+def _sweep_resumes(folder: Path, wanted: tuple) -> bool | None:
+    """For one seed of a sweep: None if ``folder`` holds a finished run, else whether to resume the
+    run there (an interrupted one that can be resumed: ``checkpoints.resumable``) or train afresh.
+    A run there of another kind than ``wanted`` (``results.run_kind``) is refused."""
+    resume, done = (folder / "checkpoint.pt").exists(), (folder / "model.pt").exists()
+    if not (resume or done):
+        return False
+    if resume:
+        checkpoint = checkpoints.load_checkpoint(folder / "checkpoint.pt")
+        recorded = _settings_of(checkpoint, folder / "checkpoint.pt")
+        previous = {**dataclasses.asdict(recorded), "recipe": checkpoint["recipe"]}
+    else:
+        previous = load_result(folder)
+    if run_kind(previous) != wanted:
+        raise MnistLiteError(
+            f"{folder}: holds a run of another recipe, precision or data (loader, split, image "
+            "limits); choose another --out"
+        )
+    if done:
+        return None
+    return checkpoints.resumable(previous)  # else trained afresh: its epochs cannot be gone on with
+
+
 def sweep_seeds(recipe: Recipe, seeds, out, *, dtype="float32", device="auto", **options) -> dict:
     """Train ``recipe`` once per seed into ``out/seedS``; a seed that finished with this recipe,
     precision and data (``results.run_kind``) is skipped, one that was interrupted is resumed (or
@@ -564,26 +587,16 @@ def sweep_seeds(recipe: Recipe, seeds, out, *, dtype="float32", device="auto", *
         dtype=dtype, **{f.name: options[f.name] for f in dataclasses.fields(Settings) if f.name in options}
     )
     wanted = run_kind({**dataclasses.asdict(settings), "recipe": recipe.as_dict()})
-    for seed in seeds:
+    seeds = list(seeds)
+    if len(set(seeds)) < len(seeds):
+        raise MnistLiteError(f"seeds {seeds}: a seed named more than once would be counted more than once")
+    # every folder checked before any seed trains, so that a mismatch costs no training
+    plan = {seed: _sweep_resumes(out / f"seed{seed}", wanted) for seed in seeds}
+    for seed, resume in plan.items():
         folder = out / f"seed{seed}"
-        resume, done = (folder / "checkpoint.pt").exists(), (folder / "model.pt").exists()
-        if resume or done:  # a run to go on with, or to count: only of the same kind
-            if resume:
-                checkpoint = checkpoints.load_checkpoint(folder / "checkpoint.pt")
-                recorded = _settings_of(checkpoint, folder / "checkpoint.pt")
-                previous = {**dataclasses.asdict(recorded), "recipe": checkpoint["recipe"]}
-            else:
-                previous = load_result(folder)
-            if run_kind(previous) != wanted:
-                raise MnistLiteError(
-                    f"{folder}: holds a run of another recipe, precision or data (loader, split, image "
-                    "limits); choose another --out"
-                )
-        if done:
+        if resume is None:
             print(f"seed {seed}: already done, skipped")
             continue
-        if resume and not checkpoints.resumable(previous):
-            resume = False  # trained afresh: the interrupted run's epochs cannot be gone on with
         print(f"seed {seed}: {'resuming' if resume else 'training'} into {folder}")
         try:
             fit(recipe, seed=seed, out=folder, resume=resume, dtype=dtype, device=device, **options)

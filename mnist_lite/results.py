@@ -182,7 +182,7 @@ def run_kind(record: dict) -> tuple:
         record.get("loader", "fast"),
         record.get("train_limit"),
         record.get("test_limit"),
-        json.dumps(record["recipe"], sort_keys=True),
+        json.dumps(record.get("recipe"), sort_keys=True),  # none recorded: of no recipe this version trains
     )
 
 

@@ -786,12 +786,29 @@ def test_seed_sweep_refuses_a_folder_of_another_loader_before_training_any_seed(
     engine.sweep_seeds(recipe, [1], tmp_path, **SMALL)
     before = tree(tmp_path)
     with pytest.raises(MnistLiteError) as caught:
-        engine.sweep_seeds(recipe, [1, 2], tmp_path, loader="torchvision", **SMALL)
+        engine.sweep_seeds(recipe, [2, 1], tmp_path, loader="torchvision", **SMALL)  # seed 2 comes first
     assert str(caught.value) == (
         f"{tmp_path / 'seed1'}: holds a run of another recipe, precision or data (loader, split, image "
         "limits); choose another --out"
     )
     assert tree(tmp_path) == before  # seed 2 was not trained
+
+
+def test_seed_sweep_refuses_a_seed_without_a_recorded_recipe_in_one_line(tmp_path):
+    recipe = dataclasses.replace(TWO_EPOCHS_OF_5, epochs=1)
+    engine.sweep_seeds(recipe, [1], tmp_path, **SMALL)
+    (tmp_path / "seed1" / "checkpoint.pt").unlink()  # as in a clone: the record is all there is
+    result = read_json(tmp_path / "seed1" / "result.json")
+    del result["recipe"]
+    (tmp_path / "seed1" / "result.json").write_text(json.dumps(result))
+    with pytest.raises(MnistLiteError, match="seed1: holds a run of another recipe, precision or data"):
+        engine.sweep_seeds(recipe, [1], tmp_path, **SMALL)
+
+
+def test_seed_sweep_refuses_a_seed_named_twice(tmp_path):
+    with pytest.raises(MnistLiteError, match=r"seeds \[1, 2, 1\]: a seed named more than once"):
+        engine.sweep_seeds(TWO_EPOCHS_OF_5, [1, 2, 1], tmp_path, **SMALL)
+    assert not any(tmp_path.iterdir())
 
 
 def test_seed_sweep_refuses_a_checkpoint_with_damaged_settings_in_one_line(tmp_path, monkeypatch):
