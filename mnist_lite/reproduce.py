@@ -72,7 +72,8 @@ def source_digest() -> str:
     the series runs would give its notebooks different code; the times catch an edit that was
     reverted before the check, while a kernel may have imported it."""
     digest = hashlib.sha256()
-    files = [*PACKAGE.rglob("*.py"), PACKAGE / "SHA256SUMS"]  # not an editor's swap file
+    # not an editor's swap file, nor Emacs's lock file (.#engine.py, a link to nowhere)
+    files = [path for path in PACKAGE.rglob("*.py") if path.is_file()] + [PACKAGE / "SHA256SUMS"]
     for path in sorted(files):
         name, written = path.relative_to(PACKAGE).as_posix(), path.stat().st_mtime_ns
         digest.update(f"{name}\0{written}\0".encode() + path.read_bytes() + b"\0")

@@ -254,8 +254,12 @@ def test_the_package_digest_covers_its_data_as_well_as_its_code(tmp_path, monkey
     (tmp_path / "__pycache__").mkdir()
     (tmp_path / "__pycache__" / "engine.cpython-312.pyc").write_bytes(b"compiled")  # not the source
     (tmp_path / ".engine.py.swp").write_bytes(b"an editor's swap file")  # opening a file is no edit
+    (tmp_path / ".#engine.py").symlink_to("user@host.1234")  # Emacs's lock file: a link to nowhere
     assert reproduce_module.source_digest() == digest
-    (tmp_path / "SHA256SUMS").write_text("abd  train-images-idx3-ubyte\n")
+    sums = tmp_path / "SHA256SUMS"
+    written = sums.stat().st_mtime_ns
+    sums.write_text("abd  train-images-idx3-ubyte\n")
+    os.utime(sums, ns=(written, written))  # the same time of writing: only the contents differ
     assert reproduce_module.source_digest() != digest
 
 
