@@ -135,6 +135,27 @@ def _time_scoring(recipe: Recipe, model, device, repeats: int, data_dir, limit) 
     }
 
 
+def summary_text(rows: dict[str, dict], images: int) -> str:
+    """The benchmark's table for the console, every figure from a setup's median seconds (the
+    recorded images per second and ``vs_default`` are rounded, and rounding them again could tip
+    a figure)."""
+    default = rows["default"]["median_seconds"]
+    lines = [f"{'setup':<15} {'loader':<12} {'dtype':<9} {'s/epoch':>8} {'images/s':>10}"]
+    for name, row in rows.items():
+        lines.append(
+            f"{name:<15} {row['loader']:<12} {row['dtype']:<9} {row['median_seconds']:8.2f} "
+            f"{images / row['median_seconds']:10,.0f}"
+        )
+    lines.append(
+        ", ".join(
+            f"{name} takes {row['median_seconds'] / default:.2f}x the default's time"
+            for name, row in rows.items()
+            if name != "default"
+        )
+    )
+    return "\n".join(lines)
+
+
 def bench(
     recipe: Recipe, device="auto", repeats: int = 3, out: Path | None = None, data_dir=None, train_limit=None
 ) -> dict:
@@ -207,20 +228,7 @@ def bench(
         "date": datetime.date.today().isoformat(),
         **({"scoring": scoring} if scoring else {}),
     }
-    print(f"{'setup':<15} {'loader':<12} {'dtype':<9} {'s/epoch':>8} {'images/s':>10}")
-    for name, row in rows.items():
-        print(
-            f"{name:<15} {row['loader']:<12} {row['dtype']:<9} {row['median_seconds']:8.2f} "
-            f"{images / row['median_seconds']:10,.0f}"
-        )
-    default = rows["default"]["median_seconds"]  # from the medians: vs_default is rounded already
-    print(
-        ", ".join(
-            f"{name} takes {row['median_seconds'] / default:.2f}x the default's time"
-            for name, row in rows.items()
-            if name != "default"
-        )
-    )
+    print(summary_text(rows, images))
     if out is not None:
         # one entry per machine: a GPU run is recorded beside the CPU one, not over it
         runs = [run for run in previous_runs if run["device_name"] != result["device_name"]] + [result]

@@ -94,8 +94,7 @@ def test_bench_times_every_setup_interleaved_and_keeps_other_machines(tmp_path, 
         for name in names
     ]
     assert epochs_timed == one_round * 3
-    printed = capsys.readouterr().out
-    assert "classic takes" in printed and "the default's time" in printed
+    assert bench_module.summary_text(run["setups"], 256) in capsys.readouterr().out
     # step 5 scores with test-time shifts: the test set scored both ways, with the same limit
     scoring = run["scoring"]
     assert scoring["test_images"] == 256 and scoring["test_time_shift"] == STEPS[5].test_time_shift
@@ -178,3 +177,18 @@ def test_interleaved_warms_each_up_once_then_takes_turns():
     assert calls == ["a", "b", "a", "b", "a", "b"]  # warm-ups untimed, then the turns
     assert seconds == {"a": [3.0, 5.0], "b": [4.0, 6.0]}
     assert logged == [(1, "a", 3.0), (1, "b", 4.0), (2, "a", 5.0), (2, "b", 6.0)]
+
+
+def test_the_console_summary_takes_every_figure_from_the_medians():
+    """A recorded run: 60,000 / 33.547 s is 1,788.5 images per second recorded, 1,789 in truth, and
+    33.547 / 12.001 is 2.795 in ``vs_default``, 2.7953 in truth: each rounded again would tip."""
+    rows = {
+        name: {"loader": loader, "dtype": "float32", "median_seconds": seconds}
+        for name, loader, seconds in (("classic", "torchvision", 33.547), ("default", "fast", 12.001))
+    }
+    assert bench_module.summary_text(rows, 60_000).splitlines() == [
+        "setup           loader       dtype      s/epoch   images/s",
+        "classic         torchvision  float32      33.55      1,789",
+        "default         fast         float32      12.00      5,000",
+        "classic takes 2.80x the default's time",
+    ]
