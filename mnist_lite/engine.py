@@ -103,7 +103,7 @@ def train_epoch(
         bad = int((~finite).nonzero()[0])
         raise Diverged(
             f"epoch {epoch}, batch {bad + 1}/{len(loader)}: the loss is {batch_losses[bad].item()}; "
-            "the run diverged (lower --lr)"
+            "the run diverged (lower the learning rate: train --lr, or the recipe's lr)"
         )
     return loss_sum.item() / seen, 100 * correct.item() / seen
 
@@ -604,6 +604,8 @@ def sweep_seeds(recipe: Recipe, seeds, out, *, dtype="float32", device="auto", *
             raise Interrupted(
                 f"seed {seed}: {str(error).split(';')[0]}; run the same seeds command again to go on"
             ) from None
+        except Diverged as error:
+            raise Diverged(f"seed {seed}: {error}") from None
     summary = seed_summary([load_result(out / f"seed{seed}") for seed in seeds])
     write_json(out / "summary.json", summary)
     return summary

@@ -337,7 +337,9 @@ def test_divergence(run_cli, tmp_path):
     """Before its first epoch is complete the run has nothing to record: the error is said on stderr."""
     args = "train --step 2 --lr 1e6 --batch-size 128 --epochs 2 --train-limit 512 --test-limit 256 --quiet"
     proc = run_cli(*args.split(), "--out", tmp_path)
-    assert_clean_error(proc, 1, "epoch 1, batch ", "the run diverged (lower --lr)")
+    assert_clean_error(
+        proc, 1, "epoch 1, batch ", "the run diverged (lower the learning rate: train --lr, or the recipe's "
+    )
     assert list(tmp_path.iterdir()) == []
 
 

@@ -543,7 +543,8 @@ def test_divergence_in_the_first_epoch_leaves_the_folder_as_it_was(tmp_path, fin
         fit(recipe, out=out, log=quiet, train_limit=512, test_limit=256, device="cpu", quiet=True)
     message = str(caught.value)
     assert "\n" not in message and message.startswith("epoch 1, batch ") and "/4: the loss is" in message
-    assert message.endswith("the run diverged (lower --lr)") and caught.value.exit_code == 1
+    assert message.endswith("the run diverged (lower the learning rate: train --lr, or the recipe's lr)")
+    assert caught.value.exit_code == 1
     assert tree(out) == before
 
 
@@ -803,6 +804,13 @@ def test_seed_sweep_refuses_a_seed_without_a_recorded_recipe_in_one_line(tmp_pat
     (tmp_path / "seed1" / "result.json").write_text(json.dumps(result))
     with pytest.raises(MnistLiteError, match="seed1: holds a run of another recipe, precision or data"):
         engine.sweep_seeds(recipe, [1], tmp_path, **SMALL)
+
+
+def test_a_seed_that_diverges_is_named(tmp_path):
+    recipe = dataclasses.replace(STEPS[2], lr=1e6, epochs=2, batch_size=128)
+    with pytest.raises(Diverged) as caught:
+        engine.sweep_seeds(recipe, [3], tmp_path, train_limit=512, test_limit=256, device="cpu", quiet=True)
+    assert str(caught.value).startswith("seed 3: epoch 1, batch ") and "\n" not in str(caught.value)
 
 
 def test_seed_sweep_refuses_a_seed_named_twice(tmp_path):
