@@ -338,7 +338,10 @@ def test_divergence(run_cli, tmp_path):
     args = "train --step 2 --lr 1e6 --batch-size 128 --epochs 2 --train-limit 512 --test-limit 256 --quiet"
     proc = run_cli(*args.split(), "--out", tmp_path)
     assert_clean_error(
-        proc, 1, "epoch 1, batch ", "the run diverged (lower the learning rate: train --lr, or the recipe's "
+        proc,
+        1,
+        "epoch 1, batch ",
+        "the run diverged (lower the learning rate: train --lr, or the recipe's lr)",
     )
     assert list(tmp_path.iterdir()) == []
 
