@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
-import json
 import statistics
 import time
 from collections.abc import Callable, Iterable
@@ -40,9 +39,8 @@ from mnist_lite.config import Augment
 from mnist_lite.data import make_loaders
 from mnist_lite.device import DTYPES, device_name, has_native_bfloat16, pick_device
 from mnist_lite.engine import evaluate, make_optimizer, train_epoch
-from mnist_lite.errors import MnistLiteError
 from mnist_lite.models import count_parameters
-from mnist_lite.results import write_json
+from mnist_lite.results import read_machine_runs, write_machine_run
 from mnist_lite.steps import DESIGN_BASELINE, Recipe
 
 
@@ -85,21 +83,7 @@ def setups(recipe: Recipe, device: torch.device) -> list[Setup]:
     return chosen
 
 
-def read_runs(out: Path) -> list[dict]:
-    """The runs already in ``out``, one per machine; checked before the benchmark, not after it."""
-    if out.is_dir():
-        raise MnistLiteError(f"{out}: a folder; --out takes a .json file")
-    if not out.exists():
-        return []
-    try:
-        runs = json.loads(out.read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise MnistLiteError(
-            f"{out}: not a benchmark file ({type(error).__name__}); move it away or choose another --out"
-        ) from None
-    if not isinstance(runs, list) or not all(isinstance(run, dict) and "device_name" in run for run in runs):
-        raise MnistLiteError(f"{out}: not a list of benchmark runs; move it away or choose another --out")
-    return runs
+OUT_FIX = "move it away or choose another --out"  # what to do about an --out the benchmark cannot add to
 
 
 def _sync(device: torch.device) -> None:
@@ -160,7 +144,7 @@ def bench(
     recipe: Recipe, device="auto", repeats: int = 3, out: Path | None = None, data_dir=None, train_limit=None
 ) -> dict:
     device = pick_device(device)
-    previous_runs = read_runs(out) if out is not None else []
+    previous_runs = read_machine_runs(out, "benchmark", OUT_FIX) if out is not None else []
     prepared = {}
     for setup in setups(recipe, device):
         torch.manual_seed(0)
@@ -230,7 +214,5 @@ def bench(
     }
     print(summary_text(rows, images))
     if out is not None:
-        # one entry per machine: a GPU run is recorded beside the CPU one, not over it
-        runs = [run for run in previous_runs if run["device_name"] != result["device_name"]] + [result]
-        write_json(out, runs)
+        write_machine_run(out, previous_runs, result)
     return result

@@ -80,6 +80,29 @@ def write_json(path, obj) -> None:
     write_atomic(path, (json.dumps(obj, indent=2) + "\n").encode())
 
 
+def read_machine_runs(path: Path, what: str, fix: str) -> list[dict]:
+    """The runs already in ``path``, a file of timings that keeps one run per machine (its
+    ``device_name``): read before a new run is timed, so that a file it could not add to is refused
+    before the work, not after it. ``what`` names the file in messages, ``fix`` says what to do."""
+    if path.is_dir():
+        raise MnistLiteError(f"{path}: a folder, not a .json file; {fix}")
+    if not path.exists():
+        return []
+    try:
+        runs = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise MnistLiteError(f"{path}: not a {what} file ({type(error).__name__}); {fix}") from None
+    if not isinstance(runs, list) or not all(isinstance(run, dict) and "device_name" in run for run in runs):
+        raise MnistLiteError(f"{path}: not a list of {what} runs; {fix}")
+    return runs
+
+
+def write_machine_run(path: Path, runs: list[dict], run: dict) -> None:
+    """Write ``runs`` to ``path`` with ``run`` in place of the one from the same machine: a run on
+    another machine (a GPU beside a CPU, another CPU) is kept beside it, not overwritten."""
+    write_json(path, [kept for kept in runs if kept["device_name"] != run["device_name"]] + [run])
+
+
 def save_torch(path, obj) -> None:
     buffer = io.BytesIO()
     torch.save(obj, buffer)

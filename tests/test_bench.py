@@ -11,12 +11,13 @@ import pytest
 import torch
 
 from mnist_lite import bench as bench_module
-from mnist_lite.bench import bench, read_runs
+from mnist_lite.bench import OUT_FIX, bench
 from mnist_lite.cli import main
 from mnist_lite.config import Augment
 from mnist_lite.device import has_native_bfloat16
 from mnist_lite.errors import MnistLiteError
 from mnist_lite.models import count_parameters
+from mnist_lite.results import read_machine_runs
 from mnist_lite.steps import DESIGN_BASELINE, STEPS
 
 
@@ -135,7 +136,7 @@ def test_bench_replaces_this_machines_earlier_run(tmp_path, epochs_timed):
 @pytest.mark.parametrize(
     "content, message",
     [
-        ("folder", "a folder; --out takes a .json file"),
+        ("folder", "a folder, not a .json file; move it away or choose another --out"),
         (b"", "not a benchmark file (JSONDecodeError)"),
         (b'[{"device_name": "x"', "not a benchmark file (JSONDecodeError)"),
         (b"\xff\xfe\x00garbage", "not a benchmark file (UnicodeDecodeError)"),
@@ -159,10 +160,11 @@ def test_a_bad_bench_json_is_refused_before_any_epoch(tmp_path, epochs_timed, co
         assert out.read_bytes() == content
 
 
-def test_read_runs_of_a_missing_file_is_empty(tmp_path):
-    assert read_runs(tmp_path / "bench.json") == []
+def test_read_machine_runs_of_a_missing_file_is_empty(tmp_path):
+    assert read_machine_runs(tmp_path / "bench.json", "benchmark", OUT_FIX) == []
     (tmp_path / "bench.json").write_text('[{"device_name": "a"}, {"device_name": "b", "x": 1}]')
-    assert [run["device_name"] for run in read_runs(tmp_path / "bench.json")] == ["a", "b"]
+    runs = read_machine_runs(tmp_path / "bench.json", "benchmark", OUT_FIX)
+    assert [run["device_name"] for run in runs] == ["a", "b"]
 
 
 def test_interleaved_warms_each_up_once_then_takes_turns():

@@ -144,14 +144,35 @@ def test_an_unknown_variant_is_a_one_line_usage_error_before_any_training(monkey
     assert "error: no variant 'no_such_variant'; run without NAME to list them" in capsys.readouterr().err
 
 
-def test_timing_named_variants_times_them_alone_in_float32_into_the_frontiers_folder(monkeypatch, capsys):
+def test_timing_named_variants_times_them_alone_in_float32_into_this_machines_frontier_entry(
+    monkeypatch, tmp_path, capsys
+):
+    """--time NAME NAME replaces this machine's run in results/frontier/speed.json and keeps
+    another machine's beside it; a file it could not add to is refused before any timing."""
     calls = []
-    monkeypatch.setattr(design, "time_variants", lambda *args, **kwargs: calls.append((args, kwargs)))
+
+    def timed(names, dtype, repeats):
+        calls.append((names, dtype, repeats))
+        return {"device_name": "this CPU", "variants": dict.fromkeys(names, len(calls))}
+
+    monkeypatch.setattr(design, "time_variants", timed)
+    monkeypatch.setattr(design, "RESULTS", tmp_path)
+    out = tmp_path / "frontier" / "speed.json"
+    out.parent.mkdir()
+    out.write_text(json.dumps([{"device_name": "another CPU"}, {"device_name": "this CPU"}]))
     monkeypatch.setattr("sys.argv", ["design.py", "--time", "previous", "step5_dilated1", "--repeats", "2"])
     design.main()
-    assert calls == [
-        ((["previous", "step5_dilated1"], "float32", 2), {"out": design.RESULTS / "frontier" / "speed.json"})
+    assert calls == [(["previous", "step5_dilated1"], "float32", 2)]
+    assert json.loads(out.read_text()) == [
+        {"device_name": "another CPU"},
+        {"device_name": "this CPU", "variants": {"previous": 1, "step5_dilated1": 1}},
     ]
+    out.write_text('{"device_name": "this CPU"}')  # one run, as the file held before it kept one per machine
+    with pytest.raises(
+        MnistLiteError, match=r"speed.json: not a list of frontier timing runs; move it away$"
+    ):
+        design.main()
+    assert len(calls) == 1
     monkeypatch.setattr("sys.argv", ["design.py", "--time", "previous", "--dtype", "bfloat16"])
     with pytest.raises(SystemExit) as exit_:
         design.main()
@@ -199,15 +220,15 @@ def test_timing_trains_each_variant_as_fit_would(monkeypatch, tmp_path):
     monkeypatch.setattr(design, "train_epoch", recording_train_epoch)
     monkeypatch.setattr(design, "RESULTS", tmp_path)
     names = ["one_pool_ema", "one_pool_smooth", "step5_clean_last3"]
-    design.time_variants(names, "float32", repeats=2, images=256)
+    assert sorted(design.time_variants(names, "float32", repeats=2, images=256)["variants"]) == sorted(names)
     # a warm-up and two repeats, the variants interleaved; the clean variant: augmented, then clean
     per_round = [(0.0, True, True), (0.1, False, True), (0.0, False, True), (0.0, False, False)]
     assert calls == per_round * 3
-    assert sorted(json.loads((tmp_path / "design_speed.json").read_text())["variants"]) == sorted(names)
-    design.time_variants(
-        names[:1], "float32", repeats=1, images=256, out=tmp_path / "frontier" / "speed.json"
+    (tmp_path / "frontier").mkdir()
+    (tmp_path / "frontier" / "speed.json").write_text(
+        json.dumps([design.time_variants(names[:1], "float32", repeats=1, images=256)])
     )
-    timed = json.loads((tmp_path / "frontier" / "speed.json").read_text())["variants"]
+    timed = json.loads((tmp_path / "frontier" / "speed.json").read_text())[0]["variants"]
     model = design.variant_recipe(names[0]).model()
     assert list(timed) == names[:1]
     assert (timed[names[0]]["params"], timed[names[0]]["multiply_adds"]) == (
@@ -243,8 +264,13 @@ def test_the_frontier_timing_table_shows_each_point_in_the_runs_order(tmp_path):
             "wider_16_24_shifts": timed(15490, [11, 10, 12]),
         },
     }
+    other = dict(
+        speed,
+        device_name="another CPU (AVX2, 2 threads)",
+        variants={"step5_dilated1": timed(7578, [9, 8, 10])},
+    )
     (tmp_path / "frontier").mkdir()
-    (tmp_path / "frontier" / "speed.json").write_text(json.dumps(speed))
+    (tmp_path / "frontier" / "speed.json").write_text(json.dumps([speed, other]))
     assert report_design.frontier_speed_table(report_design.load_frontier_speed(tmp_path)).splitlines() == [
         "`python tools/design.py --time step5_dilated1 wider_16_24_shifts --repeats 3` trains each on 7,680 "
         "images per round, the 2 interleaved, with a float32 forward pass on a CPU (AVX512, 2 threads) "
@@ -254,9 +280,17 @@ def test_the_frontier_timing_table_shows_each_point_in_the_runs_order(tmp_path):
         "|---|---:|---:|---:|---|",
         "| `step5_dilated1` (step 5's training) | 7,578 | 530,460 | 7.50 | 7.00 to 8.25 |",
         "| `wider_16_24_shifts` | 15,490 | 1,084,300 | 11.00 | 10.00 to 12.00 |",
+        "",  # each machine's run a table of its own, in the file's order
+        "`python tools/design.py --time step5_dilated1 --repeats 3` trains each on 7,680 "
+        "images per round, the 1 interleaved, with a float32 forward pass on another CPU (AVX2, 2 threads) "
+        "(torch 2.3.0), and scales to a 60,000-image epoch. Medians of the 3 rounds, with their range:",
+        "",
+        "| Variant | Parameters | Multiply-adds per image | Seconds per epoch | Range |",
+        "|---|---:|---:|---:|---|",
+        "| `step5_dilated1` (step 5's training) | 7,578 | 530,460 | 9.00 | 8.00 to 10.00 |",
     ]
     del speed["variants"]["step5_dilated1"]["multiply_adds"]
-    (tmp_path / "frontier" / "speed.json").write_text(json.dumps(speed))
+    (tmp_path / "frontier" / "speed.json").write_text(json.dumps([speed, other]))
     with pytest.raises(MnistLiteError, match="not a valid frontier timing file.*multiply_adds"):
         report_design.load_frontier_speed(tmp_path)
     assert report_design.frontier_speed_table(report_design.load_frontier_speed(tmp_path / "none")) == (

@@ -44,7 +44,7 @@ from mnist_lite.engine import fit, make_averaged, make_optimizer, sweep_seeds, t
 from mnist_lite.errors import MnistLiteError
 from mnist_lite.models import count_parameters, multiply_adds
 from mnist_lite.paths import DESIGN, DESIGN_GPU, DESIGN_XEON, REPO, RESULTS
-from mnist_lite.results import load_result, seed_summary, write_json
+from mnist_lite.results import load_result, read_machine_runs, seed_summary, write_json, write_machine_run
 from mnist_lite.steps import DESIGN_BASELINE, ROUND4_STEP5
 
 FOLDERS = (DESIGN, DESIGN_GPU, DESIGN_XEON)  # one per machine a round of the search ran on
@@ -298,12 +298,10 @@ def variant_recipe(name: str):
     return dataclasses.replace(DESIGN_BASELINE, **VARIANTS[name])
 
 
-def time_variants(
-    names: list[str], dtype: str, repeats: int, images: int = 7680, out: Path | None = None
-) -> None:
+def time_variants(names: list[str], dtype: str, repeats: int, images: int = 7680) -> dict:
     """Seconds per 60,000-image training epoch of each variant, from ``images`` images, the
-    variants interleaved ``repeats`` times after a warm-up; written to ``out``, by default
-    results/design_speed.json.
+    variants interleaved ``repeats`` times after a warm-up: the run, as results/design_speed.json
+    and each machine's entry in results/frontier/speed.json record it.
     Each epoch trains as ``fit``'s do: with the variant's average of the weights and label
     smoothing, and a variant with clean last epochs is timed both ways, weighted as its run has them."""
     device = torch.device("cpu")
@@ -351,19 +349,16 @@ def time_variants(
         }
         for name, times in seconds.items()
     }
-    write_json(
-        out or RESULTS / "design_speed.json",
-        {
-            "device_name": device_name(device),
-            "torch_version": torch.__version__,
-            "dtype": dtype,
-            "images_timed": images,
-            "repeats": repeats,
-            "variants": variants,
-        },
-    )
     for name, row in variants.items():
         print(f"{name:<24} {row['median_seconds_per_epoch']:6.2f} s/epoch")
+    return {
+        "device_name": device_name(device),
+        "torch_version": torch.__version__,
+        "dtype": dtype,
+        "images_timed": images,
+        "repeats": repeats,
+        "variants": variants,
+    }
 
 
 def summarise(folder: Path) -> None:
@@ -402,7 +397,8 @@ def main() -> None:
     parser.add_argument(
         "--time",
         action="store_true",
-        help="time every variant recorded in results/design*, or the NAMEs into results/frontier/speed.json",
+        help="time every variant recorded in results/design*, or the NAMEs into this machine's entry of "
+        "results/frontier/speed.json",
     )
     parser.add_argument("--repeats", type=positive_int, default=3)
     parser.add_argument(
@@ -430,12 +426,15 @@ def main() -> None:
     if args.time and args.names:  # frontier points, swept in float32: not the design search's record
         if args.dtype not in (None, "float32"):
             parser.error("--time NAME times frontier points in float32, the precision of their sweeps")
-        time_variants(args.names, "float32", args.repeats, out=RESULTS / "frontier" / "speed.json")
+        out = RESULTS / "frontier" / "speed.json"  # one run per machine, the frontier points side by side
+        runs = read_machine_runs(out, "frontier timing", "move it away")  # checked before the timing
+        write_machine_run(out, runs, time_variants(args.names, "float32", args.repeats))
         return
     if args.time:
         runs = [path for folder in FOLDERS for path in (RESULTS / folder).glob("*/seed*.json")]
         recorded = sorted({path.parent.name for path in runs} & set(VARIANTS))
-        time_variants(recorded, args.dtype or "bfloat16", args.repeats)
+        timed = time_variants(recorded, args.dtype or "bfloat16", args.repeats)
+        write_json(RESULTS / "design_speed.json", timed)
         return
     if not args.names:
         for name in VARIANTS:

@@ -31,7 +31,7 @@ OTHER_PRECISION_SWEEP = SEED_SWEEP + "_{dtype}"  # the same, `--dtype DTYPE --ou
 SWEEP_SUMMARY = "summary.json"
 PREVIOUS_SWEEP = "frontier/previous_float32"  # DESIGN_BASELINE's seed sweep on the test set
 DESIGN_SPEED = "design_speed.json"  # tools/design.py --time
-FRONTIER_SPEED = "frontier/speed.json"  # tools/design.py --time NAME NAME: frontier points side by side
+FRONTIER_SPEED = "frontier/speed.json"  # tools/design.py --time NAME NAME: a run per machine
 LEGACY_EXPERIMENTS = "experiments"  # the designs tried before the design search, chosen on the test set
 BENCH = "bench.json"  # `bench`
 PERF_TRIALS = "perf_trials.json"  # tools/perf_trials.py
@@ -139,22 +139,26 @@ DESIGN_SPEED_FILE = Schema(
     },
     "run python tools/design.py --time again",
 )
-# the same file for frontier points, whose table also shows each repeat's range and the net's size
+# the same run for frontier points, one per machine, whose table also shows each repeat's range and
+# the net's size
 FRONTIER_SPEED_FILE = Schema(
     "frontier timing file",
-    {
-        **DESIGN_SPEED_FILE.shape,
-        "images_timed": COUNT,
-        "repeats": COUNT,
-        "variants": {
-            str: {
-                "params": COUNT,
-                "multiply_adds": COUNT,
-                "seconds_per_epoch": ListOf(NUMBER, 1),
-                "median_seconds_per_epoch": NUMBER,
-            }
+    ListOf(
+        {
+            **DESIGN_SPEED_FILE.shape,
+            "images_timed": COUNT,
+            "repeats": COUNT,
+            "variants": {
+                str: {
+                    "params": COUNT,
+                    "multiply_adds": COUNT,
+                    "seconds_per_epoch": ListOf(NUMBER, 1),
+                    "median_seconds_per_epoch": NUMBER,
+                }
+            },
         },
-    },
+        1,
+    ),
     "run python tools/design.py --time NAME NAME again",
 )
 LEGACY_RUN = Schema(

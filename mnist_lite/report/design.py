@@ -725,15 +725,20 @@ def legacy_table(runs: list[dict]) -> str:
 FRONTIER_SPEED_NOTES = {"step5_dilated1": "step 5's training", "batch256_rotate12_translate": "round 4's"}
 
 
-def load_frontier_speed(results: Path) -> dict | None:
+def load_frontier_speed(results: Path) -> list[dict] | None:
     return read_json(results / FRONTIER_SPEED, FRONTIER_SPEED_FILE, missing_ok=True)
 
 
-def frontier_speed_table(speed: dict | None) -> str:
-    """The frontier points' seconds per training epoch, timed side by side in one run: the
-    command, then each variant's size, median and range over the repeats, in the run's order."""
-    if speed is None:
+def frontier_speed_table(runs: list[dict] | None) -> str:
+    """The frontier points' seconds per training epoch, timed side by side in one run, a table per
+    machine's run: the command, then each variant's size, median and range over the repeats, in
+    the run's order. Only the times within one table compare."""
+    if runs is None:
         return missing_note("frontier timing", "python tools/design.py --time NAME NAME")
+    return "\n\n".join(map(_frontier_speed_run, runs))
+
+
+def _frontier_speed_run(speed: dict) -> str:
     names = list(speed["variants"])
     lines = [
         f"`python tools/design.py --time {' '.join(names)} --repeats {speed['repeats']}` trains each on "
