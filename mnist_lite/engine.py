@@ -258,11 +258,12 @@ def recipe_from_checkpoint(checkpoint: dict, path) -> Recipe:
         ) from None
 
 
-def _resumable(out: Path, recipe: Recipe) -> dict:
+def _resumable(out: Path, recipe: Recipe, device: torch.device) -> dict:
     path = out / "checkpoint.pt"
     if not path.exists():
         raise MnistLiteError(f"{path}: no checkpoint to resume from (train into this --out first)")
     checkpoint = checkpoints.load_checkpoint(path)
+    _check_same_device(checkpoint, device, path)
     if checkpoint["recipe"].get("step") != recipe.step:
         raise MnistLiteError(
             f"{path}: a checkpoint of step {checkpoint['recipe'].get('step')}, not step {recipe.step}"
@@ -276,6 +277,17 @@ def _resumable(out: Path, recipe: Recipe) -> dict:
             f"{path}: a run with --loader torchvision cannot be resumed exactly; train afresh"
         )
     return checkpoint
+
+
+def _check_same_device(checkpoint: dict, device: torch.device, path: Path) -> None:
+    """A resumed run stays on the device it started on: elsewhere its numerics and random streams
+    differ, so it would not end as the run never interrupted, and its record would name one device
+    for epochs trained on two."""
+    if checkpoint["device"] != device.type:
+        raise MnistLiteError(
+            f"{path}: trained on {checkpoint['device']!r}, not {device.type!r}; a resumed run stays on "
+            f"its device (--device {checkpoint['device']}), or choose another --out"
+        )
 
 
 def _settings_of(checkpoint: dict, path: Path) -> Settings:
@@ -348,7 +360,7 @@ def fit(
     if resume and out is None:
         raise ValueError("resume=True needs out, the folder that holds checkpoint.pt")
     out = Path(out) if out is not None else None
-    checkpoint = _resumable(out, recipe) if resume else None
+    checkpoint = _resumable(out, recipe, device) if resume else None
     if checkpoint:
         settings = _settings_of(checkpoint, out / "checkpoint.pt")
     else:
@@ -551,19 +563,20 @@ def _recipe_beside(path: Path) -> Recipe:
     return recipe_from_checkpoint(result, beside)
 
 
-def _sweep_resumes(folder: Path, wanted: tuple) -> bool | None:
+def _sweep_resumes(folder: Path, wanted: tuple, device: torch.device) -> bool | None:
     """For one seed of a sweep: None if ``folder`` holds a finished run, else whether to resume the
     run there (an interrupted one that can be resumed: ``checkpoints.resumable``) or train afresh.
-    A run there of another kind than ``wanted`` (``results.run_kind``) is refused."""
-    resume, done = (folder / "checkpoint.pt").exists(), (folder / "model.pt").exists()
-    if not (resume or done):
-        return False
-    if resume:
+    A run there of another kind than ``wanted`` (``results.run_kind``), or one to resume that
+    started on another device, is refused."""
+    unfinished, done = (folder / "checkpoint.pt").exists(), (folder / "model.pt").exists()
+    if done:
+        previous = load_result(folder)  # the record the sweep's summary reads
+    elif unfinished:
         checkpoint = checkpoints.load_checkpoint(folder / "checkpoint.pt")
         recorded = _settings_of(checkpoint, folder / "checkpoint.pt")
         previous = {**dataclasses.asdict(recorded), "recipe": checkpoint["recipe"]}
     else:
-        previous = load_result(folder)
+        return False
     if run_kind(previous) != wanted:
         raise MnistLiteError(
             f"{folder}: holds a run of another recipe, precision or data (loader, split, image "
@@ -571,7 +584,10 @@ def _sweep_resumes(folder: Path, wanted: tuple) -> bool | None:
         )
     if done:
         return None
-    return checkpoints.resumable(previous)  # else trained afresh: its epochs cannot be gone on with
+    if not checkpoints.resumable(previous):
+        return False  # trained afresh: its epochs cannot be gone on with
+    _check_same_device(checkpoint, device, folder / "checkpoint.pt")
+    return True
 
 
 def sweep_seeds(recipe: Recipe, seeds, out, *, dtype="float32", device="auto", **options) -> dict:
@@ -591,7 +607,7 @@ def sweep_seeds(recipe: Recipe, seeds, out, *, dtype="float32", device="auto", *
     if len(set(seeds)) < len(seeds):
         raise MnistLiteError(f"seeds {seeds}: a seed named more than once would be counted more than once")
     # every folder checked before any seed trains, so that a mismatch costs no training
-    plan = {seed: _sweep_resumes(out / f"seed{seed}", wanted) for seed in seeds}
+    plan = {seed: _sweep_resumes(out / f"seed{seed}", wanted, device) for seed in seeds}
     for seed, resume in plan.items():
         folder = out / f"seed{seed}"
         if resume is None:

@@ -795,10 +795,14 @@ def test_seed_sweep_refuses_a_folder_of_another_loader_before_training_any_seed(
     assert tree(tmp_path) == before  # seed 2 was not trained
 
 
-def test_seed_sweep_refuses_a_seed_without_a_recorded_recipe_in_one_line(tmp_path):
+@pytest.mark.parametrize("checkpoint", ["kept", "removed"])
+def test_seed_sweep_refuses_a_seed_without_a_recorded_recipe_in_one_line(tmp_path, checkpoint):
+    """A finished seed is judged by its record, which the summary reads, whether or not its
+    checkpoint (which still names the recipe) is there too."""
     recipe = dataclasses.replace(TWO_EPOCHS_OF_5, epochs=1)
     engine.sweep_seeds(recipe, [1], tmp_path, **SMALL)
-    (tmp_path / "seed1" / "checkpoint.pt").unlink()  # as in a clone: the record is all there is
+    if checkpoint == "removed":  # as in a clone: the record is all there is
+        (tmp_path / "seed1" / "checkpoint.pt").unlink()
     result = read_json(tmp_path / "seed1" / "result.json")
     del result["recipe"]
     (tmp_path / "seed1" / "result.json").write_text(json.dumps(result))
@@ -831,6 +835,28 @@ def test_seed_sweep_refuses_a_checkpoint_with_damaged_settings_in_one_line(tmp_p
     with pytest.raises(MnistLiteError, match="seed1/checkpoint.pt: a damaged checkpoint"):
         engine.sweep_seeds(recipe, [1], tmp_path, dtype="float32", **SMALL)
     assert tree(tmp_path / "seed1") == before
+
+
+def test_a_run_resumes_only_on_the_device_it_started_on(tmp_path, unfinished_run, monkeypatch):
+    """A checkpoint from a GPU is not gone on with on the CPU, neither by ``fit`` nor by a sweep,
+    which refuses it before any seed trains; nothing in the folders changes."""
+    out = copy_run(unfinished_run, tmp_path / "run")
+    edit_checkpoint(out / "checkpoint.pt", lambda k: k.update(device="cuda"))
+    before = tree(out)
+    with pytest.raises(MnistLiteError) as caught:
+        fit(dataclasses.replace(STEPS[5], epochs=2), out=out, resume=True, log=quiet, **SMALL)
+    assert str(caught.value) == (
+        f"{out / 'checkpoint.pt'}: trained on 'cuda', not 'cpu'; a resumed run stays on its device "
+        "(--device cuda), or choose another --out"
+    )
+    sweep = tmp_path / "sweep"
+    copy_run(out, sweep / "seed2")
+    monkeypatch.setattr(
+        engine, "fit", lambda *args, **kwargs: pytest.fail("trained before checking every seed")
+    )
+    with pytest.raises(MnistLiteError, match=r"seed2/checkpoint.pt: trained on 'cuda', not 'cpu'"):
+        engine.sweep_seeds(dataclasses.replace(STEPS[5], epochs=2), [1, 2], sweep, **SMALL)
+    assert tree(out) == before and sorted(path.name for path in sweep.iterdir()) == ["seed2"]
 
 
 def test_resume_refuses_a_checkpoint_missing_a_setting_rather_than_guess_it(tmp_path, unfinished_run):
