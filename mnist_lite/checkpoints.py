@@ -73,7 +73,8 @@ def load_checkpoint(path) -> dict:
         raise MnistLiteError(f"{path}: not an mnist-lite training checkpoint")
     if checkpoint["format"] != FORMAT:
         raise MnistLiteError(
-            f"{path}: a checkpoint of an older mnist-lite ({checkpoint['format']}); train afresh"
+            f"{path}: a checkpoint of another mnist-lite version ({checkpoint['format']}; this one reads "
+            f"{FORMAT}); train afresh"
         )
     for key, kind in FIELDS.items():
         if not isinstance(checkpoint.get(key), kind):

@@ -369,7 +369,14 @@ def fit(
         _check_fresh(out)
     torch.manual_seed(settings.seed)
     train_loader, eval_loader = make_loaders(
-        settings.loader, recipe.batch_size, device, recipe.augment, data_dir, *_limits(settings)
+        settings.loader,
+        recipe.batch_size,
+        device,
+        recipe.augment,
+        data_dir,
+        train_limit=settings.train_limit,
+        test_limit=settings.test_limit,
+        eval_split=settings.eval_split,
     )
     clean_loader = without_augmentation(train_loader, device) if recipe.clean_epochs else train_loader
     model = recipe.model().to(device)
@@ -383,6 +390,13 @@ def fit(
         result.update(status, history=history.epochs, **history.summary())
         if out is not None and (resume or saved):  # before its first epoch, a fresh run leaves out/ as it was
             write_json(out / "result.json", result)
+
+    def record_stop(**status) -> None:
+        """Why the run stopped, in result.json if it can still be written (not on a full disk), with
+        the complete epochs only: an epoch whose checkpoint is not on disk is not complete."""
+        del history.epochs[saved:]
+        with contextlib.suppress(MnistLiteError):
+            record(**status)
 
     saved = len(history)  # epochs whose checkpoint is on disk: what a resume starts after
     if history:  # a resume: its result holds the epochs so far, even if none are left to train
@@ -398,9 +412,7 @@ def fit(
             saved = len(history)
             record()
     except KeyboardInterrupt:
-        del history.epochs[saved:]  # an epoch without its checkpoint is not complete
-        with contextlib.suppress(MnistLiteError):
-            record(interrupted=True)
+        record_stop(interrupted=True)
         if out is None:
             hint = ""
         elif checkpoints.resumable(dataclasses.asdict(settings)):
@@ -408,11 +420,8 @@ def fit(
         else:
             hint = f"; a run with --loader {settings.loader} cannot be resumed: train afresh"
         raise Interrupted(f"interrupted after {len(history)} complete epoch(s){hint}") from None
-    # diverged, or a write failed (a full disk): say so in result.json if it still can
-    except MnistLiteError as error:
-        del history.epochs[saved:]
-        with contextlib.suppress(MnistLiteError):
-            record(error=str(error))
+    except MnistLiteError as error:  # diverged, or a write failed (a full disk)
+        record_stop(error=str(error))
         raise
     if out is not None:
         save_torch(
@@ -428,10 +437,6 @@ def _check_fresh(out: Path) -> None:
         raise MnistLiteError(
             f"{out}: holds an unfinished run; resume it (--resume {out}), or choose another --out"
         )
-
-
-def _limits(settings: Settings) -> tuple:
-    return settings.train_limit, settings.test_limit, settings.eval_split
 
 
 def _run_record(recipe: Recipe, settings: Settings, model: nn.Module, device: torch.device) -> dict:

@@ -324,7 +324,7 @@ CASES = [
         1,
         lambda c: (
             ["train", "--resume", c.checkpoint("run", older_format), "--quiet"],
-            ["a checkpoint of an older mnist-lite"],
+            ["a checkpoint of another mnist-lite version"],
         ),
     ),
     case(
@@ -430,7 +430,10 @@ CASES = [
     case(
         "evaluate/older-checkpoint",
         1,
-        lambda c: (["evaluate", c.checkpoint("run", older_format) / "checkpoint.pt"], ["older mnist-lite"]),
+        lambda c: (
+            ["evaluate", c.checkpoint("run", older_format) / "checkpoint.pt"],
+            ["another mnist-lite version"],
+        ),
     ),
     case(
         "evaluate/crafted-pickle",
