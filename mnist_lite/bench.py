@@ -86,9 +86,16 @@ def setups(recipe: Recipe, device: torch.device) -> list[Setup]:
 OUT_FIX = "move it away or choose another --out"  # what to do about an --out the benchmark cannot add to
 
 
-def _sync(device: torch.device) -> None:
+def _timed(device: torch.device, work: Callable[[], object]) -> float:
+    """Seconds that ``work()`` took; on a GPU, with the work queued before it and by it finished
+    inside the timing, not after it."""
     if device.type == "cuda":
         torch.cuda.synchronize(device)
+    start = time.perf_counter()
+    work()
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    return time.perf_counter() - start
 
 
 def _time_scoring(recipe: Recipe, model, device, repeats: int, data_dir, limit) -> dict | None:
@@ -102,14 +109,9 @@ def _time_scoring(recipe: Recipe, model, device, repeats: int, data_dir, limit) 
     )
     ways = {"plain": 0, "shifted": recipe.test_time_shift}
 
-    def score(shift: int) -> float:
-        _sync(device)
-        start = time.perf_counter()
-        evaluate(model, test_loader, shift)
-        _sync(device)
-        return time.perf_counter() - start
-
-    seconds = interleaved(lambda way: score(ways[way]), ways, repeats)
+    seconds = interleaved(
+        lambda way: _timed(device, lambda: evaluate(model, test_loader, ways[way])), ways, repeats
+    )
     print(", ".join(f"scoring {way}: {statistics.median(s):.2f} s" for way, s in seconds.items()), flush=True)
     return {
         "test_images": len(test_loader.labels),
@@ -164,11 +166,8 @@ def bench(
 
     def epoch(name: str) -> float:
         setup, model, loader, optimizer, scheduler = prepared[name]
-        _sync(device)
-        start = time.perf_counter()
-        train_epoch(model, loader, optimizer, scheduler, dtype=DTYPES[setup.dtype], quiet=True)
-        _sync(device)
-        return time.perf_counter() - start
+        options = dict(dtype=DTYPES[setup.dtype], quiet=True)
+        return _timed(device, lambda: train_epoch(model, loader, optimizer, scheduler, **options))
 
     print(
         f"bench: step {recipe.step} on {device_name(device)}, a warm-up epoch of each setup ...", flush=True
