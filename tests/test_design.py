@@ -120,7 +120,13 @@ def test_round_13_changes_the_optimizer_of_step5s_training_and_adams_rate_only()
         assert design.variant_recipe(name) == dataclasses.replace(step5, optimizer="adam", lr=lr)
 
 
-FRONTIER = sorted((REPO / "results" / "frontier").glob("*/seed*/result.json"))
+# the frontier's sweeps, and the same sweeps trained again on another machine (--out)
+FRONTIER = sorted(
+    [
+        *(REPO / "results").glob("frontier/*/seed*/result.json"),
+        *(REPO / "results").glob("replicate_*/frontier/*/seed*/result.json"),
+    ]
+)
 
 
 @pytest.mark.results
@@ -133,6 +139,31 @@ def test_every_frontier_sweep_is_a_variant_on_the_test_set(path):
     assert name in design.VARIANTS
     assert run["recipe"] == design.variant_recipe(name).as_dict()
     assert (run["dtype"], run["eval_split"], run["train_limit"]) == (dtype, "test", None)
+
+
+def test_a_frontier_sweep_goes_to_its_own_folder_or_to_out(monkeypatch, tmp_path, capsys):
+    swept = []
+    monkeypatch.setattr(
+        design, "sweep_seeds", lambda recipe, seeds, out, dtype: swept.append((recipe, seeds, out, dtype))
+    )
+    monkeypatch.setattr("sys.argv", ["design.py", "step5_dilated1", "--on-test", "--seeds", "1-2"])
+    design.main()
+    again = tmp_path / "replicate_avx2" / "frontier" / "step5_dilated1_float32"
+    monkeypatch.setattr(
+        "sys.argv", ["design.py", "step5_dilated1", "--on-test", "--seeds", "3", "--out", str(again)]
+    )
+    design.main()
+    recipe = design.variant_recipe("step5_dilated1")
+    assert swept == [
+        (recipe, [1, 2], design.RESULTS / "frontier" / "step5_dilated1_float32", "float32"),
+        (recipe, [3], again, "float32"),
+    ]
+    for argv in (["step5_dilated1", "--seeds", "1"], ["step5_dilated1", "previous", "--on-test"]):
+        monkeypatch.setattr("sys.argv", ["design.py", *argv, "--out", str(again)])
+        with pytest.raises(SystemExit) as exit_:
+            design.main()
+        assert exit_.value.code == 2 and len(swept) == 2
+        assert "error: --out is the folder of one NAME's sweep with --on-test" in capsys.readouterr().err
 
 
 def test_an_unknown_variant_is_a_one_line_usage_error_before_any_training(monkeypatch, capsys):

@@ -412,12 +412,20 @@ def main() -> None:
     )
     parser.add_argument("--on-test", action="store_true", help="sweep NAME on the test set (frontier)")
     parser.add_argument(
+        "--out",
+        type=Path,
+        help="with --on-test and one NAME: the sweep's folder (default: results/frontier/NAME_DTYPE; "
+        "results/replicate_LABEL/frontier/NAME_DTYPE for the same sweep on another machine)",
+    )
+    parser.add_argument(
         "--summarise", metavar="DESIGN", help="write DESIGN/summary.json from DESIGN/seedS/result.json"
     )
     args = parser.parse_args()
     unknown = [name for name in args.names if name not in VARIANTS]
     if unknown:  # one usage line, before any training starts
         parser.error(f"no variant {', '.join(map(repr, unknown))}; run without NAME to list them")
+    if args.out and not (args.on_test and len(args.names) == 1):
+        parser.error("--out is the folder of one NAME's sweep with --on-test")
     if args.threads:
         torch.set_num_threads(args.threads)
     if args.summarise:
@@ -443,9 +451,8 @@ def main() -> None:
     dtype = args.dtype or ("float32" if args.on_test else "bfloat16")
     if args.on_test:
         for name in args.names:
-            sweep_seeds(
-                variant_recipe(name), args.seeds, RESULTS / "frontier" / f"{name}_{dtype}", dtype=dtype
-            )
+            out = args.out or RESULTS / "frontier" / f"{name}_{dtype}"
+            sweep_seeds(variant_recipe(name), args.seeds, out, dtype=dtype)
         return
     for name in args.names:
         recipe = variant_recipe(name)
