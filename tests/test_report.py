@@ -520,10 +520,26 @@ def test_each_further_machine_has_its_own_replicate_of_the_same_sweep(tmp_path):
     assert sum(row.startswith("| `replicate") for row in rows) == 2 and "replicated" not in "".join(rows)
 
 
+def test_a_frontier_point_has_its_replicate_beside_it(tmp_path):
+    """``tools/design.py NAME --on-test --out results/replicate_LABEL/frontier/NAME_DTYPE`` trains a
+    frontier point again on another machine: paired with it, and a row of the table of every sweep."""
+    point = "frontier/wide_shifts_float32"
+    write_sweep(tmp_path, point, range(1, 5))
+    write_sweep(tmp_path, f"replicate_avx2/{point}", range(1, 5), missing={3}, device_name="another CPU")
+    pairs = report.sweeps.load_replicates(tmp_path)
+    assert [(original, again) for original, _, again, _ in pairs] == [(point, f"replicate_avx2/{point}")]
+    assert f"on another CPU, `replicate_avx2/{point}`: 3 of 4 seeds hold" in report.sweeps.replicate_text(
+        pairs
+    )
+    rows = report.sweeps.test_sweeps_table(report.sweeps.load_test_sweeps(tmp_path)).splitlines()
+    assert any(row.startswith(f"| `replicate_avx2/{point}` (test-time shifts) |") for row in rows)
+
+
 @pytest.mark.parametrize(
     "folder, original",
     [
         ("replicate/step5_seeds", "step5_seeds"),
+        ("replicate_avx2/frontier/wide_shifts_float32", "frontier/wide_shifts_float32"),
         ("replicate_avx2/step5_seeds", "step5_seeds"),
         ("replicate_/step5_seeds", None),  # a label is a name, not nothing
         ("replicated/step5_seeds", None),

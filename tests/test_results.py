@@ -401,9 +401,12 @@ SWEEPS = sorted(
     }
 )
 
-# the test-set sweeps of docs/experiments.md's frontier, whose medians the README quotes too
+# the test-set sweeps of docs/experiments.md's frontier, whose medians the README quotes too, and
+# their replicates on other machines
 FRONTIER_SWEEPS = sorted(
-    path.parent.relative_to(RESULTS).as_posix() for path in RESULTS.glob("frontier/*/seed1")
+    path.parent.relative_to(RESULTS).as_posix()
+    for pattern in ("frontier/*/seed1", "replicate*/frontier/*/seed1")
+    for path in RESULTS.glob(pattern)
 )
 
 

@@ -300,7 +300,8 @@ def replicated(folder: str) -> str | None:
 
 # every step's sweep (step 5's and any earlier step's), the designs step 5 was compared with, the
 # sweeps of earlier step-5 recipes (before the design search, previous_step5/; before test-time
-# shifts, step5_plain/; from round 4 to round 18, round4_step5/), and the replicates
+# shifts, step5_plain/; from round 4 to round 18, round4_step5/), and the replicates, a frontier
+# point's among them (replicate_avx2/frontier/X trains frontier/X again)
 TEST_SWEEPS = (
     SEED_SWEEPS.format(step="*"),
     OTHER_PRECISION_SWEEP.format(dtype="*"),
@@ -313,6 +314,7 @@ TEST_SWEEPS = (
         for prefix in ("", f"{ROUND4}/")
         for replicates in (REPLICATES, f"{REPLICATES}_*")
     ),
+    *(f"{replicates}/frontier/*" for replicates in (REPLICATES, f"{REPLICATES}_*")),  # a frontier point's
 )
 TEST_SWEEP_FILE = Schema(
     "seed-sweep summary",
