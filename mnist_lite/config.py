@@ -15,8 +15,9 @@ LOADERS = ("fast", "torchvision")  # input pipelines (mnist_lite.data)
 MAX_SEED = 2**63 - 1  # torch.manual_seed takes a signed 64-bit number
 ACTIVATIONS = ("relu", "silu")  # a LiteNet's nonlinearity: ReLU, or SiLU (x times its sigmoid)
 # the elastic field's blur, int(8 sigma + 1) taps as torchvision's, is reflected at the edges of a
-# 28-pixel side, so its half-width must stay under 28 pixels: a larger sigma cannot blur an MNIST image
-ELASTIC_SIGMA_LIMIT = 6.875
+# 28-pixel side, so its half-width int(8 sigma + 1) // 2 must stay under 28: 8 sigma + 1 < 2 * 28, so
+# a sigma of this or more cannot blur an MNIST image
+ELASTIC_SIGMA_LIMIT = (2 * 28 - 1) / 8
 
 
 @dataclass(frozen=True)

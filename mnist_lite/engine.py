@@ -286,7 +286,7 @@ def _check_same_device(checkpoint: dict, device: torch.device, path: Path) -> No
     if checkpoint["device"] != device.type:
         raise MnistLiteError(
             f"{path}: trained on {checkpoint['device']!r}, not {device.type!r}; a resumed run stays on "
-            f"its device (--device {checkpoint['device']}), or choose another --out"
+            f"its device: resume it on a machine with {checkpoint['device']!r}, or choose another --out"
         )
 
 
@@ -573,25 +573,26 @@ def _sweep_resumes(folder: Path, wanted: tuple, device: torch.device) -> bool | 
     run there (an interrupted one that can be resumed: ``checkpoints.resumable``) or train afresh.
     A run there of another kind than ``wanted`` (``results.run_kind``), or one to resume that
     started on another device, is refused."""
-    unfinished, done = (folder / "checkpoint.pt").exists(), (folder / "model.pt").exists()
-    if done:
-        previous = load_result(folder)  # the record the sweep's summary reads
-    elif unfinished:
-        checkpoint = checkpoints.load_checkpoint(folder / "checkpoint.pt")
-        recorded = _settings_of(checkpoint, folder / "checkpoint.pt")
-        previous = {**dataclasses.asdict(recorded), "recipe": checkpoint["recipe"]}
-    else:
-        return False
-    if run_kind(previous) != wanted:
-        raise MnistLiteError(
-            f"{folder}: holds a run of another recipe, precision or data (loader, split, image "
-            "limits); choose another --out"
-        )
-    if done:
+
+    def refuse_another_kind(record: dict) -> None:
+        if run_kind(record) != wanted:
+            raise MnistLiteError(
+                f"{folder}: holds a run of another recipe, precision or data (loader, split, image "
+                "limits); choose another --out"
+            )
+
+    if (folder / "model.pt").exists():  # finished: its checkpoint, if kept, is not read
+        refuse_another_kind(load_result(folder))  # the record the sweep's summary reads
         return None
-    if not checkpoints.resumable(previous):
+    path = folder / "checkpoint.pt"
+    if not path.exists():
+        return False
+    checkpoint = checkpoints.load_checkpoint(path)
+    recorded = {**dataclasses.asdict(_settings_of(checkpoint, path)), "recipe": checkpoint["recipe"]}
+    refuse_another_kind(recorded)
+    if not checkpoints.resumable(recorded):
         return False  # trained afresh: its epochs cannot be gone on with
-    _check_same_device(checkpoint, device, folder / "checkpoint.pt")
+    _check_same_device(checkpoint, device, path)
     return True
 
 

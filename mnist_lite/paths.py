@@ -40,6 +40,8 @@ PRECISE_BN = "precise_bn"  # tools/precise_bn.py: PRECISE_BN/seedS.json, scored 
 TTA = "tta"  # tools/tta.py: TTA/seedS.json, scored on the validation split
 TTA_TEST = "tta_test"  # tools/tta.py --on-test: TTA_TEST/seedS.json, scored on the test set
 TTA_STEP5 = "tta_step5"  # tools/tta.py --step5: step 5's recipe since round 18, on the validation split
+DESIGN_SPEED = "design_speed.json"  # tools/design.py --time: the recorded variants, on one machine
+FRONTIER_SPEED = "frontier/speed.json"  # tools/design.py --time NAME NAME: frontier points, a run per machine
 
 
 def default_data_dir() -> Path | None:

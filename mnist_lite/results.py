@@ -89,18 +89,30 @@ def read_machine_runs(path: Path, what: str, fix: str) -> list[dict]:
     if not path.exists():
         return []
     try:
-        runs = json.loads(path.read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        runs = json.loads(path.read_bytes().decode("utf-8"))
+    except OSError as error:
+        raise MnistLiteError(
+            f"{path}: cannot read it ({error.strerror or type(error).__name__}); {fix}"
+        ) from None
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
         raise MnistLiteError(f"{path}: not a {what} file ({type(error).__name__}); {fix}") from None
-    if not isinstance(runs, list) or not all(isinstance(run, dict) and "device_name" in run for run in runs):
+    if not isinstance(runs, list) or not all(
+        isinstance(run, dict) and isinstance(run.get("device_name"), str) for run in runs
+    ):
         raise MnistLiteError(f"{path}: not a list of {what} runs; {fix}")
     return runs
 
 
 def write_machine_run(path: Path, runs: list[dict], run: dict) -> None:
-    """Write ``runs`` to ``path`` with ``run`` in place of the one from the same machine: a run on
+    """Write ``runs`` to ``path`` with ``run`` in place of the one from the same machine, where that
+    one was (the tables generated from the file keep their order), or after the others: a run on
     another machine (a GPU beside a CPU, another CPU) is kept beside it, not overwritten."""
-    write_json(path, [kept for kept in runs if kept["device_name"] != run["device_name"]] + [run])
+    machines = [kept["device_name"] for kept in runs]
+    if run["device_name"] in machines:
+        runs = [run if kept["device_name"] == run["device_name"] else kept for kept in runs]
+    else:
+        runs = [*runs, run]
+    write_json(path, runs)
 
 
 def save_torch(path, obj) -> None:

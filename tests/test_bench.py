@@ -11,13 +11,12 @@ import pytest
 import torch
 
 from mnist_lite import bench as bench_module
-from mnist_lite.bench import OUT_FIX, bench
+from mnist_lite.bench import bench
 from mnist_lite.cli import main
 from mnist_lite.config import Augment
 from mnist_lite.device import has_native_bfloat16
 from mnist_lite.errors import MnistLiteError
 from mnist_lite.models import count_parameters
-from mnist_lite.results import read_machine_runs
 from mnist_lite.steps import DESIGN_BASELINE, STEPS
 
 
@@ -158,13 +157,6 @@ def test_a_bad_bench_json_is_refused_before_any_epoch(tmp_path, epochs_timed, co
     assert epochs_timed == []  # refused before the benchmark, not after it
     if content != "folder":
         assert out.read_bytes() == content
-
-
-def test_read_machine_runs_of_a_missing_file_is_empty(tmp_path):
-    assert read_machine_runs(tmp_path / "bench.json", "benchmark", OUT_FIX) == []
-    (tmp_path / "bench.json").write_text('[{"device_name": "a"}, {"device_name": "b", "x": 1}]')
-    runs = read_machine_runs(tmp_path / "bench.json", "benchmark", OUT_FIX)
-    assert [run["device_name"] for run in runs] == ["a", "b"]
 
 
 def test_interleaved_warms_each_up_once_then_takes_turns():

@@ -11,6 +11,7 @@ from conftest import REPO, load_tool
 from mnist_lite.errors import MnistLiteError
 from mnist_lite.models import count_parameters, multiply_adds
 from mnist_lite.report import design as report_design
+from mnist_lite.results import write_machine_run
 from mnist_lite.steps import (
     DESIGN_BASELINE,
     PARAM_BUDGET,
@@ -158,7 +159,12 @@ def test_a_frontier_sweep_goes_to_its_own_folder_or_to_out(monkeypatch, tmp_path
         (recipe, [1, 2], design.RESULTS / "frontier" / "step5_dilated1_float32", "float32"),
         (recipe, [3], again, "float32"),
     ]
-    for argv in (["step5_dilated1", "--seeds", "1"], ["step5_dilated1", "previous", "--on-test"]):
+    for argv in (
+        ["step5_dilated1", "--seeds", "1"],
+        ["step5_dilated1", "previous", "--on-test"],
+        ["step5_dilated1", "--on-test", "--time"],
+        ["step5_dilated1", "--on-test", "--summarise", str(tmp_path)],
+    ):
         monkeypatch.setattr("sys.argv", ["design.py", *argv, "--out", str(again)])
         with pytest.raises(SystemExit) as exit_:
             design.main()
@@ -190,13 +196,13 @@ def test_timing_named_variants_times_them_alone_in_float32_into_this_machines_fr
     monkeypatch.setattr(design, "RESULTS", tmp_path)
     out = tmp_path / "frontier" / "speed.json"
     out.parent.mkdir()
-    out.write_text(json.dumps([{"device_name": "another CPU"}, {"device_name": "this CPU"}]))
+    out.write_text(json.dumps([{"device_name": "this CPU"}, {"device_name": "another CPU"}]))
     monkeypatch.setattr("sys.argv", ["design.py", "--time", "previous", "step5_dilated1", "--repeats", "2"])
     design.main()
     assert calls == [(["previous", "step5_dilated1"], "float32", 2)]
-    assert json.loads(out.read_text()) == [
-        {"device_name": "another CPU"},
+    assert json.loads(out.read_text()) == [  # replaced where it was, so the tables keep their order
         {"device_name": "this CPU", "variants": {"previous": 1, "step5_dilated1": 1}},
+        {"device_name": "another CPU"},
     ]
     out.write_text('{"device_name": "this CPU"}')  # one run, as the file held before it kept one per machine
     with pytest.raises(
@@ -209,6 +215,29 @@ def test_timing_named_variants_times_them_alone_in_float32_into_this_machines_fr
         design.main()
     assert exit_.value.code == 2 and len(calls) == 1
     assert "error: --time NAME times frontier points in float32" in capsys.readouterr().err
+
+
+def test_timing_without_names_times_every_recorded_variant_into_design_speed(monkeypatch, tmp_path):
+    """--time alone times the variants with runs under results/design* (bfloat16 by default, as the
+    search ran) and writes results/design_speed.json, one run, whatever machine it was."""
+    calls = []
+
+    def timed(names, dtype, repeats):
+        calls.append((names, dtype, repeats))
+        return {"device_name": "this CPU", "variants": {}}
+
+    monkeypatch.setattr(design, "time_variants", timed)
+    monkeypatch.setattr(design, "RESULTS", tmp_path)
+    for folder, name in [("design", "previous"), ("design_xeon", "step5_dilated1"), ("design", "retired")]:
+        (tmp_path / folder / name).mkdir(parents=True)
+        (tmp_path / folder / name / "seed1.json").write_text("{}")
+    monkeypatch.setattr("sys.argv", ["design.py", "--time"])
+    design.main()
+    assert calls == [(["previous", "step5_dilated1"], "bfloat16", 3)]  # "retired" is no variant
+    assert json.loads((tmp_path / "design_speed.json").read_text()) == {
+        "device_name": "this CPU",
+        "variants": {},
+    }
 
 
 def test_summarise_refuses_a_sweep_with_a_run_still_training(monkeypatch, tmp_path):
@@ -249,17 +278,15 @@ def test_timing_trains_each_variant_as_fit_would(monkeypatch, tmp_path):
         calls.append((label_smoothing, averaged is not None, bool(loader.augment)))
 
     monkeypatch.setattr(design, "train_epoch", recording_train_epoch)
-    monkeypatch.setattr(design, "RESULTS", tmp_path)
     names = ["one_pool_ema", "one_pool_smooth", "step5_clean_last3"]
     assert sorted(design.time_variants(names, "float32", repeats=2, images=256)["variants"]) == sorted(names)
     # a warm-up and two repeats, the variants interleaved; the clean variant: augmented, then clean
     per_round = [(0.0, True, True), (0.1, False, True), (0.0, False, True), (0.0, False, False)]
     assert calls == per_round * 3
     (tmp_path / "frontier").mkdir()
-    (tmp_path / "frontier" / "speed.json").write_text(
-        json.dumps([design.time_variants(names[:1], "float32", repeats=1, images=256)])
-    )
-    timed = json.loads((tmp_path / "frontier" / "speed.json").read_text())[0]["variants"]
+    run = design.time_variants(names[:1], "float32", repeats=1, images=256)
+    write_machine_run(tmp_path / "frontier" / "speed.json", [], run)  # as --time NAME writes it
+    timed = report_design.load_frontier_speed(tmp_path)[0]["variants"]  # and as the report reads it
     model = design.variant_recipe(names[0]).model()
     assert list(timed) == names[:1]
     assert (timed[names[0]]["params"], timed[names[0]]["multiply_adds"]) == (

@@ -846,8 +846,8 @@ def test_a_run_resumes_only_on_the_device_it_started_on(tmp_path, unfinished_run
     with pytest.raises(MnistLiteError) as caught:
         fit(dataclasses.replace(STEPS[5], epochs=2), out=out, resume=True, log=quiet, **SMALL)
     assert str(caught.value) == (
-        f"{out / 'checkpoint.pt'}: trained on 'cuda', not 'cpu'; a resumed run stays on its device "
-        "(--device cuda), or choose another --out"
+        f"{out / 'checkpoint.pt'}: trained on 'cuda', not 'cpu'; a resumed run stays on its device: "
+        "resume it on a machine with 'cuda', or choose another --out"
     )
     sweep = tmp_path / "sweep"
     copy_run(out, sweep / "seed2")

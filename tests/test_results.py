@@ -22,10 +22,12 @@ from mnist_lite.results import (
     History,
     ensure_writable,
     load_result,
+    read_machine_runs,
     save_torch,
     seed_summary,
     write_atomic,
     write_json,
+    write_machine_run,
 )
 from mnist_lite.steps import STEPS
 
@@ -402,10 +404,14 @@ SWEEPS = sorted(
 )
 
 # the test-set sweeps of docs/experiments.md's frontier, whose medians the README quotes too, and
-# their replicates on other machines
+# their replicates on other machines: each finished, its summary written
 FRONTIER_SWEEPS = sorted(
     path.parent.relative_to(RESULTS).as_posix()
-    for pattern in ("frontier/*/seed1", "replicate*/frontier/*/seed1")
+    for pattern in (
+        "frontier/*/summary.json",
+        "replicate/frontier/*/summary.json",
+        "replicate_*/frontier/*/summary.json",
+    )
     for path in RESULTS.glob(pattern)
 )
 
@@ -487,3 +493,44 @@ def test_the_recorded_timings_of_step5_timed_its_net_as_it_is():
     trials = json.loads((RESULTS / "perf_trials.json").read_text())
     assert timed and all(model_from_dict(s["model"], s["architecture"]) == STEPS[5].model for s in timed)
     assert model_from_dict(trials["model"], trials["architecture"]) == STEPS[5].model
+
+
+def test_a_file_of_runs_per_machine_keeps_one_run_for_each_in_its_order(tmp_path):
+    """bench.json and frontier/speed.json: a missing file is no runs; a machine timed again is
+    replaced where it was, a new one is added after the others."""
+    path = tmp_path / "runs.json"
+    assert read_machine_runs(path, "timing", "move it away") == []
+    write_machine_run(path, [], {"device_name": "a", "seconds": 1})
+    write_machine_run(
+        path, read_machine_runs(path, "timing", "move it away"), {"device_name": "b", "seconds": 2}
+    )
+    write_machine_run(
+        path, read_machine_runs(path, "timing", "move it away"), {"device_name": "a", "seconds": 3}
+    )
+    assert read_machine_runs(path, "timing", "move it away") == [
+        {"device_name": "a", "seconds": 3},
+        {"device_name": "b", "seconds": 2},
+    ]
+
+
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        ('[{"device_name": null}]', "not a list of timing runs; move it away"),
+        ('[{"device_name": "a"}, {}]', "not a list of timing runs; move it away"),
+        ("[", "not a timing file (JSONDecodeError); move it away"),
+        ("unreadable", "cannot read it (Permission denied); move it away"),
+    ],
+)
+def test_a_file_of_runs_per_machine_it_cannot_add_to_is_one_line(tmp_path, monkeypatch, content, message):
+    path = tmp_path / "runs.json"
+    path.write_text(content)
+    if content == "unreadable":  # as root, a file's mode does not stop reading it
+
+        def refuse(self):
+            raise PermissionError(13, "Permission denied")
+
+        monkeypatch.setattr(Path, "read_bytes", refuse)
+    with pytest.raises(MnistLiteError) as caught:
+        read_machine_runs(path, "timing", "move it away")
+    assert str(caught.value) == f"{path}: {message}"

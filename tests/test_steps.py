@@ -175,6 +175,10 @@ def test_elastic_deformation_is_recorded_only_where_it_is_used():
     assert Recipe.from_dict(recorded) == bent
     unsmoothed = dataclasses.replace(bent, augment=dataclasses.replace(bent.augment, elastic_sigma=0.0))
     assert Recipe.from_dict(json.loads(json.dumps(unsmoothed.as_dict()))) == unsmoothed
+    widest = dataclasses.replace(
+        bent, augment=dataclasses.replace(bent.augment, elastic_sigma=math.nextafter(ELASTIC_SIGMA_LIMIT, 0))
+    )
+    assert Recipe.from_dict(json.loads(json.dumps(widest.as_dict()))) == widest  # the limit, not below it
     for bad in (
         {"elastic_alpha": 34.0},
         {"elastic_sigma": 4.0},

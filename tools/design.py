@@ -8,6 +8,7 @@
     python tools/design.py --time NAME NAME       # of frontier points, side by side (float32)
     python tools/design.py --summarise DESIGN     # summary.json of a sweep of seedS/ folders on the test set
     python tools/design.py NAME --on-test --seeds 1,2   # a frontier point (float32), see below
+    python tools/design.py NAME --on-test --seeds 1,2 --out results/replicate_LABEL/frontier/NAME_float32
 
 A variant is step 5's previous recipe (``DESIGN_BASELINE``) with the changes named in
 ``VARIANTS`` below, plain data. Each run trains on 50,000 training images and is scored on the
@@ -20,7 +21,9 @@ GPU and rounds 11 and 13 on an Intel Xeon; ``--folder design_gpu`` (``design_xeo
 
 ``--on-test`` sweeps a variant the way the final runs are made instead (all 60,000 training
 images, scored on the test set) into results/frontier/NAME_DTYPE: a measurement of what a lever
-outside step 5's budget gives on the test set, never a way to choose step 5.
+outside step 5's budget gives on the test set, never a way to choose step 5. With ``--out
+results/replicate_LABEL/frontier/NAME_DTYPE`` the same sweep is trained again on another machine,
+which ``report`` sets beside the first, seed by seed.
 """
 
 from __future__ import annotations
@@ -43,7 +46,7 @@ from mnist_lite.device import DTYPES, device_name
 from mnist_lite.engine import fit, make_averaged, make_optimizer, sweep_seeds, train_epoch
 from mnist_lite.errors import MnistLiteError
 from mnist_lite.models import count_parameters, multiply_adds
-from mnist_lite.paths import DESIGN, DESIGN_GPU, DESIGN_XEON, REPO, RESULTS
+from mnist_lite.paths import DESIGN, DESIGN_GPU, DESIGN_SPEED, DESIGN_XEON, FRONTIER_SPEED, REPO, RESULTS
 from mnist_lite.results import load_result, read_machine_runs, seed_summary, write_json, write_machine_run
 from mnist_lite.steps import DESIGN_BASELINE, ROUND4_STEP5
 
@@ -424,7 +427,7 @@ def main() -> None:
     unknown = [name for name in args.names if name not in VARIANTS]
     if unknown:  # one usage line, before any training starts
         parser.error(f"no variant {', '.join(map(repr, unknown))}; run without NAME to list them")
-    if args.out and not (args.on_test and len(args.names) == 1):
+    if args.out and (not args.on_test or len(args.names) != 1 or args.time or args.summarise):
         parser.error("--out is the folder of one NAME's sweep with --on-test")
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -434,7 +437,7 @@ def main() -> None:
     if args.time and args.names:  # frontier points, swept in float32: not the design search's record
         if args.dtype not in (None, "float32"):
             parser.error("--time NAME times frontier points in float32, the precision of their sweeps")
-        out = RESULTS / "frontier" / "speed.json"  # one run per machine, the frontier points side by side
+        out = RESULTS / FRONTIER_SPEED  # one run per machine, the frontier points side by side
         runs = read_machine_runs(out, "frontier timing", "move it away")  # checked before the timing
         write_machine_run(out, runs, time_variants(args.names, "float32", args.repeats))
         return
@@ -442,7 +445,7 @@ def main() -> None:
         runs = [path for folder in FOLDERS for path in (RESULTS / folder).glob("*/seed*.json")]
         recorded = sorted({path.parent.name for path in runs} & set(VARIANTS))
         timed = time_variants(recorded, args.dtype or "bfloat16", args.repeats)
-        write_json(RESULTS / "design_speed.json", timed)
+        write_json(RESULTS / DESIGN_SPEED, timed)
         return
     if not args.names:
         for name in VARIANTS:

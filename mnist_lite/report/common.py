@@ -6,7 +6,15 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from mnist_lite.paths import DESIGN, DESIGN_GPU, DESIGN_XEON, ONE_EPOCH, SEED_SWEEPS
+from mnist_lite.paths import (
+    DESIGN,
+    DESIGN_GPU,
+    DESIGN_SPEED,
+    DESIGN_XEON,
+    FRONTIER_SPEED,
+    ONE_EPOCH,
+    SEED_SWEEPS,
+)
 from mnist_lite.schema import (
     COUNT,
     FLAG,
@@ -30,8 +38,6 @@ SEED_SWEEP = SEED_SWEEPS.format(step=5)
 OTHER_PRECISION_SWEEP = SEED_SWEEP + "_{dtype}"  # the same, `--dtype DTYPE --out results/step5_seeds_DTYPE`
 SWEEP_SUMMARY = "summary.json"
 PREVIOUS_SWEEP = "frontier/previous_float32"  # DESIGN_BASELINE's seed sweep on the test set
-DESIGN_SPEED = "design_speed.json"  # tools/design.py --time
-FRONTIER_SPEED = "frontier/speed.json"  # tools/design.py --time NAME NAME: a run per machine
 LEGACY_EXPERIMENTS = "experiments"  # the designs tried before the design search, chosen on the test set
 BENCH = "bench.json"  # `bench`
 PERF_TRIALS = "perf_trials.json"  # tools/perf_trials.py
@@ -310,11 +316,10 @@ TEST_SWEEPS = (
     "step5_plain/*",
     f"{ROUND4}/*",
     *(
-        f"{prefix}{replicates}/*"
-        for prefix in ("", f"{ROUND4}/")
+        f"{prefix}{replicates}/{sweep}"
+        for prefix, sweep in (("", "*"), (f"{ROUND4}/", "*"), ("", "frontier/*"))
         for replicates in (REPLICATES, f"{REPLICATES}_*")
     ),
-    *(f"{replicates}/frontier/*" for replicates in (REPLICATES, f"{REPLICATES}_*")),  # a frontier point's
 )
 TEST_SWEEP_FILE = Schema(
     "seed-sweep summary",
