@@ -356,7 +356,7 @@ def _plot_ranking(ax, variants: list[dict], means: list[float], limits: tuple[fl
     ax.grid(alpha=0.3, axis="x")
 
 
-def plot_test_frontier(sweeps: list[dict]):
+def plot_test_frontier(sweeps: list[dict], timed_on: str | None = None):
     """What the robustness bars take on the test set: per sweep (``name``, ``params``, ``epochs``,
     ``dilated``, ``minima`` with test-time shifts and ``plain_minima``, the same runs scored each
     image alone, one per seed), every seed's minimum of its last five epochs and their median,
@@ -364,7 +364,8 @@ def plot_test_frontier(sweeps: list[dict]):
     with its last convolution dilated) and against the epochs (sweeps of round 4's net with the
     fewest parameters). One column per value, evenly spaced (not to scale): the plain minima
     hollow in its left half, those with the shifts in its right half; the horizontal lines are
-    the bars."""
+    the bars. A column of parameters also shows its net's seconds per training epoch, where the
+    sweep has ``seconds_per_epoch`` from the one timing run on ``timed_on``."""
     shortest = min(s["epochs"] for s in sweeps)
     round4 = [s for s in sweeps if not s["dilated"]]
     dilated = [s for s in sweeps if s["dilated"]]
@@ -423,7 +424,10 @@ def plot_test_frontier(sweeps: list[dict]):
             xticks=range(len(values)),
             xlim=(-0.6, len(values) - 0.4),
         )
-        ax.set_xticklabels([f"{value:,}" for value in values])
+        seconds = {s[key]: s.get("seconds_per_epoch") for s in shown} if key == "params" else {}
+        ax.set_xticklabels(
+            [f"{value:,}" + (f"\n{seconds[value]:.1f} s" if seconds.get(value) else "") for value in values]
+        )
         ax.grid(alpha=0.3, axis="y")
     axes[0].set(ylabel="test accuracy (%), min of the last 5 epochs per seed")
     line = matplotlib.lines.Line2D
@@ -436,9 +440,12 @@ def plot_test_frontier(sweeps: list[dict]):
         line([], [], color="grey", linestyle="--", label=f"step 5's budget: {STEP5_BUDGET:,}"),
     ]
     axes[-1].legend(handles=handles, loc="upper left", bbox_to_anchor=(1.02, 1), fontsize=8)
-    fig.suptitle(
+    title = (
         "On the test set: what the robustness bars take (hold: seeds on or above the dotted line, shifted)"
     )
+    if any(s.get("seconds_per_epoch") for s in sweeps):
+        title += f"\nunder each net's parameters: its seconds per training epoch on {timed_on} (one run)"
+    fig.suptitle(title)
     fig.tight_layout()
     return fig
 

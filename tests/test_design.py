@@ -172,6 +172,16 @@ def test_a_frontier_sweep_goes_to_its_own_folder_or_to_out(monkeypatch, tmp_path
         assert "error: --out is the folder of one NAME's sweep with --on-test" in capsys.readouterr().err
 
 
+def test_the_report_times_step5s_sweeps_by_the_variants_that_train_as_they_do():
+    """The frontier figure's seconds for step 5's sweeps, today's and round 4's, are those of the
+    design variants named for them: the same recipes but for the test-time shifts, which cost
+    at scoring only; a frontier sweep frontier/NAME_DTYPE trains NAME."""
+    for sweep, step5 in [("step5_seeds", STEPS[5]), ("round4_step5/step5_seeds", ROUND4_STEP5)]:
+        variant = report_design.sweep_variant(sweep)
+        assert design.variant_recipe(variant) == dataclasses.replace(step5, test_time_shift=0), sweep
+    assert report_design.sweep_variant("frontier/wider_14_18_shifts_float32") == "wider_14_18_shifts"
+
+
 def test_an_unknown_variant_is_a_one_line_usage_error_before_any_training(monkeypatch, capsys):
     monkeypatch.setattr("sys.argv", ["design.py", "previous", "no_such_variant", "--seeds", "1"])
     monkeypatch.setattr(design, "fit", lambda *args, **kwargs: pytest.fail("trained before checking names"))

@@ -153,6 +153,44 @@ def test_plot_design_search_draws_step5s_recipe_as_a_star_and_names_only_nets_of
         assert any(text.get_text().startswith("unnamed: 3 recipes on a net shared") for text in ax.texts)
 
 
+def test_plot_test_frontier_shows_seconds_per_epoch_under_each_timed_net():
+    sweeps = [
+        {
+            "params": 7578,
+            "epochs": 15,
+            "dilated": 1,
+            "minima": [99.4],
+            "plain_minima": [99.3],
+            "seconds_per_epoch": 11.41,
+        },
+        {
+            "params": 7952,
+            "epochs": 15,
+            "dilated": 1,
+            "minima": [99.5],
+            "plain_minima": [99.4],
+            "seconds_per_epoch": None,
+        },
+        {
+            "params": 7578,
+            "epochs": 30,
+            "dilated": 0,
+            "minima": [99.5],
+            "plain_minima": [99.4],
+            "seconds_per_epoch": 9.0,
+        },
+    ]
+    fig = plots.plot_test_frontier(sweeps, "a CPU (AVX2, 2 threads)")
+    dilated, by_epochs = fig.axes[:2]
+    assert [t.get_text() for t in dilated.get_xticklabels()] == ["7,578\n11.4 s", "7,952"]
+    assert [t.get_text() for t in by_epochs.get_xticklabels()] == [
+        "30"
+    ]  # epochs: the net's seconds are its own
+    assert fig._suptitle.get_text().endswith(
+        "\nunder each net's parameters: its seconds per training epoch on a CPU (AVX2, 2 threads) (one run)"
+    )
+
+
 def test_render_png_is_the_same_picture_every_time_and_unstamped():
     first, second = (plots.render_png(plots.plot_history, history(), "x") for _ in range(2))
     assert first == second and first.startswith(b"\x89PNG") and b"Software" not in first
@@ -179,6 +217,7 @@ def test_plot_test_frontier_shows_every_seeds_minimum_both_ways_and_the_bars():
     assert [t.get_text() for t in by_params.get_xticklabels()] == ["7,578", "15,490"]
     assert [t.get_text() for t in dilated.get_xticklabels()] == ["7,578", "9,522"]
     assert [t.get_text() for t in by_epochs.get_xticklabels()] == ["15", "30"]
+    assert "\n" not in fig._suptitle.get_text()  # no timing given: no seconds
     assert [ax.get_title() for ax in fig.axes[:3]] == [
         "round 4's net, 15 epochs",
         "step 5's net, 15 epochs",

@@ -460,6 +460,56 @@ def test_the_test_frontier_figure_draws_the_sweeps_scored_like_step5_in_float32(
     )
 
 
+def test_the_test_frontier_figure_takes_seconds_per_epoch_from_the_run_that_times_most_of_its_nets(tmp_path):
+    """Each net's seconds come from one timing run, the one with the most of the figure's nets,
+    whatever the order of the file; a net that run did not time has none."""
+    write_sweep(tmp_path, f"{ROUND4}/step5_seeds", range(1, 3), recipe=ROUND4_STEP5.as_dict())
+    write_sweep(tmp_path, "step5_seeds", range(1, 3))
+    write_sweep(tmp_path, "frontier/wide_shifts_float32", range(1, 3))
+    write_sweep(tmp_path, "frontier/untimed_shifts_float32", range(1, 3))
+
+    def run(machine, seconds):
+        timed = {
+            "params": 1,
+            "multiply_adds": 1,
+            "seconds_per_epoch": [seconds],
+            "median_seconds_per_epoch": seconds,
+        }
+        return {
+            "device_name": machine,
+            "variants": dict.fromkeys(names, timed),
+            "torch_version": "2.9",
+            "dtype": "float32",
+            "images_timed": 7680,
+            "repeats": 1,
+        }
+
+    names = ["step5_dilated1", "batch256_rotate12_translate", "wide_shifts"]
+    several = run("a CPU", 7.0)
+    names = ["step5_dilated1"]
+    one = run("another CPU", 9.0)
+    write(tmp_path / "frontier" / "speed.json", [one, several])
+    frontier = report.design.load_test_frontier(tmp_path)
+    assert frontier["timed_on"] == "a CPU"
+    assert {p["name"]: p["seconds_per_epoch"] for p in frontier["sweeps"]} == {
+        f"{ROUND4}/step5_seeds": 7.0,
+        "frontier/untimed_shifts_float32": None,
+        "frontier/wide_shifts_float32": 7.0,
+        "step5_seeds": 7.0,
+    }
+    (tmp_path / "frontier" / "speed.json").unlink()  # no timing: the figure without seconds
+    frontier = report.design.load_test_frontier(tmp_path)
+    assert frontier["timed_on"] is None and {p["seconds_per_epoch"] for p in frontier["sweeps"]} == {None}
+    for folder in (
+        f"{ROUND4}/step5_seeds",
+        "step5_seeds",
+        "frontier/wide_shifts_float32",
+        "frontier/untimed_shifts_float32",
+    ):
+        (tmp_path / folder / "summary.json").unlink()
+    assert report.design.load_test_frontier(tmp_path) is None
+
+
 def test_a_replicate_is_compared_with_the_sweep_it_repeats_seed_by_seed(tmp_path):
     write_sweep(tmp_path, "step5_seeds", range(1, 5), missing={2})
     write_sweep(tmp_path, "replicate/step5_seeds", range(1, 5), missing={2, 3}, device_name="another CPU")

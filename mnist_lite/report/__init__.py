@@ -48,6 +48,7 @@ from mnist_lite.report.design import (
     load_frontier_speed,
     load_legacy,
     load_one_epoch,
+    load_test_frontier,
     one_epoch_table,
     paired_section,
     resolution_text,
@@ -64,7 +65,6 @@ from mnist_lite.report.sweeps import (
     robustness_text,
     seeds_figure,
     step_sweeps_text,
-    test_frontier_points,
     test_sweeps_table,
 )
 from mnist_lite.results import write_atomic
@@ -113,8 +113,8 @@ FIGURES = {
     SEEDS_FIGURE: (load_sweeps, seeds_figure),
     DESIGN_FIGURE: (load_design, design_figure),
     TEST_FRONTIER_FIGURE: (
-        lambda results: test_frontier_points(load_test_sweeps(results)),
-        plots.plot_test_frontier,
+        load_test_frontier,
+        lambda frontier: plots.plot_test_frontier(frontier["sweeps"], frontier["timed_on"]),
     ),
 }
 

@@ -27,7 +27,9 @@ from mnist_lite.report.common import (
     PREVIOUS_SWEEP,
     RECIPE_FIELDS_ADDED,
     RESULT,
+    ROUND4,
     RUN_FILE,
+    SEED_SWEEP,
     image_in_docs,
     missing_note,
     over_runs,
@@ -35,6 +37,7 @@ from mnist_lite.report.common import (
     section,
     unfit_reason,
 )
+from mnist_lite.report.sweeps import load_test_sweeps, test_frontier_points
 from mnist_lite.results import History
 from mnist_lite.schema import COUNT, MAYBE_COUNT, NUMBER, TEXT, ListOf, Schema, read_json
 from mnist_lite.steps import DESIGN_BASELINE, LAST_EPOCHS, ROUND4_PLAIN, STEP5_PLAIN, TARGET_ACCURACY, Recipe
@@ -721,12 +724,41 @@ def legacy_table(runs: list[dict]) -> str:
     return "\n".join(lines)
 
 
+# the variant of tools/design.py that each of step 5's sweeps trains (a frontier sweep,
+# frontier/NAME_DTYPE, trains NAME), by which its net's training is timed
+STEP5_VARIANT = "step5_dilated1"
+SWEEP_VARIANTS = {SEED_SWEEP: STEP5_VARIANT, f"{ROUND4}/{SEED_SWEEP}": ROUND4_PICK}
 # what the frontier's timing table says beside a variant's name
-FRONTIER_SPEED_NOTES = {"step5_dilated1": "step 5's training", "batch256_rotate12_translate": "round 4's"}
+FRONTIER_SPEED_NOTES = {STEP5_VARIANT: "step 5's training", ROUND4_PICK: "round 4's"}
 
 
 def load_frontier_speed(results: Path) -> list[dict] | None:
     return read_json(results / FRONTIER_SPEED, FRONTIER_SPEED_FILE, missing_ok=True)
+
+
+def sweep_variant(sweep: str) -> str:
+    """The design variant a sweep on the test set trains (``sweep``: its folder under results/)."""
+    return SWEEP_VARIANTS.get(sweep) or sweep.removeprefix("frontier/").rsplit("_", 1)[0]
+
+
+def load_test_frontier(results: Path) -> dict | None:
+    """What ``plots.plot_test_frontier`` draws (``sweeps.test_frontier_points``), each sweep with
+    the seconds per training epoch of its net (``seconds_per_epoch``, None where not timed) from
+    the one frontier timing run that times the most of them, whose machine is ``timed_on``: times
+    from two runs do not compare. None when there is no sweep to draw."""
+    points = test_frontier_points(load_test_sweeps(results))
+    if not points:
+        return None
+    runs = load_frontier_speed(results) or []
+    timed = max(
+        runs,
+        key=lambda run: sum(sweep_variant(p["name"]) in run["variants"] for p in points),
+        default={"device_name": None, "variants": {}},
+    )
+    for point in points:
+        variant = timed["variants"].get(sweep_variant(point["name"]))
+        point["seconds_per_epoch"] = variant["median_seconds_per_epoch"] if variant else None
+    return {"sweeps": points, "timed_on": timed["device_name"]}
 
 
 def frontier_speed_table(runs: list[dict] | None) -> str:
