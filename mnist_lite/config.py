@@ -37,6 +37,12 @@ class Augment:
     elastic_alpha: float = 0.0
     elastic_sigma: float = 0.0
 
+    def __post_init__(self) -> None:
+        # whatever builds the recipe (a record read back, a design variant, the Python API): a sigma
+        # out of range would fail only mid-training, in the blur's padding
+        if not 0 <= self.elastic_sigma < ELASTIC_SIGMA_LIMIT:
+            raise ValueError(f"elastic_sigma {self.elastic_sigma!r}: from 0 to below {ELASTIC_SIGMA_LIMIT}")
+
     def __bool__(self) -> bool:
         return bool(self.degrees or self.translate or self.scale or self.elastic_alpha)
 

@@ -14,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mnist_lite.config import ELASTIC_SIGMA_LIMIT, Augment, Baseline, Lite, model_from_dict, model_to_dict
-from mnist_lite.data import elastic_displacement
+from mnist_lite.data import _blur_matrix, elastic_displacement
 from mnist_lite.engine import recipe_from_checkpoint
 from mnist_lite.errors import MnistLiteError
 from mnist_lite.models import count_parameters
@@ -183,27 +183,28 @@ def test_elastic_deformation_is_recorded_only_where_it_is_used():
         {"elastic_alpha": 34.0},
         {"elastic_sigma": 4.0},
         {"elastic_alpha": 0.0, "elastic_sigma": 4.0},
-        {"elastic_alpha": 34.0, "elastic_sigma": -1.0},
         {"elastic_alpha": 34, "elastic_sigma": 4.0},
         {"elastic_alpha": math.inf, "elastic_sigma": 4.0},
-        {"elastic_alpha": 34.0, "elastic_sigma": ELASTIC_SIGMA_LIMIT},
-        {"elastic_alpha": 34.0, "elastic_sigma": 1e9},
+        {"elastic_alpha": 34.0, "elastic_sigma": 4},
     ):
-        with pytest.raises(
-            ValueError, match=r"an alpha above 0 and a sigma from 0 to below 6.875, or both left out"
-        ):
+        with pytest.raises(ValueError, match=r"an alpha above 0 and a sigma, or both left out for none"):
             Recipe.from_dict(dict(plain.as_dict(), **bad))
+    for sigma in (-1.0, ELASTIC_SIGMA_LIMIT, 1e9, math.nan):  # Augment's own range, for records too
+        with pytest.raises(ValueError, match=rf"^elastic_sigma {sigma!r}: from 0 to below 6.875$"):
+            Recipe.from_dict(dict(plain.as_dict(), elastic_alpha=34.0, elastic_sigma=sigma))
+        with pytest.raises(ValueError, match=rf"^elastic_sigma {sigma!r}: from 0 to below 6.875$"):
+            Augment(elastic_alpha=34.0, elastic_sigma=sigma)
 
 
 def test_the_elastic_sigma_limit_is_where_the_blur_stops_fitting_an_mnist_image():
     """Just under the limit a batch deforms; at it the blur's reflected kernel is wider than the
-    image, which would fail mid-training had ``from_dict`` let such a record through."""
+    image, which would fail mid-training had ``Augment`` let such a sigma through."""
     images = torch.zeros(2, 1, 28, 28)
     below = math.nextafter(ELASTIC_SIGMA_LIMIT, 0)
     field = elastic_displacement(images, Augment(elastic_alpha=34.0, elastic_sigma=below))
     assert field.shape == (2, 28, 28, 2) and field.isfinite().all()
-    with pytest.raises(RuntimeError, match="[Pp]adding size"):
-        elastic_displacement(images, Augment(elastic_alpha=34.0, elastic_sigma=ELASTIC_SIGMA_LIMIT))
+    with pytest.raises(RuntimeError, match="[Pp]adding size"):  # the blur itself, which Augment guards
+        _blur_matrix(28, ELASTIC_SIGMA_LIMIT, torch.device("cpu"))
 
 
 @pytest.mark.parametrize(
