@@ -125,6 +125,7 @@ def test_round_13_changes_the_optimizer_of_step5s_training_and_adams_rate_only()
 FRONTIER = sorted(
     [
         *(REPO / "results").glob("frontier/*/seed*/result.json"),
+        *(REPO / "results").glob("replicate/frontier/*/seed*/result.json"),
         *(REPO / "results").glob("replicate_*/frontier/*/seed*/result.json"),
     ]
 )

@@ -468,7 +468,7 @@ def test_the_test_frontier_figure_takes_seconds_per_epoch_from_the_run_that_time
     write_sweep(tmp_path, "frontier/wide_shifts_float32", range(1, 3))
     write_sweep(tmp_path, "frontier/untimed_shifts_float32", range(1, 3))
 
-    def run(machine, seconds):
+    def run(machine, seconds, names):
         timed = {
             "params": 1,
             "multiply_adds": 1,
@@ -484,10 +484,8 @@ def test_the_test_frontier_figure_takes_seconds_per_epoch_from_the_run_that_time
             "repeats": 1,
         }
 
-    names = ["step5_dilated1", "batch256_rotate12_translate", "wide_shifts"]
-    several = run("a CPU", 7.0)
-    names = ["step5_dilated1"]
-    one = run("another CPU", 9.0)
+    several = run("a CPU", 7.0, ["step5_dilated1", "batch256_rotate12_translate", "wide_shifts"])
+    one = run("another CPU", 9.0, ["step5_dilated1"])
     write(tmp_path / "frontier" / "speed.json", [one, several])
     frontier = report.design.load_test_frontier(tmp_path)
     assert frontier["timed_on"] == "a CPU"
